@@ -1,0 +1,130 @@
+"""Micro-benchmark of the conv and pooling ops: forward + backward, microseconds per call.
+
+    python benchmarks/ops_micro.py [--repeat 7] [--no-torch]
+
+Cases are the layers of the two benchmark models (see /work/shared/docs/BENCHMARKS.md): the
+article's Conv2D(6, 2) and MaxPool2D(2) at batch 32, and the convnet's two Conv2D and MaxPool2D
+layers at batch 128. The first conv of each model computes no input gradient, as in training.
+When torch is importable, the same op in PyTorch (NCHW, 2 threads) is timed alternately with
+ours in the same run, and the ratio striate / torch is printed (median of the per-round ratios):
+absolute times on a shared machine mean little, ratios from one run mean more.
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from striate.ops.conv import conv2d  # noqa: E402
+from striate.ops.pool import max_pool2d  # noqa: E402
+from striate.tensor import Tensor  # noqa: E402
+
+CASES = [
+    # name, kind, input shape, kernel (kh, kw, filters) or pool, input needs a gradient
+    ("article conv 2x2x1->6", "conv", (32, 28, 28, 1), (2, 2, 6), False),
+    ("article maxpool 2", "pool", (32, 27, 27, 6), 2, True),
+    ("convnet conv1 3x3x1->32", "conv", (128, 28, 28, 1), (3, 3, 32), False),
+    ("convnet maxpool1 2", "pool", (128, 26, 26, 32), 2, True),
+    ("convnet conv2 3x3x32->64", "conv", (128, 13, 13, 32), (3, 3, 64), True),
+    ("convnet maxpool2 2", "pool", (128, 11, 11, 64), 2, True),
+]
+
+
+def striate_step(kind, shape, spec, input_grad, rng):
+    """A closure running forward + backward once, as training does."""
+    x = rng.standard_normal(shape).astype(np.float32)
+    if kind == "conv":
+        kh, kw, filters = spec
+        kernel = rng.standard_normal((kh, kw, shape[3], filters)).astype(np.float32)
+        bias = np.zeros(filters, np.float32)
+
+        def step():
+            params = [Tensor(kernel, requires_grad=True), Tensor(bias, requires_grad=True)]
+            out = conv2d(Tensor(x, requires_grad=input_grad), *params)
+            out.backward(np.ones(out.shape, np.float32))
+    else:
+        x = np.maximum(x, 0)  # pools follow a ReLU in both models: many tied zeros
+
+        def step():
+            out = max_pool2d(Tensor(x, requires_grad=True), spec)
+            out.backward(np.ones(out.shape, np.float32))
+
+    return step
+
+
+def torch_step(kind, shape, spec, input_grad, rng):
+    import torch
+
+    F = torch.nn.functional
+    n, h, w, c = shape
+    x = torch.tensor(rng.standard_normal((n, c, h, w)).astype(np.float32))
+    if kind == "conv":
+        kh, kw, filters = spec
+        kernel = torch.randn(filters, c, kh, kw, requires_grad=True)
+        bias = torch.zeros(filters, requires_grad=True)
+        x.requires_grad_(input_grad)
+
+        def step():
+            out = F.conv2d(x, kernel, bias)
+            out.backward(torch.ones_like(out))
+            kernel.grad = bias.grad = x.grad = None
+    else:
+        x = x.clamp(min=0).requires_grad_(True)
+
+        def step():
+            out = F.max_pool2d(x, spec)
+            out.backward(torch.ones_like(out))
+            x.grad = None
+
+    return step
+
+
+def per_call_us(step, budget=0.1):
+    """Best-of-a-round time of step in microseconds, with enough calls to fill the budget."""
+    start = time.perf_counter()
+    step()
+    calls = max(3, int(budget / max(time.perf_counter() - start, 1e-6)))
+    start = time.perf_counter()
+    for _ in range(calls):
+        step()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7, help="rounds per case (A B A B ...)")
+    parser.add_argument("--no-torch", action="store_true", help="time striate only")
+    args = parser.parse_args()
+    try:
+        if args.no_torch:
+            raise ImportError
+        import torch
+
+        torch.set_num_threads(2)
+    except ImportError:
+        torch = None
+    rng = np.random.default_rng(0)
+    header = f"{'case':28} {'striate us':>11}"
+    print(header + (f" {'torch us':>10} {'ratio':>7}" if torch else ""))
+    for name, kind, shape, spec, input_grad in CASES:
+        ours = striate_step(kind, shape, spec, input_grad, rng)
+        theirs = torch_step(kind, shape, spec, input_grad, rng) if torch else None
+        ours_us, theirs_us = [], []
+        for _ in range(args.repeat):
+            ours_us.append(per_call_us(ours))
+            if theirs:
+                theirs_us.append(per_call_us(theirs))
+        line = f"{name:28} {min(ours_us):11.1f}"
+        if theirs:
+            ratio = statistics.median(a / b for a, b in zip(ours_us, theirs_us))
+            line += f" {min(theirs_us):10.1f} {ratio:7.2f}"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()

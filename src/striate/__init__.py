@@ -1,0 +1,31 @@
+"""striate: a fast convolutional-neural-network framework on NumPy that you can see inside.
+
+>>> import striate
+>>> from striate.layers import Conv2D, Dense, Flatten
+>>> model = striate.models.Sequential([Conv2D(2, 3, input_shape=(8, 8, 1)), Flatten(), Dense(3)])
+>>> model.output_shape
+(None, 3)
+"""
+
+from striate import (
+    activations,
+    backend,
+    callbacks,
+    datasets,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    utils,
+)
+from striate.models import Sequential
+from striate.tensor import Tensor, no_grad
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Sequential", "Tensor", "activations", "backend", "callbacks", "datasets", "initializers",
+    "layers", "losses", "metrics", "models", "no_grad", "optimizers", "utils",
+]

@@ -1,0 +1,184 @@
+"""The layer life cycle, as in Keras: `__init__` stores config, `build` makes weights,
+`call` computes, `compute_output_shape` is pure arithmetic, `get_config` round-trips.
+"""
+
+import re
+
+import numpy as np
+
+from striate import backend, initializers
+from striate.tensor import Tensor, Variable
+
+_NAME_COUNTS = {}
+
+
+def reset_names():
+    """Start default layer names again from `conv2d`, `dense`... (like keras clear_session)."""
+    _NAME_COUNTS.clear()
+
+
+def _default_name(cls):
+    base = re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", cls.__name__).lower()
+    base = re.sub(r"(\d)d$", r"\1d", base)
+    count = _NAME_COUNTS.get(base, 0)
+    _NAME_COUNTS[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def format_shape(shape):
+    """(None, 27, 27, 6) as Keras prints it."""
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (
+        ",)" if len(shape) == 1 else ")")
+
+
+class Layer:
+    """Base class. Subclasses override `build`, `call`, `compute_output_shape`, `get_config`."""
+
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
+                 batch_input_shape=None, **unknown):
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}: unexpected keyword argument(s) "
+                f"{', '.join(sorted(unknown))}. Received: {unknown!r}")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"{type(self).__name__}: name must be a non-empty string. "
+                             f"Received: name={name!r}")
+        self.name = name or _default_name(type(self))
+        self.trainable = bool(trainable)
+        self.dtype = dtype or backend.floatx()
+        self.built = False
+        self.input_shape = None
+        self.output_shape = None
+        self._weights = []
+        self._declared_input_shape = None
+        if batch_input_shape is not None:
+            self._declared_input_shape = tuple(batch_input_shape)
+        elif input_shape is not None:
+            self._declared_input_shape = (None,) + _as_shape(self, input_shape)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r}, built={self.built}>"
+
+    def describe(self):
+        """`Conv2D 'conv2d'`: how errors name this layer."""
+        return f"{type(self).__name__} '{self.name}'"
+
+    # -- weights ---------------------------------------------------------------------------
+    def add_weight(self, name, shape, initializer="zeros", trainable=True):
+        values = initializers.get(initializer)(tuple(shape), np.dtype(self.dtype))
+        weight = Variable(values, trainable=trainable, name=f"{self.name}/{name}")
+        weight.requires_grad = trainable and self.trainable
+        self._weights.append(weight)
+        return weight
+
+    @property
+    def weights(self):
+        return list(self._weights)
+
+    @property
+    def trainable_weights(self):
+        return [w for w in self._weights if w.trainable and self.trainable]
+
+    @property
+    def non_trainable_weights(self):
+        return [w for w in self._weights if not (w.trainable and self.trainable)]
+
+    def get_weights(self):
+        return [w.data.copy() for w in self._weights]
+
+    def set_weights(self, arrays):
+        arrays = list(arrays)
+        if len(arrays) != len(self._weights):
+            raise ValueError(
+                f"{self.describe()}: expected {len(self._weights)} weight arrays "
+                f"{[w.data.shape for w in self._weights]}. Received: {len(arrays)} arrays.")
+        for weight, array in zip(self._weights, arrays):
+            array = np.asarray(array)
+            if array.shape != weight.data.shape:
+                raise ValueError(
+                    f"{self.describe()}: weight '{weight.name}' has shape {weight.data.shape}. "
+                    f"Received: an array of shape {array.shape}.")
+            np.copyto(weight.data, array, casting="unsafe")
+
+    def count_params(self):
+        return int(sum(w.data.size for w in self._weights))
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def build(self, input_shape):
+        """Make the weights for `input_shape` (batch dimension None)."""
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def call(self, inputs, training=False):
+        return inputs
+
+    def build_for(self, input_shape):
+        """Check, build and record shapes; returns the output shape. Idempotent."""
+        input_shape = tuple(input_shape)
+        if self.built:
+            self.check_input_shape(input_shape)
+            return self.output_shape
+        output_shape = tuple(self.compute_output_shape(input_shape))
+        self.build(input_shape)
+        self.input_shape, self.output_shape, self.built = input_shape, output_shape, True
+        return output_shape
+
+    def check_input_shape(self, shape):
+        expected = self.input_shape
+        if len(shape) != len(expected) or any(
+            e is not None and s is not None and e != s for e, s in zip(expected, shape)
+        ):
+            raise ValueError(
+                f"{self.describe()}: expected input shape {format_shape(expected)}. "
+                f"Received: input shape {format_shape(shape)}.")
+
+    def __call__(self, inputs, training=False):
+        tensor = inputs if isinstance(inputs, Tensor) else Tensor(np.asarray(inputs))
+        self.build_for((None,) + tensor.data.shape[1:])
+        return self.call(tensor, training=training)
+
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self._declared_input_shape is not None:
+            config["batch_input_shape"] = list(self._declared_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _as_shape(layer, shape):
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    try:
+        shape = tuple(None if d is None else int(d) for d in shape)
+    except (TypeError, ValueError):
+        raise TypeError(f"{type(layer).__name__}: input_shape must be a tuple of ints, without "
+                        f"the batch size. Received: input_shape={shape!r}") from None
+    if any(d is not None and d <= 0 for d in shape):
+        raise ValueError(f"{type(layer).__name__}: input_shape dimensions must be positive. "
+                         f"Received: input_shape={shape!r}")
+    return shape
+
+
+def normalize_tuple(layer, name, value, length=2):
+    """`2` -> (2, 2); checks positive ints. Errors name the layer and the argument."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (int(value),) * length
+    try:
+        value = tuple(int(v) for v in value)
+    except TypeError:
+        raise TypeError(f"{layer}: {name} must be an int or a tuple of {length} ints. "
+                        f"Received: {name}={value!r}") from None
+    if len(value) != length or any(v <= 0 for v in value):
+        raise ValueError(f"{layer}: {name} must be {length} positive ints. "
+                         f"Received: {name}={value!r}")
+    return value
+
+
+def normalize_padding(layer, value):
+    if not isinstance(value, str) or value.lower() not in ("valid", "same"):
+        raise ValueError(f"{layer}: padding must be 'valid' or 'same'. Received: padding={value!r}")
+    return value.lower()

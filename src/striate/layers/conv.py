@@ -1,0 +1,128 @@
+"""Convolution layers: Conv2D and ZeroPadding2D (channels-last, Keras's weight layout)."""
+
+from striate import activations, initializers
+from striate.layers.base import Layer, normalize_padding, normalize_tuple
+from striate.ops import conv as conv_ops
+
+
+def check_window_fits(layer, what, window, strides, padding, input_shape, argument):
+    """Raise if a kernel/pool window leaves no output; show Keras's size arithmetic."""
+    if len(input_shape) != 4:
+        raise ValueError(
+            f"{layer.describe()}: expected input with 4 dims (batch, height, width, channels). "
+            f"Received: input shape {input_shape}.")
+    sizes = [conv_ops.conv_output_length(n, k, s, padding)
+             for n, k, s in zip(input_shape[1:3], window, strides)]
+    if all(size > 0 for size in sizes):
+        return tuple(sizes)
+    height, width = input_shape[1:3]
+    axis = 0 if sizes[0] <= 0 else 1
+    n, k, s = input_shape[1 + axis], window[axis], strides[axis]
+    raise ValueError(
+        f"{layer.describe()}: {what} {window[0]}x{window[1]} does not fit input {height}x{width} "
+        f"with padding '{padding}'. Output size would be floor(({n} - {k}) / {s}) + 1 = "
+        f"{(n - k) // s + 1}. Received: {argument}={window}.")
+
+
+class Conv2D(Layer):
+    """2-D convolution: `filters` kernels of `kernel_size` sliding with `strides` over NHWC input.
+
+    Output size per axis: 'valid' floor((n - k) / s) + 1, 'same' ceil(n / s).
+
+    >>> Conv2D(6, 2).compute_output_shape((None, 28, 28, 1))
+    (None, 27, 27, 6)
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
+                 data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
+            raise ValueError(f"{self.describe()}: filters must be a positive int. "
+                             f"Received: filters={filters!r}")
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{self.describe()}: only data_format='channels_last' (NHWC) is "
+                             f"supported. Received: data_format={data_format!r}")
+        if normalize_tuple(self.describe(), "dilation_rate", dilation_rate) != (1, 1):
+            raise ValueError(f"{self.describe()}: dilation_rate other than 1 is not supported. "
+                             f"Received: dilation_rate={dilation_rate!r}")
+        self.filters = filters
+        self.kernel_size = normalize_tuple(self.describe(), "kernel_size", kernel_size)
+        self.strides = normalize_tuple(self.describe(), "strides", strides)
+        self.padding = normalize_padding(self.describe(), padding)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def compute_output_shape(self, input_shape):
+        height, width = check_window_fits(self, "kernel", self.kernel_size, self.strides,
+                                          self.padding, input_shape, "kernel_size")
+        return (input_shape[0], height, width, self.filters)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.kernel = self.add_weight("kernel", self.kernel_size + (channels, self.filters),
+                                      self.kernel_initializer)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) \
+            if self.use_bias else None
+
+    def call(self, inputs, training=False):
+        out = conv_ops.conv2d(inputs, self.kernel, self.bias, self.strides, self.padding)
+        return self.activation(out)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": self.padding, "activation": activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer)}
+
+
+class ZeroPadding2D(Layer):
+    """Pads rows and columns with zeros: `padding` is an int, (rows, cols) or ((t, b), (l, r)).
+
+    >>> ZeroPadding2D(1).compute_output_shape((None, 5, 5, 3))
+    (None, 7, 7, 3)
+    """
+
+    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{self.describe()}: only data_format='channels_last' is supported. "
+                             f"Received: data_format={data_format!r}")
+        self.padding = _normalize_zero_padding(self.describe(), padding)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"{self.describe()}: expected input with 4 dims (batch, height, "
+                             f"width, channels). Received: input shape {input_shape}.")
+        (top, bottom), (left, right) = self.padding
+        grow = lambda n, extra: None if n is None else n + extra
+        return (input_shape[0], grow(input_shape[1], top + bottom),
+                grow(input_shape[2], left + right), input_shape[3])
+
+    def call(self, inputs, training=False):
+        return conv_ops.zero_padding2d(inputs, self.padding)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": [list(p) for p in self.padding]}
+
+
+def _normalize_zero_padding(layer, padding):
+    try:
+        if isinstance(padding, int):
+            pairs = ((padding, padding), (padding, padding))
+        elif all(isinstance(p, int) for p in padding):
+            rows, cols = padding
+            pairs = ((rows, rows), (cols, cols))
+        else:
+            (top, bottom), (left, right) = padding
+            pairs = ((int(top), int(bottom)), (int(left), int(right)))
+    except (TypeError, ValueError):
+        pairs = None
+    if pairs is None or any(p < 0 for pair in pairs for p in pair):
+        raise ValueError(f"{layer}: padding must be an int, (rows, cols) or ((top, bottom), "
+                         f"(left, right)) of non-negative ints. Received: padding={padding!r}")
+    return pairs

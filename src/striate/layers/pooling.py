@@ -1,0 +1,79 @@
+"""Pooling layers: MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D (and Keras aliases)."""
+
+from striate.layers.base import Layer, normalize_padding, normalize_tuple
+from striate.layers.conv import check_window_fits
+from striate.ops import pool as pool_ops
+
+
+class _Pooling2D(Layer):
+    _op = None
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{self.describe()}: only data_format='channels_last' is supported. "
+                             f"Received: data_format={data_format!r}")
+        self.pool_size = normalize_tuple(self.describe(), "pool_size", pool_size)
+        # strides=None means strides = pool_size (Keras)
+        self.strides = self.pool_size if strides is None else normalize_tuple(
+            self.describe(), "strides", strides)
+        self.padding = normalize_padding(self.describe(), padding)
+
+    def compute_output_shape(self, input_shape):
+        height, width = check_window_fits(self, "pool window", self.pool_size, self.strides,
+                                          self.padding, input_shape, "pool_size")
+        return (input_shape[0], height, width, input_shape[3])
+
+    def call(self, inputs, training=False):
+        return type(self)._op(inputs, self.pool_size, self.strides, self.padding)
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": list(self.pool_size),
+                "strides": list(self.strides), "padding": self.padding}
+
+
+class MaxPooling2D(_Pooling2D):
+    """Keeps the largest value of each window. 'same' pads with -inf, so padding never wins.
+
+    >>> MaxPooling2D(2).compute_output_shape((None, 27, 27, 6))
+    (None, 13, 13, 6)
+    """
+
+    _op = staticmethod(pool_ops.max_pool2d)
+
+
+class AveragePooling2D(_Pooling2D):
+    """Averages each window; with 'same' only real cells are counted."""
+
+    _op = staticmethod(pool_ops.avg_pool2d)
+
+
+class GlobalAveragePooling2D(Layer):
+    """Mean over height and width: (N, H, W, C) -> (N, C), or (N, 1, 1, C) with keepdims."""
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{self.describe()}: only data_format='channels_last' is supported. "
+                             f"Received: data_format={data_format!r}")
+        self.keepdims = bool(keepdims)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"{self.describe()}: expected input with 4 dims (batch, height, "
+                             f"width, channels). Received: input shape {input_shape}.")
+        if self.keepdims:
+            return (input_shape[0], 1, 1, input_shape[3])
+        return (input_shape[0], input_shape[3])
+
+    def call(self, inputs, training=False):
+        return pool_ops.global_avg_pool2d(inputs, keepdims=self.keepdims)
+
+    def get_config(self):
+        return {**super().get_config(), "keepdims": self.keepdims}
+
+
+MaxPool2D = MaxPooling2D
+AvgPool2D = AveragePooling2D
+GlobalAvgPool2D = GlobalAveragePooling2D

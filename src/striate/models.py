@@ -1,0 +1,207 @@
+"""`Sequential`: a stack of layers with Keras's API (add, summary, compile, fit, predict...)."""
+
+import numpy as np
+
+from striate import losses as losses_module
+from striate import metrics as metrics_module
+from striate import optimizers as optimizers_module
+from striate import training as training_loop
+from striate.layers.base import Layer
+from striate.layers.core import InputLayer
+from striate.summary import summary_text
+from striate.tensor import Tensor
+
+
+class _SummaryMethod:
+    """`model.summary()` prints the table; `model.summary` alone (as the article writes it, in a
+    notebook or the REPL) shows the same table instead of `<bound method ...>`."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, line_length=None, print_fn=None):
+        text = summary_text(self.model, line_length)
+        (print_fn or print)(text)
+
+    def __repr__(self):
+        return summary_text(self.model)
+
+
+class Sequential:
+    """A linear stack of layers.
+
+    >>> from striate.layers import Conv2D, Dense, Flatten
+    >>> model = Sequential([Conv2D(6, 2, input_shape=(28, 28, 1)), Flatten(), Dense(10)])
+    >>> model.count_params()
+    40590
+    """
+
+    def __init__(self, layers=None, name=None):
+        self.name = name or "sequential"
+        self.layers = []
+        self.input_shape = None
+        self.compiled = False
+        self.optimizer = self.loss = None
+        self.metrics = []
+        self.stop_training = False
+        self.history = None
+        for layer in layers or []:
+            self.add(layer)
+
+    def __repr__(self):
+        return f"<Sequential name={self.name!r}, layers={len(self.layers)}, built={self.built}>"
+
+    @property
+    def summary(self):
+        return _SummaryMethod(self)
+
+    # -- structure -------------------------------------------------------------------------------
+    def add(self, layer):
+        """Append a layer; when the input shape is known, build it now so a layer that does not
+        fit its input fails here, naming the layer and showing the arithmetic."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add: expected a striate layer. Received: {layer!r} "
+                            f"of type {type(layer).__name__}.")
+        if any(existing.name == layer.name for existing in self.layers):
+            raise ValueError(f"Sequential.add: a layer named {layer.name!r} is already in the "
+                             f"model. Layer names must be unique.")
+        if isinstance(layer, InputLayer):
+            if self.layers or self.input_shape is not None:
+                raise ValueError("Sequential.add: Input must be the first layer.")
+            self.input_shape = layer._declared_input_shape
+            return
+        if self.input_shape is None and not self.layers and layer._declared_input_shape:
+            self.input_shape = layer._declared_input_shape
+        self.layers.append(layer)
+        if self.input_shape is not None:
+            shape = self.input_shape if len(self.layers) == 1 else self.layers[-2].output_shape
+            layer.build_for(shape)
+
+    def pop(self):
+        """Remove the last layer."""
+        if not self.layers:
+            raise ValueError("Sequential.pop: the model has no layers.")
+        return self.layers.pop()
+
+    @property
+    def built(self):
+        return self.input_shape is not None and all(layer.built for layer in self.layers)
+
+    def build(self, input_shape=None):
+        """Build every layer for `input_shape` (with the batch dimension, e.g. (None, 28, 28, 1))."""
+        if input_shape is not None:
+            input_shape = (None,) + tuple(input_shape)[1:]
+            if self.input_shape is not None and len(self.input_shape) == len(input_shape):
+                layer = self.layers[0] if self.layers else None
+                if layer is not None and layer.built:
+                    layer.check_input_shape(input_shape)
+            self.input_shape = input_shape
+        if self.input_shape is None:
+            raise ValueError(f"Sequential '{self.name}': the input shape is unknown. Give the "
+                             f"first layer input_shape=..., start with Input(shape=...), or call "
+                             f"build((None, ...)) or fit.")
+        shape = self.input_shape
+        for layer in self.layers:
+            shape = layer.build_for(shape)
+        return shape
+
+    @property
+    def output_shape(self):
+        return self.layers[-1].output_shape if self.layers and self.built else None
+
+    def get_layer(self, name=None, index=None):
+        """A layer by name or by index."""
+        if index is not None:
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"get_layer: index {index} is out of range; the model has "
+                                 f"{len(self.layers)} layers.")
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        names = ", ".join(repr(layer.name) for layer in self.layers)
+        raise ValueError(f"get_layer: no layer named {name!r}. Layers: {names}.")
+
+    # -- weights -------------------------------------------------------------------------------
+    @property
+    def weights(self):
+        return [w for layer in self.layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self):
+        return [w for layer in self.layers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self):
+        return [w for layer in self.layers for w in layer.non_trainable_weights]
+
+    def get_weights(self):
+        """Copies of every weight array, layer by layer (kernel then bias), as Keras orders them."""
+        return [w.data.copy() for w in self.weights]
+
+    def set_weights(self, arrays):
+        arrays = list(arrays)
+        expected = sum(len(layer.weights) for layer in self.layers)
+        if len(arrays) != expected:
+            raise ValueError(f"set_weights: the model has {expected} weight arrays. "
+                             f"Received: {len(arrays)} arrays.")
+        start = 0
+        for layer in self.layers:
+            count = len(layer.weights)
+            layer.set_weights(arrays[start:start + count])
+            start += count
+
+    def count_params(self):
+        return sum(layer.count_params() for layer in self.layers)
+
+    def float_type(self):
+        """The float dtype the model computes in (its first layer's, float32 by default)."""
+        return np.dtype(self.layers[0].dtype if self.layers else "float32")
+
+    # -- computing -------------------------------------------------------------------------------
+    def call(self, inputs, training=False):
+        """Run the layers on a float Tensor whose shape was already checked."""
+        out = inputs
+        for layer in self.layers:
+            out = layer.call(out, training=training)
+        return out
+
+    def __call__(self, inputs, training=False):
+        array = inputs.data if isinstance(inputs, Tensor) else np.asarray(inputs)
+        if self.input_shape is None:
+            self.build((None,) + array.shape[1:])
+        if isinstance(inputs, Tensor):
+            return self.call(inputs, training=training)
+        return self.call(Tensor(training_loop.prepare_inputs(self, array, "call")), training=training)
+
+    # -- training --------------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
+        """Choose the optimizer, the loss and the metrics (names or objects)."""
+        if loss is None:
+            raise ValueError("compile: a loss is required, e.g. "
+                             "loss='sparse_categorical_crossentropy'.")
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss = losses_module.get(loss)
+        if metrics is not None and not isinstance(metrics, (list, tuple)):
+            metrics = [metrics]
+        self._metric_identifiers = list(metrics or [])
+        self.metrics = [metrics_module.get(m, self.loss.name) for m in self._metric_identifiers]
+        self.compiled = True
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
+        """Train for `epochs` epochs; returns a History (`history.history['val_acc']`...)."""
+        return training_loop.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                            callbacks=callbacks, validation_split=validation_split,
+                            validation_data=validation_data, shuffle=shuffle,
+                            initial_epoch=initial_epoch)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
+        """Loss and metrics on (x, y): `[loss, acc]`, or a dict with `return_dict=True`."""
+        return training_loop.evaluate(self, x, y, batch_size=batch_size, verbose=verbose,
+                                 return_dict=return_dict)
+
+    def predict(self, x, batch_size=None, verbose="auto"):
+        """The model's outputs for `x`, computed in batches (default 32) without training."""
+        return training_loop.predict(self, x, batch_size=batch_size, verbose=verbose)
+

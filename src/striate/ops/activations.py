@@ -1,0 +1,292 @@
+"""Elementwise activations and softmax, each forward with its gradient rule beside it.
+
+Constants are Python floats (NumPy treats them as weak scalars), so float32 stays float32.
+Defaults follow Keras 3: `leaky_relu` slope 0.2, `elu` alpha 1.0, `gelu` exact (erf) form.
+"""
+
+import math
+
+import numpy as np
+
+from striate.tensor import Tensor
+
+try:  # SciPy's erf is vectorised; without SciPy fall back to math.erf (exact, slower).
+    from scipy.special import erf as _erf
+except ImportError:  # pragma: no cover - exercised only where SciPy is absent
+    _erf_scalar = np.frompyfunc(math.erf, 1, 1)
+
+    def _erf(a):
+        return np.asarray(_erf_scalar(a), dtype=a.dtype)
+
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def _unary(x, out, backward, op):
+    return Tensor.from_op(out, (x,), backward, op)
+
+
+def relu(x):
+    """max(x, 0), with gradient 0 at x <= 0 (as PyTorch).
+
+    Args:
+        x: Tensor.
+
+    Returns:
+        Tensor of the same shape and dtype.
+
+    >>> import numpy as np
+    >>> relu(Tensor(np.array([-1.0, 0.0, 2.0], dtype=np.float32))).data
+    array([0., 0., 2.], dtype=float32)
+    """
+    out = np.maximum(x.data, 0)
+
+    def backward(g):
+        return (g * (out > 0),)  # dL/dx = g * [x > 0]
+
+    return _unary(x, out, backward, "relu")
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)); saturates to 0 or 1 without overflow warnings.
+
+    >>> import numpy as np
+    >>> sigmoid(Tensor(np.array([0.0]))).data
+    array([0.5])
+    """
+    with np.errstate(over="ignore"):
+        out = np.exp(-x.data)
+    out += 1
+    np.reciprocal(out, out=out)
+
+    def backward(g):
+        return (g * out * (1 - out),)  # dL/dx = g * s * (1 - s)
+
+    return _unary(x, out, backward, "sigmoid")
+
+
+def tanh(x):
+    """Hyperbolic tangent.
+
+    >>> import numpy as np
+    >>> tanh(Tensor(np.array([0.0]))).data
+    array([0.])
+    """
+    out = np.tanh(x.data)
+
+    def backward(g):
+        return (g * (1 - out * out),)  # dL/dx = g * (1 - tanh^2)
+
+    return _unary(x, out, backward, "tanh")
+
+
+def softmax(x, axis=-1):
+    """exp(x - max) / sum(exp(x - max)) along `axis` (stable for any logits).
+
+    When `axis` is the last axis the output keeps its logits in `out.saved`, so a
+    cross-entropy loss can skip this node and send `(p - onehot) / N` to the logits directly.
+
+    Args:
+        x: Tensor of logits.
+        axis: the axis that sums to one (default last).
+
+    Returns:
+        Tensor of probabilities, same shape and dtype.
+
+    >>> import numpy as np
+    >>> softmax(Tensor(np.array([[0.0, 0.0]]))).data
+    array([[0.5, 0.5]])
+    """
+    out = x.data - np.maximum.reduce(x.data, axis=axis, keepdims=True)
+    np.exp(out, out=out)
+    out /= np.add.reduce(out, axis=axis, keepdims=True)
+
+    def backward(g):
+        gy = g * out
+        gy -= out * np.add.reduce(gy, axis=axis, keepdims=True)
+        return (gy,)  # dL/dx = y * (g - sum(g * y))
+
+    result = _unary(x, out, backward, "softmax")
+    if axis in (-1, x.data.ndim - 1):
+        result.saved = x
+    return result
+
+
+def linear(x):
+    """The identity (Keras 'linear'): returns `x` itself, adding nothing to the tape.
+
+    >>> import numpy as np
+    >>> t = Tensor(np.zeros(2))
+    >>> linear(t) is t
+    True
+    """
+    return x
+
+
+def leaky_relu(x, negative_slope=0.2):
+    """x if x > 0 else negative_slope * x (Keras 3 default slope 0.2).
+
+    >>> import numpy as np
+    >>> leaky_relu(Tensor(np.array([-1.0, 2.0]))).data
+    array([-0.2,  2. ])
+    """
+    slope = float(negative_slope)
+    xd = x.data
+    positive = xd > 0
+    out = np.where(positive, xd, xd * slope)
+
+    def backward(g):
+        return (np.where(positive, g, g * slope),)  # dL/dx = g * (1 if x > 0 else slope)
+
+    return _unary(x, out, backward, "leaky_relu")
+
+
+def _elu_forward(xd, alpha, scale):
+    negative = np.minimum(xd, 0)
+    np.expm1(negative, out=negative)
+    negative *= alpha * scale
+    positive = xd > 0
+    out = np.where(positive, xd * scale if scale != 1.0 else xd, negative)
+    return out, positive
+
+
+def elu(x, alpha=1.0):
+    """x if x > 0 else alpha * (exp(x) - 1).
+
+    >>> import numpy as np
+    >>> elu(Tensor(np.array([0.0, 1.0]))).data
+    array([0., 1.])
+    """
+    alpha = float(alpha)
+    out, positive = _elu_forward(x.data, alpha, 1.0)
+
+    def backward(g):
+        return (np.where(positive, g, g * (out + alpha)),)  # x <= 0: d/dx = alpha*e^x = out+alpha
+
+    return _unary(x, out, backward, "elu")
+
+
+def selu(x):
+    """scale * elu(x, alpha) with the self-normalising constants (alpha 1.6733, scale 1.0507).
+
+    >>> import numpy as np
+    >>> selu(Tensor(np.array([0.0]))).data
+    array([0.])
+    """
+    out, positive = _elu_forward(x.data, SELU_ALPHA, SELU_SCALE)
+    scale_alpha = SELU_SCALE * SELU_ALPHA
+
+    def backward(g):
+        # x > 0: scale; x <= 0: scale * alpha * e^x = out + scale * alpha
+        return (np.where(positive, g * SELU_SCALE, g * (out + scale_alpha)),)
+
+    return _unary(x, out, backward, "selu")
+
+
+def softplus(x):
+    """log(1 + exp(x)), computed as max(x, 0) + log1p(exp(-|x|)) to avoid overflow.
+
+    >>> import numpy as np
+    >>> round(float(softplus(Tensor(np.array([0.0]))).data[0]), 6)
+    0.693147
+    """
+    xd = x.data
+    out = np.abs(xd)
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    np.log1p(out, out=out)
+    out += np.maximum(xd, 0)
+
+    def backward(g):
+        return (g * -np.expm1(-out),)  # d/dx = sigmoid(x) = 1 - exp(-softplus(x))
+
+    return _unary(x, out, backward, "softplus")
+
+
+def swish(x):
+    """x * sigmoid(x) (also called silu).
+
+    >>> import numpy as np
+    >>> swish(Tensor(np.array([0.0]))).data
+    array([0.])
+    """
+    with np.errstate(over="ignore"):
+        s = np.exp(-x.data)
+    s += 1
+    np.reciprocal(s, out=s)
+    out = x.data * s
+
+    def backward(g):
+        # d/dx = s + x s (1 - s) = out + s (1 - out)
+        local = 1 - out
+        local *= s
+        local += out
+        local *= g
+        return (local,)
+
+    return _unary(x, out, backward, "swish")
+
+
+silu = swish
+
+
+def gelu(x, approximate=False):
+    """x * Phi(x) with Phi the standard normal CDF (Keras default: the exact erf form).
+
+    Args:
+        x: Tensor.
+        approximate: use the tanh approximation
+            0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) instead of erf.
+
+    Returns:
+        Tensor of the same shape and dtype.
+
+    >>> import numpy as np
+    >>> gelu(Tensor(np.array([0.0, 1.0]))).data.round(6)
+    array([0.      , 0.841345])
+    """
+    xd = x.data
+    if approximate:
+        inner = xd * xd
+        inner *= 0.044715
+        inner += 1
+        inner *= xd
+        inner *= _SQRT_2_OVER_PI
+        t = np.tanh(inner)
+        out = t + 1
+        out *= xd
+        out *= 0.5
+
+        def backward(g):
+            # d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+            du = xd * xd
+            du *= 3 * 0.044715
+            du += 1
+            du *= (1 - t * t) * xd * (0.5 * _SQRT_2_OVER_PI)
+            du += 0.5 * (1 + t)
+            du *= g
+            return (du,)
+
+        return _unary(x, out, backward, "gelu")
+
+    cdf = _erf(xd * _SQRT_HALF)
+    cdf += 1
+    cdf *= 0.5
+    out = xd * cdf
+
+    def backward(g):
+        # d/dx = Phi(x) + x * phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+        local = xd * xd
+        local *= -0.5
+        np.exp(local, out=local)
+        local *= xd
+        local *= _INV_SQRT_2PI
+        local += cdf
+        local *= g
+        return (local,)
+
+    return _unary(x, out, backward, "gelu")

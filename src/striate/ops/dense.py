@@ -1,0 +1,71 @@
+"""Dense (fully connected) op on the last axis: `x (..., in) @ kernel (in, units) + bias`."""
+
+import numpy as np
+
+from striate.tensor import Tensor
+
+_ONES = {}
+
+
+def column_sum(a2d):
+    """Sum a 2-D array over its rows as a ones-vector product (a BLAS gemv, ~8x `sum(axis=0)`)."""
+    key = (a2d.shape[0], a2d.dtype.str)
+    ones = _ONES.get(key)
+    if ones is None:
+        if len(_ONES) > 64:
+            _ONES.clear()
+        ones = _ONES[key] = np.ones(a2d.shape[0], dtype=a2d.dtype)
+    return ones @ a2d
+
+
+def dense(x, kernel, bias=None):
+    """Apply `x @ kernel + bias` on the last axis of `x`, like Keras Dense on any rank.
+
+    Args:
+        x: Tensor of shape `(..., in)`; a 4-D `(N, H, W, in)` input gives `(N, H, W, units)`.
+        kernel: Tensor of shape `(in, units)`.
+        bias: optional Tensor of shape `(units,)`.
+
+    Returns:
+        Tensor of shape `(..., units)` in the dtype of `x`.
+
+    >>> import numpy as np
+    >>> x = Tensor(np.ones((2, 3), dtype=np.float32))
+    >>> k = Tensor(np.full((3, 4), 0.5, dtype=np.float32))
+    >>> dense(x, k, Tensor(np.ones(4, dtype=np.float32))).data
+    array([[2.5, 2.5, 2.5, 2.5],
+           [2.5, 2.5, 2.5, 2.5]], dtype=float32)
+    """
+    xd, kd = x.data, kernel.data
+    if kd.ndim != 2 or xd.ndim < 1 or xd.shape[-1] != kd.shape[0]:
+        raise ValueError(
+            f"dense: the last axis of the input ({xd.shape[-1] if xd.ndim else None}) must equal "
+            f"the kernel's first axis, and the kernel must be 2-D (in, units). "
+            f"Received: x.shape={xd.shape}, kernel.shape={kd.shape}"
+        )
+    units = kd.shape[1]
+    if bias is not None and bias.data.shape != (units,):
+        raise ValueError(
+            f"dense: bias must have shape ({units},) to match kernel.shape={kd.shape}. "
+            f"Received: bias.shape={bias.data.shape}"
+        )
+    x2d = xd.reshape(-1, kd.shape[0])
+    out = x2d @ kd
+    if bias is not None:
+        out += bias.data
+    out = out.reshape(xd.shape[:-1] + (units,))
+
+    need_x, need_k = x.requires_grad, kernel.requires_grad
+    need_b = bias is not None and bias.requires_grad
+
+    def backward(g):
+        g2d = g.reshape(-1, units)
+        dx = (g2d @ kd.T).reshape(xd.shape) if need_x else None  # dL/dx = g @ W^T
+        dk = x2d.T @ g2d if need_k else None  # dL/dW = x^T @ g (leading axes flattened)
+        if bias is None:
+            return dx, dk
+        db = column_sum(g2d) if need_b else None  # dL/db = sum of g over all leading axes
+        return dx, dk, db
+
+    parents = (x, kernel) if bias is None else (x, kernel, bias)
+    return Tensor.from_op(out, parents, backward, "dense")

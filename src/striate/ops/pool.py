@@ -1,0 +1,277 @@
+"""Pooling on NHWC arrays: max, average and global average, with Keras's output sizes.
+
+A pooling window is read as ph*pw *parts*: part t = (a, b), in row-major window order, is the array
+`x[:, a + sh*i, b + sw*j, :]` over all windows (i, j), shape `(N, oh, ow, C)`. Max and average are
+then elementwise over the parts. There are two ways to get them, chosen per call:
+
+- strided views `x[:, a : a + sh*(oh-1) + 1 : sh, b : ... : sw, :]`, no copy. Every elementwise op
+  on such a view runs one inner loop per pixel, C elements long: good when C is large;
+- with few channels and non-overlapping windows, one `np.take` of whole channel vectors by a cached
+  index into a contiguous `(ph*pw, N, oh, ow, C)` array, after which every op is one long loop.
+  The backward pass then builds the whole input gradient with one more `np.take`, through the
+  inverse index (each pixel lies in at most one window; pixels in none read a zero row).
+
+Max pooling routes each gradient to exactly one cell, the first maximum in row-major window order
+(as PyTorch and TensorFlow do), via 0/1 masks computed once in the forward pass. 'same' max pooling
+pads with -inf, so padding never wins; 'same' average pooling divides by the number of real cells.
+"""
+
+import functools
+
+import numpy as np
+
+from striate.ops.conv import (
+    _check_4d,
+    _check_float,
+    _checked_length,
+    _pad,
+    _padding_mode,
+    _pair,
+    same_padding,
+)
+from striate.tensor import Tensor, as_tensor, grad_enabled
+
+# Below this many channels (and without overlap) the parts are gathered with np.take.
+_TAKE_MAX_CHANNELS = 16
+
+
+def max_pool2d(x, pool_size=(2, 2), strides=None, padding="valid"):
+    """Max pooling (Keras's MaxPooling2D).
+
+    `out[n, i, j, c] = max_{a < ph, b < pw} x_pad[n, i*sh + a, j*sw + b, c]`, with -inf padding.
+
+    Args:
+        x: Tensor `(batch, height, width, channels)`, float.
+        pool_size: int or (ph, pw), positive.
+        strides: int or (sh, sw), positive; None means `pool_size`.
+        padding: 'valid' or 'same' (case-insensitive).
+
+    Returns:
+        Tensor `(batch, out_height, out_width, channels)`. The gradient of each output goes to
+        the first maximum of its window in row-major order; overlapping windows add up.
+
+    >>> x = np.array([1, 5, 2, 0, 3, 4, 9, 9, 6, 7, 8, 2], np.float32).reshape(1, 3, 4, 1)
+    >>> max_pool2d(x).data[..., 0]
+    array([[[5., 9.]]], dtype=float32)
+    >>> max_pool2d(x, 2, strides=1, padding="SAME").data[0, :, :, 0]
+    array([[5., 9., 9., 9.],
+           [7., 9., 9., 9.],
+           [7., 8., 8., 2.]], dtype=float32)
+    """
+    x = as_tensor(x)
+    geo = _Geometry(x.data, pool_size, strides, padding, "max_pool2d")
+    xp = _pad(x.data, geo.pads_h, geo.pads_w, -np.inf)
+    parts = geo.parts(xp)
+    out = parts[0].copy() if geo.size == 1 else np.maximum(parts[0], parts[1])
+    for part in parts[2:]:
+        np.maximum(out, part, out=out)
+    if not (grad_enabled() and x.requires_grad):
+        return Tensor.from_op(out, (x,), None, "max_pool2d")
+
+    # masks[t] = 1 where part t holds its window's first maximum (row-major order), else 0.
+    masks = np.empty((geo.size,) + out.shape, out.dtype)
+    claimed = parts[0] == out
+    masks[0] = claimed
+    for t in range(1, geo.size):
+        first = parts[t] == out
+        np.greater(first, claimed, out=first)  # a maximum, and no earlier part was one
+        masks[t] = first
+        if t + 1 < geo.size:
+            claimed |= first
+
+    def backward(g):
+        # dL/dx[first argmax of window w] += g[w]; every other cell of the window gets nothing.
+        g = g.astype(out.dtype, copy=False)
+        if geo.take:
+            rows = geo.rows_buffer(geo.size, out.dtype)
+            np.multiply(masks, g, out=rows[:-1].reshape(masks.shape))
+            return (geo.take_back(rows, per_part=True),)
+        dxp = geo.empty_grad(out.dtype)
+        for s, mask in zip(geo.slices, masks):
+            if geo.overlap:
+                dxp[s] += mask * g
+            else:
+                np.multiply(mask, g, out=dxp[s])
+        return (geo.crop(dxp),)
+
+    return Tensor.from_op(out, (x,), backward, "max_pool2d")
+
+
+def avg_pool2d(x, pool_size=(2, 2), strides=None, padding="valid"):
+    """Average pooling (Keras's AveragePooling2D).
+
+    `out[n, i, j, c] = sum_{a, b} x_pad[n, i*sh + a, j*sw + b, c] / count[i, j]`, where
+    `count` is ph*pw for 'valid' and, for 'same', the number of real (not padding) cells.
+
+    Args:
+        x: Tensor `(batch, height, width, channels)`, float.
+        pool_size: int or (ph, pw), positive.
+        strides: int or (sh, sw), positive; None means `pool_size`.
+        padding: 'valid' or 'same' (case-insensitive).
+
+    Returns:
+        Tensor `(batch, out_height, out_width, channels)`.
+
+    >>> x = np.arange(6, dtype=np.float32).reshape(1, 2, 3, 1)
+    >>> avg_pool2d(x, 2, padding="same").data[0, :, :, 0]
+    array([[2. , 3.5]], dtype=float32)
+    """
+    x = as_tensor(x)
+    geo = _Geometry(x.data, pool_size, strides, padding, "avg_pool2d")
+    xp = _pad(x.data, geo.pads_h, geo.pads_w, 0)
+    parts = geo.parts(xp)
+    out = parts[0].copy() if geo.size == 1 else np.add(parts[0], parts[1])
+    for part in parts[2:]:
+        np.add(out, part, out=out)
+    scale = geo.inverse_counts(out.dtype)  # a Python float, or (oh, ow, C) where counts vary
+    np.multiply(out, scale, out=out)
+
+    def backward(g):
+        # dL/dx[cell] = sum over the windows w holding the cell of g[w] / count[w]
+        g = g.astype(out.dtype, copy=False)
+        if geo.take:
+            rows = geo.rows_buffer(1, out.dtype)
+            np.multiply(g, scale, out=rows[:-1].reshape(g.shape))
+            return (geo.take_back(rows, per_part=False),)
+        share = np.multiply(g, scale)
+        dxp = geo.empty_grad(out.dtype)
+        for s in geo.slices:
+            if geo.overlap:
+                dxp[s] += share
+            else:
+                dxp[s] = share
+        return (geo.crop(dxp),)
+
+    return Tensor.from_op(out, (x,), backward, "avg_pool2d")
+
+
+def global_avg_pool2d(x, keepdims=False):
+    """Mean over height and width (Keras's GlobalAveragePooling2D).
+
+    Args:
+        x: Tensor `(batch, height, width, channels)`, float.
+        keepdims: keep the pooled axes, giving `(batch, 1, 1, channels)`.
+
+    Returns:
+        Tensor `(batch, channels)`, or `(batch, 1, 1, channels)` with keepdims.
+
+    >>> global_avg_pool2d(np.arange(8, dtype=np.float32).reshape(1, 2, 2, 2)).data
+    array([[3., 4.]], dtype=float32)
+    """
+    x = as_tensor(x)
+    xd = x.data
+    _check_4d(xd, "global_avg_pool2d", "input", "(batch, height, width, channels)")
+    _check_float(xd, "global_avg_pool2d", "input")
+    n, h, w, c = xd.shape
+    if h * w == 0:
+        raise ValueError(
+            f"global_avg_pool2d: the input has no pixels to average. Received: input shape {xd.shape}."
+        )
+    out = xd.sum(axis=(1, 2), keepdims=keepdims) * (1.0 / (h * w))  # Python float: keeps dtype
+
+    def backward(g):
+        # dL/dx[n, y, x, c] = g[n, c] / (h * w), the same for every pixel
+        share = g.astype(xd.dtype, copy=False).reshape(n, 1, 1, c) * (1.0 / (h * w))
+        grad = np.empty(xd.shape, xd.dtype)
+        grad[...] = share
+        return (grad,)
+
+    return Tensor.from_op(out, (x,), backward, "global_avg_pool2d")
+
+
+class _Geometry:
+    """Validated pooling arithmetic for one call, and the gather / scatter of window parts."""
+
+    def __init__(self, xd, pool_size, strides, padding, op):
+        ph, pw = _pair(pool_size, "pool_size", op)
+        sh, sw = (ph, pw) if strides is None else _pair(strides, "strides", op)
+        padding = _padding_mode(padding, op)
+        _check_4d(xd, op, "input", "(batch, height, width, channels)")
+        _check_float(xd, op, "input")
+        n, h, w, c = xd.shape
+        window = f"pool {ph}x{pw}"
+        received = f"input shape {xd.shape}, pool_size={(ph, pw)}, strides={(sh, sw)}"
+        oh = _checked_length(h, ph, sh, padding, op, window, (h, w), received)
+        ow = _checked_length(w, pw, sw, padding, op, window, (h, w), received)
+        same = padding == "same"
+        self.pads_h = same_padding(h, ph, sh) if same else (0, 0)
+        self.pads_w = same_padding(w, pw, sw) if same else (0, 0)
+        self.hw = (h, w)
+        self.padded = (n, h + sum(self.pads_h), w + sum(self.pads_w), c)
+        self.pool, self.strides, self.out_hw = (ph, pw), (sh, sw), (oh, ow)
+        self.size = ph * pw
+        overlap = sh < ph or sw < pw
+        self.overlap = overlap
+        self.take = not overlap and c < _TAKE_MAX_CHANNELS and self.size > 1
+        # Windows tile the padded input exactly: every cell gets written, no zero fill needed.
+        self.tiled = (sh, sw) == (ph, pw) and (oh * ph, ow * pw) == self.padded[1:3]
+        rows, cols = sh * (oh - 1) + 1, sw * (ow - 1) + 1
+        self.slices = [
+            (slice(None), slice(a, a + rows, sh), slice(b, b + cols, sw))
+            for a in range(ph)
+            for b in range(pw)
+        ]
+
+    def _index(self):
+        n, hp, wp, _ = self.padded
+        return _take_index(n, hp, wp, *self.pool, *self.strides, *self.out_hw)
+
+    def parts(self, xp):
+        """The ph*pw parts of xp: a (T, N, oh, ow, C) gathered array, or a list of strided views."""
+        if not self.take:
+            return [xp[s] for s in self.slices]
+        n, _, _, c = self.padded
+        gathered = np.take(xp.reshape(-1, c), self._index()[0], axis=0)
+        return gathered.reshape((self.size, n) + self.out_hw + (c,))
+
+    def rows_buffer(self, count, dtype):
+        """(count*N*oh*ow + 1, C) rows for `take_back`: callers fill all but the last, zero, row."""
+        n, _, _, c = self.padded
+        rows = np.empty((count * n * self.out_hw[0] * self.out_hw[1] + 1, c), dtype)
+        rows[-1] = 0
+        return rows
+
+    def take_back(self, rows, per_part):
+        """Input gradient from part gradients (per_part) or one gradient shared by all parts."""
+        _, inverse, inverse_window = self._index()
+        dxp = np.take(rows, inverse if per_part else inverse_window, axis=0)
+        return self.crop(dxp.reshape(self.padded))
+
+    def empty_grad(self, dtype):
+        """Array for the input gradient: uninitialised when every cell will be written."""
+        return (np.empty if self.tiled else np.zeros)(self.padded, dtype)
+
+    def crop(self, dxp):
+        (top, _), (left, _), (h, w) = self.pads_h, self.pads_w, self.hw
+        return dxp[:, top : top + h, left : left + w, :]
+
+    def inverse_counts(self, dtype):
+        """1 / (real cells per window): a Python float, or an (oh, ow, C) array for 'same'."""
+        (ph, pw), (sh, sw), (oh, ow) = self.pool, self.strides, self.out_hw
+        if self.padded[1:3] == self.hw:
+            return 1.0 / (ph * pw)
+        (h, w), top, left = self.hw, self.pads_h[0], self.pads_w[0]
+        rows = np.minimum(np.arange(oh) * sh - top + ph, h) - np.maximum(np.arange(oh) * sh - top, 0)
+        cols = np.minimum(np.arange(ow) * sw - left + pw, w) - np.maximum(np.arange(ow) * sw - left, 0)
+        counts = (rows[:, None] * cols[None, :]).astype(dtype)
+        inverse = np.empty((oh, ow, self.padded[3]), dtype)
+        inverse[...] = (1 / counts)[:, :, None]
+        return inverse
+
+
+@functools.lru_cache(maxsize=8)
+def _take_index(n, hp, wp, ph, pw, sh, sw, oh, ow):
+    """Pixel rows read by each part (T, P), and per pixel its (t, p) row / its window p or a
+    zero row (for non-overlapping windows a pixel is in at most one window)."""
+    starts = (np.arange(n)[:, None, None] * hp + np.arange(oh)[None, :, None] * sh) * wp
+    starts = (starts + np.arange(ow)[None, None, :] * sw).reshape(-1)
+    offsets = (np.arange(ph)[:, None] * wp + np.arange(pw)[None, :]).reshape(-1)
+    index = offsets[:, None] + starts[None, :]
+    size, windows = index.shape
+    inverse = np.full(n * hp * wp, size * windows, np.intp)
+    inverse[index.reshape(-1)] = np.arange(size * windows)
+    inverse_window = np.full(n * hp * wp, windows, np.intp)
+    inverse_window[index.reshape(-1)] = np.tile(np.arange(windows), size)
+    for array in (index, inverse, inverse_window):
+        array.flags.writeable = False
+    return index, inverse, inverse_window

@@ -1,0 +1,223 @@
+"""Optimizers with Keras 3's defaults and update rules, updating weights in place.
+
+Each optimizer validates its hyperparameters in `__init__`, writes its rule as math in the class
+docstring, and keeps the per-weight update a small function over ndarrays. Scalars are cast to
+the weight's dtype so a float32 model never makes float64 temporaries.
+"""
+
+import math
+
+import numpy as np
+
+from striate._registry import lookup
+
+
+def _check_rate(owner, name, value, low=0.0, high=None, inclusive_high=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+        raise TypeError(f"{owner}: {name} must be a number. Received: {name}={value!r}")
+    too_high = high is not None and (value > high if inclusive_high else value >= high)
+    if value < low or too_high or math.isnan(value):
+        bound = f"[{low}, {high}{']' if inclusive_high else ')'}" if high is not None else f">= {low}"
+        raise ValueError(f"{owner}: {name} must be in {bound}. Received: {name}={value!r}")
+    return float(value)
+
+
+class Optimizer:
+    """Base: holds `learning_rate`, the step counter `iterations` and per-weight slots."""
+
+    slot_names = ()
+
+    def __init__(self, learning_rate, name=None):
+        self.name = name or type(self).__name__.lower()
+        self.learning_rate = _check_rate(type(self).__name__, "learning_rate", learning_rate)
+        self.iterations = 0
+        self.slots = None  # one list of ndarrays per slot name, aligned with the variables
+
+    def build(self, variables):
+        self.slots = {name: [np.zeros_like(v.data) for v in variables] for name in self.slot_names}
+
+    def apply_gradients(self, grads_and_vars):
+        """Apply one update. `grads_and_vars` is a list of (gradient ndarray, variable) pairs."""
+        pairs = list(grads_and_vars)
+        for grad, variable in pairs:
+            variable.grad = grad
+        self.apply([variable for _, variable in pairs])
+
+    def apply(self, variables):
+        """One update step for `variables`, using each variable's `.grad` (None is skipped)."""
+        if self.slots is None:
+            self.build(variables)
+        self.iterations += 1
+        self._prepare_step()
+        for index, variable in enumerate(variables):
+            if variable.grad is not None:
+                self._update(index, variable.data, variable.grad)
+
+    def _prepare_step(self):
+        """Compute the per-step scalars once (e.g. Adam's bias correction)."""
+
+    def get_config(self):
+        return {"name": self.name, "learning_rate": self.learning_rate}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def variables(self):
+        """The optimizer's state as a flat list of arrays (iterations first), for saving."""
+        arrays = [np.array(self.iterations, dtype=np.int64)]
+        for name in self.slot_names:
+            arrays.extend(self.slots[name] if self.slots else [])
+        return arrays
+
+    def __repr__(self):
+        settings = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({settings})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, Keras's rule.
+
+    momentum == 0:  w = w - lr * g
+    otherwise:      m = momentum * m - lr * g
+                    w = w + m                       (nesterov=False)
+                    w = w + momentum * m - lr * g   (nesterov=True)
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name=None):
+        super().__init__(learning_rate, name)
+        self.momentum = _check_rate("SGD", "momentum", momentum, 0.0, 1.0, inclusive_high=True)
+        self.nesterov = bool(nesterov)
+        self.slot_names = ("momentum",) if self.momentum else ()
+
+    def _update(self, index, w, g):
+        lr = w.dtype.type(self.learning_rate)
+        if not self.momentum:
+            w -= lr * g
+            return
+        m = self.slots["momentum"][index]
+        m *= w.dtype.type(self.momentum)
+        m -= lr * g
+        if self.nesterov:
+            w += w.dtype.type(self.momentum) * m - lr * g
+        else:
+            w += m
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    """Adam with Keras's epsilon-hat placement (not PyTorch's):
+
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g^2
+    alpha = lr * sqrt(1 - b2^t) / (1 - b1^t)
+    w = w - alpha * m / (sqrt(v) + epsilon)
+    """
+
+    slot_names = ("m", "v")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name=None):
+        super().__init__(learning_rate, name)
+        self.beta_1 = _check_rate("Adam", "beta_1", beta_1, 0.0, 1.0)
+        self.beta_2 = _check_rate("Adam", "beta_2", beta_2, 0.0, 1.0)
+        self.epsilon = _check_rate("Adam", "epsilon", epsilon)
+        self._alpha = 0.0
+        self._scratch = {}
+
+    def _prepare_step(self):
+        t = self.iterations
+        self._alpha = self.learning_rate * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+
+    def _update(self, index, w, g):
+        kind = w.dtype.type
+        m, v = self.slots["m"][index], self.slots["v"][index]
+        scratch = self._scratch.get(index)
+        if scratch is None or scratch.shape != w.shape:
+            scratch = self._scratch[index] = np.empty_like(w)
+        # m += (g - m) * (1 - b1), v += (g^2 - v) * (1 - b2): Keras's in-place forms
+        np.subtract(g, m, out=scratch)
+        scratch *= kind(1 - self.beta_1)
+        m += scratch
+        np.multiply(g, g, out=scratch)
+        scratch -= v
+        scratch *= kind(1 - self.beta_2)
+        v += scratch
+        # w -= alpha * m / (sqrt(v) + eps)
+        np.sqrt(v, out=scratch)
+        scratch += kind(self.epsilon)
+        np.divide(m, scratch, out=scratch)
+        scratch *= kind(self._alpha)
+        w -= scratch
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon}
+
+
+class RMSprop(Optimizer):
+    """RMSprop, Keras's rule (epsilon inside the square root):
+
+    v = rho * v + (1 - rho) * g^2
+    centered:  a = rho * a + (1 - rho) * g;  d = v - a^2 + eps   else  d = v + eps
+    step = lr * g / sqrt(d)
+    momentum:  m = momentum * m + step;  w = w - m        else  w = w - step
+    """
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
+                 name=None):
+        super().__init__(learning_rate, name)
+        self.rho = _check_rate("RMSprop", "rho", rho, 0.0, 1.0)
+        self.momentum = _check_rate("RMSprop", "momentum", momentum, 0.0, 1.0, inclusive_high=True)
+        self.epsilon = _check_rate("RMSprop", "epsilon", epsilon)
+        self.centered = bool(centered)
+        self.slot_names = ("velocity",) + (("average",) if self.centered else ()) + (
+            ("momentum",) if self.momentum else ())
+
+    def _update(self, index, w, g):
+        kind = w.dtype.type
+        rho = kind(self.rho)
+        v = self.slots["velocity"][index]
+        v *= rho
+        v += kind(1 - self.rho) * (g * g)
+        if self.centered:
+            a = self.slots["average"][index]
+            a *= rho
+            a += kind(1 - self.rho) * g
+            denominator = v - a * a + kind(self.epsilon)
+        else:
+            denominator = v + kind(self.epsilon)
+        step = kind(self.learning_rate) * g / np.sqrt(denominator)
+        if self.momentum:
+            m = self.slots["momentum"][index]
+            m *= kind(self.momentum)
+            m += step
+            w -= m
+        else:
+            w -= step
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon, "centered": self.centered}
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
+
+
+def get(identifier):
+    """An optimizer from a name ('adam', case-insensitive), a config dict or an instance.
+
+    >>> get("Adam")
+    Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-07)
+    """
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, dict):
+        return lookup("optimizer", identifier["class_name"], _BY_NAME).from_config(
+            identifier["config"])
+    return lookup("optimizer", identifier, _BY_NAME)()
+
+
+def serialize(optimizer):
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}

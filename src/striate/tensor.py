@@ -1,0 +1,136 @@
+"""A small reverse-mode tape.
+
+A `Tensor` holds an ndarray, and, when it was made by an op while gradients are recorded, the
+tensors it came from and a `backward_fn` that maps the gradient of the output to the gradients of
+those parents (micrograd's `_backward`, but returning plain ndarrays instead of mutating).
+`backward()` sorts the graph topologically and walks it in reverse, adding gradients with `+`.
+
+>>> import numpy as np
+>>> w = Tensor(np.array([2.0, 3.0]), requires_grad=True)
+>>> y = Tensor.from_op(w.data * w.data, (w,), lambda g: (2 * w.data * g,), "square")
+>>> y.backward(np.ones(2))
+>>> w.grad
+array([4., 6.])
+"""
+
+import contextlib
+
+import numpy as np
+
+_GRAD_ENABLED = True
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Within this block ops record nothing, so inference keeps no closures alive."""
+    global _GRAD_ENABLED
+    previous = _GRAD_ENABLED
+    _GRAD_ENABLED = False
+    try:
+        yield
+    finally:
+        _GRAD_ENABLED = previous
+
+
+def grad_enabled():
+    return _GRAD_ENABLED
+
+
+class Tensor:
+    """An ndarray on the tape. Leaves with `requires_grad=True` collect `.grad`."""
+
+    __slots__ = ("backward_fn", "data", "grad", "name", "op", "parents", "requires_grad", "saved")
+
+    def __init__(self, data, requires_grad=False, name=None):
+        self.data = data
+        self.grad = None
+        self.requires_grad = requires_grad
+        self.parents = ()
+        self.backward_fn = None
+        self.op = "leaf"
+        self.name = name
+        self.saved = None  # what an op wants a later fused op to see (e.g. softmax keeps its input)
+
+    @classmethod
+    def from_op(cls, data, parents, backward_fn, op):
+        """Wrap an op's output; record it on the tape only if a parent needs a gradient."""
+        out = cls(data)
+        out.op = op
+        if _GRAD_ENABLED and any(p.requires_grad for p in parents):
+            out.requires_grad = True
+            out.parents = parents
+            out.backward_fn = backward_fn
+        return out
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def numpy(self):
+        return self.data
+
+    def __repr__(self):
+        label = f" name={self.name!r}" if self.name else ""
+        return f"Tensor(shape={self.data.shape}, dtype={self.data.dtype}, op={self.op}{label})"
+
+    def backward(self, grad=None):
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad` (seed `grad`, default ones)."""
+        if grad is None:
+            grad = np.ones_like(self.data)
+        order = _topological_order(self)
+        self.grad = grad
+        for node in reversed(order):
+            if node.backward_fn is None:
+                continue
+            parent_grads = node.backward_fn(node.grad)
+            for parent, parent_grad in zip(node.parents, parent_grads):
+                if parent_grad is None or not parent.requires_grad:
+                    continue
+                if parent.grad is None:
+                    parent.grad = parent_grad
+                else:
+                    parent.grad = parent.grad + parent_grad
+            # Intermediate results are not needed again: free them (and the closure's arrays).
+            node.grad = None
+            node.backward_fn = None
+            node.parents = ()
+
+
+def _topological_order(root):
+    order, seen, stack = [], set(), [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for parent in node.parents:
+            if id(parent) not in seen:
+                stack.append((parent, False))
+    return order
+
+
+def as_tensor(value):
+    """Return `value` if it is a Tensor, else wrap the array (no copy)."""
+    return value if isinstance(value, Tensor) else Tensor(np.asarray(value))
+
+
+class Variable(Tensor):
+    """A layer's weight: a leaf Tensor that knows whether the optimizer may change it."""
+
+    __slots__ = ("trainable",)
+
+    def __init__(self, data, trainable=True, name=None):
+        super().__init__(data, requires_grad=trainable, name=name)
+        self.trainable = trainable
+
+    def __repr__(self):
+        return (f"Variable(name={self.name!r}, shape={self.data.shape}, dtype={self.data.dtype}, "
+                f"trainable={self.trainable})")
