@@ -1,0 +1,183 @@
+"""One benchmark run in this process: `python workloads.py FRAMEWORK WORKLOAD [--samples N]`.
+
+Prints one JSON line: {"seconds": ..., "setup_rss_mb": ...}. Run by benchmarks/run.py in a fresh
+subprocess per measurement, so each framework's peak memory is its own.
+
+Workloads (BENCHMARKS.md), Fashion-MNIST from /usr/share/datasets/fashion-mnist:
+  article  Conv2D(6,2) -> ReLU -> MaxPool2D(2) -> Flatten -> Dense(10) -> softmax, raw pixels,
+           Adam, batch 32, one epoch
+  convnet  Keras's simple MNIST convnet, pixels / 255, Adam, batch 128, one epoch
+  predict  inference on the 10,000 test images, batch 1,000, both models
+"""
+
+import argparse
+import gzip
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+
+DATA = os.environ.get("STRIATE_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
+
+
+def read_idx(name):
+    path = os.path.join(DATA, name)
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        raw = handle.read()
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load(samples):
+    x = read_idx("train-images-idx3-ubyte.gz")[:samples, :, :, None]
+    y = read_idx("train-labels-idx1-ubyte.gz")[:samples].astype(np.int64)
+    xt = read_idx("t10k-images-idx3-ubyte.gz")[:, :, :, None]
+    return x, y, xt
+
+
+def rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- striate --------------------------------------------------------------------------------
+def striate_models():
+    from striate import zoo
+
+    return zoo.article(), zoo.convnet()
+
+
+def striate_train(workload, x, y):
+    import striate
+
+    striate.utils.set_random_seed(0)
+    article, convnet = striate_models()
+    model, batch = (article, 32) if workload == "article" else (convnet, 128)
+    if workload == "convnet":
+        x = x / np.float32(255)
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+    return time.perf_counter() - start
+
+
+def striate_predict(xt):
+    article, convnet = striate_models()
+    xs = xt / np.float32(255)
+    start = time.perf_counter()
+    article.predict(xt, batch_size=1000, verbose=0)
+    convnet.predict(xs, batch_size=1000, verbose=0)
+    return time.perf_counter() - start
+
+
+# --- PyTorch eager ----------------------------------------------------------------------------
+def torch_models():
+    import torch
+    from torch import nn
+
+    article = nn.Sequential(nn.Conv2d(1, 6, 2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                            nn.Linear(1014, 10))
+    convnet = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3),
+                            nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.5),
+                            nn.Linear(1600, 10))
+    return torch, article, convnet
+
+
+def torch_train(workload, x, y):
+    torch, article, convnet = torch_models()
+    torch.manual_seed(0)
+    model, batch = (article, 32) if workload == "article" else (convnet, 128)
+    xs = torch.from_numpy(x.transpose(0, 3, 1, 2).astype(np.float32))
+    if workload == "convnet":
+        xs = xs / 255
+    ys = torch.from_numpy(y)
+    optimizer = torch.optim.Adam(model.parameters(), eps=1e-7)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    start = time.perf_counter()
+    model.train()
+    order = torch.randperm(len(xs))
+    for begin in range(0, len(xs), batch):
+        index = order[begin:begin + batch]
+        optimizer.zero_grad()
+        loss = loss_fn(model(xs[index]), ys[index])
+        loss.backward()
+        optimizer.step()
+        loss.item()
+    return time.perf_counter() - start
+
+
+def torch_predict(xt):
+    torch, article, convnet = torch_models()
+    xs = torch.from_numpy(xt.transpose(0, 3, 1, 2).astype(np.float32))
+    article.eval()
+    convnet.eval()
+    start = time.perf_counter()
+    with torch.no_grad():
+        for model, scale in ((article, 1.0), (convnet, 255.0)):
+            for begin in range(0, len(xs), 1000):
+                torch.softmax(model(xs[begin:begin + 1000] / scale), dim=1).numpy()
+    return time.perf_counter() - start
+
+
+# --- Keras 3 on torch -------------------------------------------------------------------------
+def keras_models():
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    layers = keras.layers
+    article = keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(6, 2),
+                                layers.Activation("relu"), layers.MaxPool2D(2), layers.Flatten(),
+                                layers.Dense(10), layers.Activation("softmax")])
+    convnet = keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(32, 3, activation="relu"),
+                                layers.MaxPool2D(2), layers.Conv2D(64, 3, activation="relu"),
+                                layers.MaxPool2D(2), layers.Flatten(), layers.Dropout(0.5),
+                                layers.Dense(10, activation="softmax")])
+    return keras, article, convnet
+
+
+def keras_train(workload, x, y):
+    keras, article, convnet = keras_models()
+    keras.utils.set_random_seed(0)
+    model, batch = (article, 32) if workload == "article" else (convnet, 128)
+    if workload == "convnet":
+        x = x / np.float32(255)
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+    return time.perf_counter() - start
+
+
+def keras_predict(xt):
+    keras, article, convnet = keras_models()
+    start = time.perf_counter()
+    article.predict(xt, batch_size=1000, verbose=0)
+    convnet.predict(xt / np.float32(255), batch_size=1000, verbose=0)
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("framework", choices=("striate", "torch", "keras"))
+    parser.add_argument("workload", choices=("article", "convnet", "predict"))
+    parser.add_argument("--samples", type=int, default=60000)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    if args.framework in ("torch", "keras"):
+        import torch
+
+        torch.set_num_threads(args.threads)
+    x, y, xt = load(args.samples)
+    if args.workload == "predict":
+        seconds = globals()[f"{args.framework}_predict"](xt[:args.samples])
+    else:
+        seconds = globals()[f"{args.framework}_train"](args.workload, x, y)
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": rss_mb()}))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
