@@ -33,7 +33,7 @@ class Sequential:
     >>> from striate.layers import Conv2D, Dense, Flatten
     >>> model = Sequential([Conv2D(6, 2, input_shape=(28, 28, 1)), Flatten(), Dense(10)])
     >>> model.count_params()
-    40590
+    43780
     """
 
     def __init__(self, layers=None, name=None):
@@ -205,3 +205,43 @@ class Sequential:
         """The model's outputs for `x`, computed in batches (default 32) without training."""
         return training_loop.predict(self, x, batch_size=batch_size, verbose=verbose)
 
+    # -- files -----------------------------------------------------------------------------------
+    def save(self, filepath, overwrite=True):
+        """Write one file with the architecture, weights, compile settings and training state
+        (see `striate.saving`); `load_model(filepath)` reads it back."""
+        from striate import saving
+
+        saving.save_model(self, filepath, overwrite=overwrite)
+
+    def save_weights(self, filepath, overwrite=True):
+        """Write only the weights (with layer names and shapes, checked by `load_weights`)."""
+        from striate import saving
+
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath):
+        """Set the weights from a `save_weights` or `save` file of the same architecture."""
+        from striate import saving
+
+        saving.load_weights(self, filepath)
+
+    # -- seeing inside ---------------------------------------------------------------------------
+    def inspect(self, x, class_index=None):
+        """Every layer's output for ONE input x ((H, W, C) or (1, H, W, C)), with pre-activations,
+        and, for `class_index` (an int or 'predicted'), the gradient of that class's score
+        (before softmax) with respect to every layer's output and the input. See `striate.see`.
+        """
+        from striate.see.inspect import inspect_model
+
+        return inspect_model(self, x, class_index)
+
+
+def load_model(filepath, compile=True):
+    """Read a model written by `model.save(filepath)`, ready to predict or to continue `fit`.
+
+    With `compile=True` it also restores the compile settings, the optimizer state and the
+    shared random generator's state, so the next `fit` continues exactly as an unbroken run.
+    """
+    from striate import saving
+
+    return saving.load_model(filepath, compile=compile)

@@ -70,6 +70,25 @@ class Optimizer:
             arrays.extend(self.slots[name] if self.slots else [])
         return arrays
 
+    def set_state(self, arrays):
+        """Restore what `variables()` returned: iterations, then each slot's arrays in
+        `slot_names` order (none when the optimizer had not taken a step yet)."""
+        arrays = list(arrays)
+        owner = type(self).__name__
+        if not arrays or np.ndim(arrays[0]) != 0 or np.asarray(arrays[0]).dtype.kind not in "iu":
+            raise ValueError(f"{owner}.set_state: the first array must be the integer step count "
+                             f"(iterations). Received: {len(arrays)} arrays.")
+        slot_arrays = arrays[1:]
+        if slot_arrays and (not self.slot_names or len(slot_arrays) % len(self.slot_names)):
+            raise ValueError(f"{owner}.set_state: expected iterations then one array per weight "
+                             f"for each slot {list(self.slot_names)}. Received: "
+                             f"{len(slot_arrays)} slot arrays.")
+        per_slot = len(slot_arrays) // len(self.slot_names) if slot_arrays else 0
+        self.iterations = int(arrays[0])
+        self.slots = None if not slot_arrays else {
+            name: [np.array(a) for a in slot_arrays[i * per_slot:(i + 1) * per_slot]]
+            for i, name in enumerate(self.slot_names)}
+
     def __repr__(self):
         settings = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
         return f"{type(self).__name__}({settings})"

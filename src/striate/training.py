@@ -128,7 +128,8 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
     history = History()
     steps = math.ceil(len(x) / batch_size)
     params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
-    callback_list = CallbackList([history] + list(callbacks or []), model, params)
+    # History goes last, as in Keras, so it records what callbacks add (e.g. learning_rate)
+    callback_list = CallbackList(list(callbacks or []) + [history], model, params)
     model.history, model.stop_training = history, False
     callback_list.call("on_train_begin", {})
     for epoch in range(initial_epoch, epochs):

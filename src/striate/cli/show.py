@@ -1,0 +1,406 @@
+"""`striate show`: the article's pictures from a model, as image files or in the terminal.
+
+A model is a model file (`model.save(path)`) or a ready-made one (`article`, `convnet`) trained
+here for `--train-epochs` on a dataset; an input is `--dataset NAME --index N` (the test split)
+or `--image FILE`, converted to the model's input shape.
+"""
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+from striate.cli.common import DATASETS, UserError, add_parser, load_dataset
+
+EXAMPLES = """examples:
+  striate show conv --example --out conv.gif          the article's 5x5 input and 3x3 kernel
+  striate show conv --example --stride 2 --padding same --out conv_same.gif
+  striate show pool --example --out pool.gif          max pooling, 2x2 windows, stride 2
+  striate show maps --index 3 --out maps.png          every layer's feature maps (article model)
+  striate show maps --index 3 --terminal              the same, drawn with Unicode blocks
+  striate show filters --model convnet --layer 2 --out filters.png
+  striate show conv --layer conv2d --filter 2 --position 10,10 --out step.png
+  striate show field --layer 2 --position 5,7 --out field.png
+  striate show probs --image my_digit.png --invert --out probs.png
+  striate show saliency --model model.striate --index 7 --out saliency.png
+  striate show confusion --dataset digits --out confusion.png
+  striate show curves training.csv --out curves.png   a CSVLogger file or a JSON history
+  striate show summary --model convnet                 output-size arithmetic, MACs, fields
+"""
+
+WHAT = {
+    "filters": "a Conv2D layer's filters as a grid",
+    "maps": "every layer's feature maps for one input",
+    "conv": "the convolution walkthrough (animated GIF, one frame per kernel position)",
+    "pool": "the pooling walkthrough (animated GIF, one frame per window)",
+    "field": "the receptive field of one unit, drawn on the input",
+    "probs": "class probabilities for one input",
+    "saliency": "|d class score / d pixel| over the input",
+    "curves": "training curves from a CSVLogger CSV or a JSON history",
+    "confusion": "the confusion matrix on a dataset's test split",
+    "summary": "the detailed summary: output-size arithmetic, MACs, receptive fields",
+}
+_TERMINAL = ("maps", "filters", "probs", "saliency")
+
+
+def register(commands):
+    parser = add_parser(commands, "show", "draw what a model does: " + ", ".join(WHAT),
+                        examples=EXAMPLES)
+    kinds = parser.add_subparsers(dest="what", required=True, metavar="PICTURE")
+    for what, help_text in WHAT.items():
+        sub = kinds.add_parser(what, help=help_text, description=help_text, epilog=EXAMPLES,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+        if what == "curves":
+            sub.add_argument("history", help="CSV (epoch,loss,acc,val_loss,...) or JSON file")
+        else:
+            _model_options(sub, what)
+        if what not in ("curves", "summary", "filters", "confusion"):
+            _input_options(sub)
+        if what in ("filters", "maps", "conv", "pool", "field"):
+            sub.add_argument("--layer", help="layer name or index (default: the first that fits)")
+        if what in ("conv", "pool", "field"):
+            sub.add_argument("--position", type=_position, help="output cell ROW,COL")
+        if what in ("conv", "pool"):
+            sub.add_argument("--example", action="store_true",
+                             help="the article's numbers instead of a model")
+            sub.add_argument("--stride", type=int, default=None, help="(--example) stride")
+            sub.add_argument("--padding", choices=("valid", "same"), default="valid",
+                             help="(--example) padding")
+            sub.add_argument("--channel", type=int, default=None, help="input channel drawn")
+            sub.add_argument("--duration", type=int, default=900, help="ms per GIF frame")
+            sub.add_argument("--max-frames", type=int, default=60,
+                             help="at most this many positions in a GIF (default 60)")
+        if what == "conv":
+            sub.add_argument("--filter", type=int, default=0, help="which filter (output channel)")
+        if what == "pool":
+            sub.add_argument("--mode", choices=("max", "avg"), default="max",
+                             help="(--example) max or average pooling")
+        if what == "field":
+            sub.add_argument("--channel", type=int, default=0, help="channel of the map drawn")
+        if what == "maps":
+            sub.add_argument("--max-channels", type=int, default=16)
+        if what == "saliency":
+            sub.add_argument("--class", dest="class_index", default="predicted",
+                             help="class index, or 'predicted' (default)")
+        if what == "confusion":
+            sub.add_argument("--limit", type=int, default=None, help="use the first N test images")
+        if what != "summary":
+            default = f"{what}.gif" if what in ("conv", "pool") else f"{what}.png"
+            sub.add_argument("--out", default=None, help=f"file to write (default {default})")
+        if what in _TERMINAL:
+            sub.add_argument("--terminal", action="store_true",
+                             help="print with Unicode blocks instead of writing a file")
+            sub.add_argument("--color", action="store_true",
+                             help="(--terminal) 24-bit gray half blocks instead of shades")
+    parser.set_defaults(handler=run)
+
+
+def _model_options(sub, what):
+    sub.add_argument("--model", default="article",
+                     help="a model file, or 'article' / 'convnet' built and trained here")
+    sub.add_argument("--train-epochs", type=int, default=3,
+                     help="epochs to train a ready-made model on --dataset (default 3; 0: "
+                          "untrained)")
+    sub.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)}")
+    sub.add_argument("--size", type=int, default=28,
+                     help="input size of a ready-made model (default 28, the article's)")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--raw-pixels", action="store_true",
+                     help="feed 0-255 pixels unscaled (default: x / 255, as `train` does)")
+
+
+def _input_options(sub):
+    sub.add_argument("--index", type=int, default=0, help="image index in the test split")
+    sub.add_argument("--image", help="an image file (PNG, JPEG...) instead of the dataset")
+    sub.add_argument("--invert", action="store_true",
+                     help="(--image) invert: dark ink on white paper -> light on dark")
+
+
+def _position(text):
+    try:
+        row, col = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ROW,COL such as 3,4; got {text!r}") from None
+    return row, col
+
+
+def run(args):
+    from striate.see import _draw
+
+    if args.what == "curves":
+        return _curves(args)
+    if args.what in ("conv", "pool") and args.example:
+        return _example(args)
+    if args.what != "summary" and not getattr(args, "terminal", False):
+        try:
+            _draw.matplotlib()
+        except ImportError as error:
+            raise UserError(str(error)) from None
+    session = _Session(args)
+    handler = globals()[f"_{args.what}"]
+    if getattr(args, "terminal", False):
+        print(handler(session, args, terminal=True))
+        return None
+    return handler(session, args)
+
+
+# -- model and input ------------------------------------------------------------------------
+class _Session:
+    """The model (loaded or trained here) and the data it needs, prepared once."""
+
+    def __init__(self, args):
+        from striate import utils
+
+        self.args = args
+        self._data = None
+        utils.set_random_seed(args.seed)
+        if os.path.exists(args.model):
+            self.model = _load_model_file(args.model)
+            self.shape = tuple(self.model.input_shape[1:])
+        else:
+            from striate import zoo
+            from striate.layers.base import reset_names
+
+            reset_names()  # the default layer names: conv2d, max_pooling2d, ...
+            if args.model not in zoo.MODELS:
+                raise UserError(f"--model {args.model!r} is neither a model file nor one of "
+                                f"{', '.join(sorted(zoo.MODELS))}")
+            (x_train, y_train), (_, y_test) = self.data()
+            self.shape = (args.size, args.size, x_train.shape[-1])
+            classes = int(max(y_train.max(), y_test.max())) + 1
+            try:
+                self.model = zoo.MODELS[args.model](self.shape, classes)
+            except ValueError as error:
+                raise UserError(f"{args.model} does not fit {args.size}x{args.size} inputs "
+                                f"(try --size 28): {error}") from None
+            if args.train_epochs > 0:
+                self._train(x_train, y_train)
+
+    def data(self):
+        if self._data is None:
+            self._data = load_dataset(self.args.dataset)
+        return self._data
+
+    def scale(self, images):
+        from striate.see.inputs import fit_images
+
+        images = fit_images(images, self.shape).astype(np.float32)
+        return images if self.args.raw_pixels else images / np.float32(255)
+
+    def _train(self, x_train, y_train):
+        (_, _), (x_test, y_test) = self.data()
+        model = self.model
+        model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
+        model.fit(self.scale(x_train), y_train, batch_size=32, epochs=self.args.train_epochs,
+                  verbose=0)
+        _, acc = model.evaluate(self.scale(x_test), y_test, verbose=0)
+        print(f"{self.args.model}: trained {self.args.train_epochs} epochs on "
+              f"{self.args.dataset} at {self.shape[0]}x{self.shape[1]}, test acc {acc:.3f}",
+              file=sys.stderr)
+
+    def input(self):
+        """(scaled input, true label or None) from --image or --dataset/--index."""
+        args = self.args
+        if args.image:
+            from striate.see.inputs import load_picture
+
+            picture = load_picture(args.image, self.shape, invert=args.invert)
+            return self.scale(picture[None])[0], None
+        (_, _), (x_test, y_test) = self.data()
+        if not 0 <= args.index < len(x_test):
+            raise UserError(f"--index {args.index} is out of range: the {args.dataset} test "
+                            f"split has {len(x_test)} images (0..{len(x_test) - 1})")
+        return self.scale(x_test[args.index:args.index + 1])[0], int(y_test[args.index])
+
+
+def _load_model_file(path):
+    try:
+        from striate.models import load_model
+    except ImportError:
+        raise UserError("reading model files needs striate.saving, not in this version; use "
+                        "--model article or --model convnet") from None
+    return load_model(path)
+
+
+def _write(picture, args, default):
+    from striate import see
+
+    out = args.out or default
+    see.save(picture, out)
+    print(f"wrote {out}")
+
+
+def _layer(session, args, kinds, what):
+    """The layer named by --layer, or the first of `kinds`."""
+    from striate.see.field import find_layer
+
+    model = session.model
+    if args.layer is None:
+        for i, layer in enumerate(model.layers):
+            if isinstance(layer, kinds):
+                return i
+        raise UserError(f"the model has no {what} layer")
+    key = int(args.layer) if args.layer.lstrip("-").isdigit() else args.layer
+    try:
+        index = find_layer(model, key)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    if not isinstance(model.layers[index], kinds):
+        raise UserError(f"--layer {args.layer}: {model.layers[index].describe()} is not a "
+                        f"{what} layer")
+    return index
+
+
+# -- the pictures -----------------------------------------------------------------------------
+def _filters(session, args, terminal=False):
+    from striate import see
+    from striate.layers import Conv2D
+
+    index = _layer(session, args, Conv2D, "Conv2D")
+    if terminal:
+        name, images = see.filter_images(session.model, index)
+        pictures = [see.terminal.blocks(images[i, 0], args.color) for i in range(len(images))]
+        return f"filters of {name} (input channel 0)\n" + see.terminal.side_by_side(
+            pictures, [str(i) for i in range(len(images))])
+    _write(see.filters(session.model, index), args, "filters.png")
+
+
+def _maps(session, args, terminal=False):
+    from striate import see
+
+    x, _ = session.input()
+    inspection = see.inspect_model(session.model, x)
+    layers = None if args.layer is None else [_layer(session, args, object, "")]
+    if terminal:
+        return see.terminal.feature_maps_text(inspection, layers, args.max_channels,
+                                              color=args.color)
+    _write(see.feature_maps(inspection, layers=layers, max_channels=args.max_channels), args,
+           "maps.png")
+
+
+def _conv(session, args):
+    from striate import see
+    from striate.layers import Conv2D
+
+    index = _layer(session, args, Conv2D, "Conv2D")
+    x, _ = session.input()
+    walk = see.layer_conv_walkthrough(session.model, index, x, args.filter,
+                                      _positions(session, args, index), args.channel)
+    _write(walk, args, "conv.gif")
+
+
+def _pool(session, args):
+    from striate import see
+    from striate.layers import AveragePooling2D, MaxPooling2D
+
+    index = _layer(session, args, (MaxPooling2D, AveragePooling2D), "pooling")
+    x, _ = session.input()
+    walk = see.layer_pool_walkthrough(session.model, index, x, args.channel or 0,
+                                      _positions(session, args, index))
+    _write(walk, args, "pool.gif")
+
+
+def _positions(session, args, index):
+    """--position, else the first --max-frames positions (all of a small map)."""
+    if args.position is not None:
+        return [args.position]
+    if args.out and args.out.lower().endswith(".png"):
+        return [(0, 0)]
+    rows, cols = session.model.layers[index].output_shape[1:3]
+    cells = [(r, c) for r in range(rows) for c in range(cols)]
+    if len(cells) > args.max_frames:
+        print(f"showing the first {args.max_frames} of {len(cells)} positions "
+              f"(--max-frames, --position)", file=sys.stderr)
+    return cells[: args.max_frames]
+
+
+def _example(args):
+    from striate import see
+
+    if args.what == "conv":
+        walk = see.article_conv_walkthrough(args.stride or 1, args.padding)
+    else:
+        stride = args.stride or 2
+        walk = see.pool_walkthrough(see.POOL_EXAMPLE, 2, stride, args.padding, args.mode,
+                                    title=f"{'Max' if args.mode == 'max' else 'Average'} "
+                                          f"pooling, 2x2 windows")
+    if args.position is not None:
+        walk.steps = [s for s in walk.steps if s.position == args.position]
+        if not walk.steps:
+            raise UserError(f"--position {args.position} is outside the "
+                            f"{walk.output.shape[0]}x{walk.output.shape[1]} output")
+    out = args.out or f"{args.what}.gif"
+    walk.save(out, duration=args.duration)
+    print(f"wrote {out} ({len(walk.steps)} frames)")
+
+
+def _field(session, args):
+    from striate import see
+
+    index = _layer(session, args, object, "")
+    layer = session.model.layers[index]
+    position = args.position
+    if position is None and len(layer.output_shape) == 4:
+        position = (layer.output_shape[1] // 2, layer.output_shape[2] // 2)
+    x, _ = session.input()
+    _write(see.receptive_field_picture(session.model, x, index, position, args.channel), args,
+           "field.png")
+
+
+def _probs(session, args, terminal=False):
+    from striate import see
+
+    x, label = session.input()
+    inspection = see.inspect_model(session.model, x)
+    if terminal:
+        truth = "" if label is None else f" (true label {label})"
+        return (see.terminal.blocks(inspection.input[..., 0], args.color) + "\n\n"
+                + see.terminal.bars(inspection.output) + truth)
+    _write(see.probabilities(inspection, true_label=label), args, "probs.png")
+
+
+def _saliency(session, args, terminal=False):
+    from striate import see
+
+    x, _ = session.input()
+    key = args.class_index
+    key = int(key) if key.isdigit() else key
+    try:
+        inspection = see.inspect_model(session.model, x, key)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    if terminal:
+        return see.terminal.side_by_side(
+            [see.terminal.blocks(inspection.input[..., 0], args.color),
+             see.terminal.blocks(see.saliency_map(inspection), args.color)],
+            ["input", f"saliency, class {inspection.class_index}"])
+    _write(see.saliency(inspection), args, "saliency.png")
+
+
+def _confusion(session, args):
+    from striate import see
+
+    (_, _), (x_test, y_test) = session.data()
+    if args.limit is not None:
+        x_test, y_test = x_test[: args.limit], y_test[: args.limit]
+    predicted = session.model.predict(session.scale(x_test), verbose=0).argmax(axis=-1)
+    _write(see.confusion_picture(y_test, predicted), args, "confusion.png")
+    for true, guess, count in see.most_confused(see.confusion_matrix(y_test, predicted)):
+        print(f"  true {true} predicted {guess}: {count}")
+
+
+def _summary(session, args, terminal=False):
+    from striate import see
+
+    print(see.detailed_summary(session.model))
+
+
+def _curves(args):
+    from striate import see
+
+    try:
+        history = see.load_history(args.history)
+    except (OSError, ValueError) as error:
+        raise UserError(str(error)) from None
+    _write(see.training_curves(history), args, "curves.png")

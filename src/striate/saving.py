@@ -1,0 +1,439 @@
+"""Model files: one zip holding the architecture, the weights, the compile settings and the
+training state, so a loaded model predicts identically and `fit` resumes where it stopped.
+
+A file is a plain zip (it opens with `unzip`, or `np.load` as an .npz) with these members:
+
+    model.json            what the arrays are, as JSON (below)
+    weights/00000.npy     the weights in `model.get_weights()` order (kernel then bias, ...)
+    optimizer/00000.npy   the optimizer state in `optimizer.variables()` order (iterations first)
+
+model.json: {"format": "striate.model" | "striate.weights", "format_version": 1,
+"striate_version": "0.1.0", "weights": [{"layer": name, "class_name": ..., "arrays":
+[{"name", "shape", "dtype"}]}, ...] (layers that have weights), and in model files also
+"model": {"class_name": "Sequential", "config": {"name", "input_shape", "layers": [{"class_name",
+"config"}]}}, "compile": {"optimizer", "loss", "metrics"} or null, "optimizer_state":
+{"slot_names", "count"} or null, "rng": {"backend": bit generator state, "layers": {name: state}}}.
+
+Nothing is pickled and nothing in a file is executed: layers come from `striate.layers.get`,
+everything else from the registries by name, and every array is checked before it is read.
+"""
+
+import contextlib
+import json
+import os
+import tempfile
+import warnings
+import zipfile
+import zlib
+
+import numpy as np
+
+from striate import backend
+from striate import layers as layers_module
+from striate import losses as losses_module
+from striate import metrics as metrics_module
+from striate import optimizers as optimizers_module
+
+MODEL_FORMAT = "striate.model"
+WEIGHTS_FORMAT = "striate.weights"
+FORMAT_VERSION = 1
+_JSON = "model.json"
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_DTYPES = ("float32", "float64")
+_SAME_ARCHITECTURE = "Build the same architecture the weights were saved from."
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be read or written: names the path, the problem and the fix."""
+
+    def __init__(self, path, problem, fix=""):
+        self.path = os.fspath(path)
+        super().__init__(f"Model file {self.path!r}: {problem}" + (f" {fix}" if fix else ""))
+
+
+# -- saving ----------------------------------------------------------------------------------
+def save_model(model, filepath, overwrite=True):
+    """Write `model` (architecture, weights, compile settings, optimizer and random state).
+
+    Args:
+        model: a built Sequential.
+        filepath: where to write, e.g. "digits.striate"; replaced atomically.
+        overwrite: when False, an existing file is an error.
+
+    >>> from striate.layers import Dense
+    >>> from striate.models import Sequential, load_model
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "tiny.striate")
+    >>> Sequential([Dense(2, input_shape=(3,))]).save(path)
+    >>> load_model(path).output_shape
+    (None, 2)
+    """
+    _check_built(model, "save")
+    document = _header(MODEL_FORMAT, model, {"class_name": "Sequential", "config": {
+        "name": model.name, "input_shape": list(model.input_shape),
+        "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
+                   for layer in model.layers]}})
+    document["compile"] = _compile_section(model)
+    arrays = {f"weights/{i:05d}.npy": a for i, a in enumerate(model.get_weights())}
+    document["optimizer_state"] = None
+    if document["compile"] is not None:
+        state = model.optimizer.variables()
+        document["optimizer_state"] = {"slot_names": list(model.optimizer.slot_names),
+                                       "count": len(state)}
+        arrays.update({f"optimizer/{i:05d}.npy": a for i, a in enumerate(state)})
+    document["rng"] = {"backend": backend.rng().bit_generator.state, "layers": {
+        layer.name: layer._rng.bit_generator.state for layer in model.layers
+        if isinstance(getattr(layer, "_rng", None), np.random.Generator)}}
+    _write(filepath, document, arrays, overwrite)
+
+
+def save_weights(model, filepath, overwrite=True):
+    """Write only the weights, with each layer's name, class and shapes for checking on load."""
+    _check_built(model, "save_weights")
+    arrays = {f"weights/{i:05d}.npy": a for i, a in enumerate(model.get_weights())}
+    _write(filepath, _header(WEIGHTS_FORMAT, model), arrays, overwrite)
+
+
+def _check_built(model, where):
+    if not model.layers or not model.built:
+        raise ValueError(
+            f"{where}: Sequential '{model.name}' is not built, so it has no weights to save. "
+            f"Give the first layer input_shape=..., call model.build((None, ...)), or fit it "
+            f"first.")
+
+
+def _header(file_format, model, architecture=None):
+    from striate import __version__
+
+    document = {"format": file_format, "format_version": FORMAT_VERSION,
+                "striate_version": __version__, "model": architecture}
+    if architecture is None:
+        del document["model"]
+    document["weights"] = [{"layer": layer.name, "class_name": type(layer).__name__,
+                            "arrays": [{"name": w.name, "shape": list(w.data.shape),
+                                        "dtype": str(w.data.dtype)} for w in layer.weights]}
+                           for layer in model.layers if layer.weights]
+    return document
+
+
+def _compile_section(model):
+    """The compile settings by registered name, or None (with a warning) if any is custom."""
+    if not model.compiled:
+        return None
+    metrics, custom = [], None
+    for module, part in ((optimizers_module, model.optimizer), (losses_module, model.loss)):
+        try:
+            if type(module.get(module.serialize(part))) is not type(part):
+                custom = custom or part
+        except (TypeError, ValueError, KeyError):
+            custom = custom or part
+    for identifier in getattr(model, "_metric_identifiers", []):
+        if callable(identifier):
+            names = [k for k, f in metrics_module._BY_NAME.items() if f is identifier]
+            custom = custom or (None if names else identifier)
+            identifier = names[0] if names else None
+        metrics.append(identifier)
+    if custom is not None:
+        warnings.warn(f"save: {custom!r} is not a registered name, so the file keeps the "
+                      f"architecture and weights but not the compile settings and optimizer "
+                      f"state. Call compile() again after loading.", UserWarning, stacklevel=4)
+        return None
+    return {"optimizer": optimizers_module.serialize(model.optimizer),
+            "loss": losses_module.serialize(model.loss), "metrics": metrics}
+
+
+def _write(filepath, document, arrays, overwrite):
+    """Write the zip to a temporary file beside `filepath`, fsync it, then os.replace it."""
+    path = os.fspath(filepath)
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path) or not os.path.isdir(folder):
+        problem = "is a folder." if os.path.isdir(path) else f"{folder!r} does not exist."
+        raise ModelFileError(path, problem, "Give a file in an existing folder (os.makedirs).")
+    if not overwrite and os.path.exists(path):
+        raise ModelFileError(path, "already exists.", "Pass overwrite=True to replace it.")
+    try:
+        text = json.dumps(document, allow_nan=False, default=_json_default, indent=1)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"save: the model's settings cannot be written as JSON: {error}") from None
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
+                                         suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
+                archive.writestr(_JSON, text)
+                for name, array in arrays.items():
+                    _write_array(archive, name, np.asarray(array))
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable (POSIX)
+        directory = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def _write_array(archive, name, array):
+    with archive.open(name, "w", force_zip64=array.nbytes > 2**30) as member:
+        np.lib.format.write_array(member, array, allow_pickle=False)
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{value!r} of type {type(value).__name__} is not JSON-serializable")
+
+
+# -- loading ---------------------------------------------------------------------------------
+def load_model(filepath, compile=True):
+    """The Sequential written by `model.save(filepath)`: same layers and weights and, with
+    `compile=True`, the compile settings, the optimizer state and the random generators' state
+    (the shared one included), so `fit` continues exactly where it stopped."""
+    from striate.models import Sequential
+
+    with _open(filepath) as (archive, document):
+        _check_format(filepath, document, MODEL_FORMAT)
+        path = os.fspath(filepath)
+        config = _field(path, document, "model", dict)
+        if config.get("class_name") != "Sequential":
+            raise _crafted(path, f"the model class {config.get('class_name')!r} is not "
+                                 f"'Sequential'.")
+        config = _field(path, config, "config", dict)
+        name = _field(path, config, "name", str)
+        input_shape = _field(path, config, "input_shape", list)
+        if not input_shape or any(d is not None and (type(d) is not int or d <= 0)
+                                  for d in input_shape):
+            raise _crafted(path, f"input_shape {input_shape!r} is not a list of positive ints.")
+        layers = []
+        for index, entry in enumerate(_field(path, config, "layers", list)):
+            layers.append(_layer_from_config(path, index, entry))
+        try:
+            model = Sequential([layers_module.InputLayer(batch_input_shape=tuple(input_shape),
+                                                         name="input_layer")] + layers, name=name)
+            model.build()
+        except (TypeError, ValueError, MemoryError) as error:
+            raise _crafted(path, f"its layers cannot be assembled: {error}") from None
+        model.set_weights(_read_weights(path, archive, document, model, exact_names=True))
+        section = document.get("compile")
+        if compile and section is not None:
+            _restore_compile(path, archive, document, model, section)
+            _restore_rng(path, document, model)
+    return model
+
+
+def load_weights(model, filepath):
+    """Set `model`'s weights from a file of `save_weights` or `save`. The file's layers that
+    have weights must match the model's, in order, by class and shapes."""
+    _check_built(model, "load_weights")
+    with _open(filepath) as (archive, document):
+        _check_format(filepath, document, WEIGHTS_FORMAT, MODEL_FORMAT)
+        arrays = _read_weights(os.fspath(filepath), archive, document, model, exact_names=False)
+    model.set_weights(arrays)
+
+
+def _crafted(path, problem):
+    return ModelFileError(path, f"cannot be read (damaged, or not written by this striate): "
+                                f"{problem}", "Save the model again with model.save(...), or "
+                                              "upgrade striate if a newer one wrote it.")
+
+
+@contextlib.contextmanager
+def _open(filepath):
+    """Open the zip and parse model.json; turn every low-level failure into ModelFileError."""
+    path = os.fspath(filepath)
+    if not os.path.exists(path):
+        raise ModelFileError(path, "does not exist.", "Check the path, or save a model there "
+                                                      "first with model.save(path).")
+    if os.path.isdir(path):
+        raise ModelFileError(path, "is a folder, not a model file.")
+    with open(path, "rb") as file:
+        start = file.read(8)
+    if start == _HDF5_MAGIC:
+        raise ModelFileError(path, "is an HDF5 file (a Keras .h5 model?), not a striate model.",
+                             "Give a file written by model.save(...).")
+    if not start.startswith(b"PK"):
+        raise ModelFileError(path, "is not a striate model file (it is not a zip archive).",
+                             "Give a file written by model.save(...) or model.save_weights(...).")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if _JSON not in names:
+                keras = " (a Keras .keras file?)" if "config.json" in names else ""
+                raise ModelFileError(path, f"is a zip archive without {_JSON}, so not a striate "
+                                           f"model file{keras}.",
+                                     "Give a file written by model.save(...).")
+            if archive.getinfo(_JSON).file_size > 64 * 2**20:
+                raise _crafted(path, f"{_JSON} is larger than 64 MiB.")
+            try:
+                document = json.loads(archive.read(_JSON).decode("utf-8"))
+            except ValueError as error:  # bad JSON, bad UTF-8, an int too long to parse
+                raise _crafted(path, f"{_JSON} is not valid JSON: {error}") from None
+            if not isinstance(document, dict):
+                raise _crafted(path, f"{_JSON} is not a JSON object.")
+            yield archive, document
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RecursionError,
+            NotImplementedError) as error:
+        raise ModelFileError(path, f"is truncated or corrupted ({type(error).__name__}: {error}).",
+                             "Save the model again; a partial copy or download cannot be "
+                             "read.") from None
+
+
+def _check_format(filepath, document, *formats):
+    path = os.fspath(filepath)
+    found = document.get("format")
+    if found not in formats:
+        raise ModelFileError(path, f"has format {found!r}; expected {' or '.join(formats)}.",
+                             "A weights file is read with model.load_weights(path); a model file "
+                             "with load_model(path) or load_weights.")
+    version = document.get("format_version")
+    if type(version) is not int or version < 1:
+        raise _crafted(path, f"format_version {version!r} is not a positive int.")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(path, f"uses format version {version}, newer than this striate "
+                                   f"reads (up to {FORMAT_VERSION}; it was written by striate "
+                                   f"{document.get('striate_version')}).",
+                             "Upgrade striate (pip install -U striate).")
+
+
+def _field(path, mapping, key, kind):
+    value = mapping.get(key)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _crafted(path, f"the field {key!r} should be a {kind.__name__}. "
+                             f"Received: {value!r:.80}.")
+    return value
+
+
+def _layer_from_config(path, index, entry):
+    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str) \
+            or not isinstance(entry.get("config"), dict):
+        raise _crafted(path, f"layer {index} should be {{'class_name': str, 'config': {{...}}}}.")
+    class_name, config = entry["class_name"], entry["config"]
+    try:
+        cls = layers_module.get(class_name)
+    except ValueError as error:
+        raise _crafted(path, f"layer {index}: {error}") from None
+    if config.get("dtype", "float32") not in _DTYPES:
+        raise _crafted(path, f"layer {index} ({class_name}): dtype {config.get('dtype')!r} is "
+                             f"not one of {_DTYPES}.")
+    try:
+        return cls.from_config(config)
+    except (TypeError, ValueError, KeyError, OverflowError, MemoryError) as error:
+        raise _crafted(path, f"layer {index} ({class_name}) has a bad config: {error}") from None
+
+
+def _read_weights(path, archive, document, model, exact_names):
+    """The file's weight arrays, after checking its manifest against the model's layers."""
+    theirs = _field(path, document, "weights", list)
+    mine = [layer for layer in model.layers if layer.weights]
+    if not all(isinstance(e, dict) and isinstance(e.get("arrays"), list) and all(
+            isinstance(a, dict) and isinstance(a.get("shape"), list) for a in e["arrays"])
+            for e in theirs):
+        raise _crafted(path, "'weights' should list {'layer', 'class_name', 'arrays': "
+                             "[{'name', 'shape', 'dtype'}]}.")
+
+    def describe(name, class_name, shapes):
+        return f"{name!r} ({class_name}) with shapes {[tuple(s) for s in shapes]}"
+    if len(theirs) != len(mine):
+        raise ModelFileError(path, f"holds weights for {len(theirs)} layers "
+                                   f"{[e.get('layer') for e in theirs]}, but the model has "
+                                   f"{len(mine)} layers with weights "
+                                   f"{[layer.name for layer in mine]}.", _SAME_ARCHITECTURE)
+    for position, (layer, entry) in enumerate(zip(mine, theirs)):
+        shapes = [a["shape"] for a in entry["arrays"]]
+        expected = [list(w.data.shape) for w in layer.weights]
+        names_differ = exact_names and entry.get("layer") != layer.name
+        if entry.get("class_name") != type(layer).__name__ or shapes != expected or names_differ:
+            raise ModelFileError(
+                path, f"layer {position} with weights in the file, "
+                      f"{describe(entry.get('layer'), entry.get('class_name'), shapes)}, does "
+                      f"not match the model's "
+                      f"{describe(layer.name, type(layer).__name__, expected)}.",
+                _SAME_ARCHITECTURE)
+    shapes = [tuple(w.data.shape) for w in model.weights]
+    return [_read_array(path, archive, f"weights/{i:05d}.npy", shape, "f")
+            for i, shape in enumerate(shapes)]
+
+
+def _read_array(path, archive, name, shape, kinds):
+    """Read one .npy member after checking its header: no objects, the expected shape."""
+    try:
+        member = archive.open(name)
+    except KeyError:
+        raise _crafted(path, f"the array {name} is missing.") from None
+    with member:
+        try:
+            version = np.lib.format.read_magic(member)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f"unsupported .npy version {version}")
+            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) \
+                else np.lib.format.read_array_header_2_0
+            found_shape, fortran, dtype = reader(member)
+        except (ValueError, TypeError, SyntaxError) as error:
+            raise _crafted(path, f"{name} is not a valid .npy array: {error}") from None
+        if dtype.hasobject or dtype.kind not in kinds or dtype.fields is not None:
+            raise _crafted(path, f"{name} has dtype {dtype}; expected kind {kinds!r}, never "
+                                 f"objects.")
+        if tuple(found_shape) != tuple(shape):
+            raise _crafted(path, f"{name} has shape {tuple(found_shape)}; the model needs "
+                                 f"{tuple(shape)}.")
+        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        data = member.read(size)
+        if len(data) != size or member.read(1):
+            raise _crafted(path, f"{name} holds {len(data)} bytes of data; its header says "
+                                 f"{size}.")
+    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C").copy()
+
+
+def _restore_compile(path, archive, document, model, section):
+    if not isinstance(section, dict) or not isinstance(section.get("metrics"), list) or not all(
+            isinstance(m, str) for m in section["metrics"]):
+        raise _crafted(path, "'compile' should be {'optimizer', 'loss', 'metrics': [str]}.")
+    optimizer, loss = _field(path, section, "optimizer", dict), _field(path, section, "loss", dict)
+    try:  # by registered name only: an unknown class_name is an error, never an import
+        optimizer, loss = optimizers_module.get(optimizer), losses_module.get(loss)
+        model.compile(optimizer=optimizer, loss=loss, metrics=section["metrics"])
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise _crafted(path, f"its compile settings cannot be restored: {error}") from None
+    state = _field(path, document, "optimizer_state", dict)
+    count = _field(path, state, "count", int)
+    if state.get("slot_names") != list(optimizer.slot_names):
+        raise _crafted(path, f"optimizer slots {state.get('slot_names')!r} are not "
+                             f"{list(optimizer.slot_names)!r}.")
+    variables = model.trainable_weights
+    if count not in (1, 1 + len(optimizer.slot_names) * len(variables)):
+        raise _crafted(path, f"the optimizer state has {count} arrays; expected 1 or "
+                             f"{1 + len(optimizer.slot_names) * len(variables)}.")
+    shapes = [()] + [w.data.shape for _ in optimizer.slot_names for w in variables][:count - 1]
+    arrays = [_read_array(path, archive, f"optimizer/{i:05d}.npy", shape, "iu" if i == 0 else "f")
+              for i, shape in enumerate(shapes)]
+    if int(arrays[0]) < 0:
+        raise _crafted(path, f"the optimizer's iterations {int(arrays[0])} is negative.")
+    optimizer.set_state(arrays)
+
+
+def _restore_rng(path, document, model):
+    """Put the shared generator (and seeded layers' own) back where they were at save time."""
+    section = _field(path, document, "rng", dict)
+    states = [(backend.rng(), section.get("backend"))]
+    layer_states = _field(path, section, "layers", dict)
+    for layer in model.layers:
+        if layer.name in layer_states and isinstance(getattr(layer, "_rng", None),
+                                                     np.random.Generator):
+            states.append((layer._rng, layer_states[layer.name]))
+    for generator, state in states:  # check every state on a scratch generator first
+        kind = type(generator.bit_generator)
+        if not isinstance(state, dict) or state.get("bit_generator") != kind.__name__:
+            raise _crafted(path, f"a random-generator state is not a {kind.__name__} state.")
+        try:
+            kind().state = state
+        except (TypeError, ValueError, KeyError, OverflowError) as error:
+            raise _crafted(path, f"a random-generator state is invalid: {error}") from None
+    for generator, state in states:
+        generator.bit_generator.state = state
