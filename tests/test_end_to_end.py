@@ -65,11 +65,12 @@ def test_article_model_learns_digits():
     assert history.history["val_acc"][-1] > 0.80
 
 
-def test_readme_first_command_trains_on_digits():
+def test_readme_first_command_trains_on_digits(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "striate.cli", "train", "--dataset", "digits", "--epochs", "3",
-         "--seed", "0"], capture_output=True, text=True, timeout=300)
+         "--seed", "0"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Total params: 580" in result.stdout
     assert "Epoch 3/3" in result.stdout and "val_acc" in result.stdout
     assert "test acc" in result.stdout
+    assert (tmp_path / "article-digits.striate").exists()

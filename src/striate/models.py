@@ -45,6 +45,7 @@ class Sequential:
         self.metrics = []
         self.stop_training = False
         self.history = None
+        self.metadata = {}  # JSON-able facts saved with the model (dataset, class names...)
         for layer in layers or []:
             self.add(layer)
 

@@ -74,6 +74,7 @@ def save_model(model, filepath, overwrite=True):
         "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
                    for layer in model.layers]}})
     document["compile"] = _compile_section(model)
+    document["metadata"] = _json_safe_metadata(model)
     arrays = {f"weights/{i:05d}.npy": a for i, a in enumerate(model.get_weights())}
     document["optimizer_state"] = None
     if document["compile"] is not None:
@@ -219,11 +220,26 @@ def load_model(filepath, compile=True):
         except (TypeError, ValueError, MemoryError) as error:
             raise _crafted(path, f"its layers cannot be assembled: {error}") from None
         model.set_weights(_read_weights(path, archive, document, model, exact_names=True))
+        metadata = document.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise _crafted(path, "its metadata is not a JSON object.")
+        model.metadata = metadata
         section = document.get("compile")
         if compile and section is not None:
             _restore_compile(path, archive, document, model, section)
             _restore_rng(path, document, model)
     return model
+
+
+def _json_safe_metadata(model):
+    """`model.metadata` (what the model was trained on: dataset, class names, preprocessing)."""
+    metadata = getattr(model, "metadata", None) or {}
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError):
+        raise ValueError(f"save: model.metadata must hold only JSON values (str, number, list, "
+                         f"dict). Received: {metadata!r}") from None
+    return metadata
 
 
 def load_weights(model, filepath):

@@ -6,7 +6,7 @@ import sys
 
 from striate.cli.common import EXAMPLES, UserError
 
-SUBCOMMANDS = ("train", "run")
+SUBCOMMANDS = ("train", "evaluate", "predict", "summary", "show", "run")
 
 
 def build_parser():

@@ -1,17 +1,36 @@
-"""What the subcommands share: the examples text, the user-error type, dataset loading."""
+"""What the subcommands share: examples, the user-error type, datasets, model files, images."""
 
 import argparse
+import os
+import sys
 
 import numpy as np
 
 EXAMPLES = """examples:
-  striate train --dataset digits                 train the article's CNN offline (sklearn digits)
-  striate train --dataset fashion-mnist --epochs 10
-  striate train --model convnet --dataset mnist --batch-size 128
-  striate run examples/article.py                the article's program, with its summary shown
+  striate train --dataset digits --epochs 5       the article's CNN, offline (sklearn's digits)
+  striate train --model lenet5 --dataset fashion-mnist --epochs 10
+  striate train --model convnet --dataset photos/ --image-size 64,64
+                                                  your own images: one subfolder per class
+  striate predict article-digits.striate seven.png
+  striate evaluate article-digits.striate
+  striate summary lenet5 --input-shape 32,32,3
+  striate run examples/article.py                 the article's program, with its summary shown
 """
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
+_DIGITS = [str(i) for i in range(10)]
+CLASS_NAMES = {
+    "digits": _DIGITS,
+    "mnist": _DIGITS,
+    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                      "Sneaker", "Bag", "Ankle boot"],
+    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                "truck"],
+}
+SHAPES = {"digits": (8, 8, 1), "mnist": (28, 28, 1), "fashion-mnist": (28, 28, 1),
+          "cifar10": (32, 32, 3)}
+FOLDER_VALIDATION_SPLIT = 0.2
+COLOR_BY_CHANNELS = {1: "grayscale", 3: "rgb", 4: "rgba"}
 
 
 class UserError(Exception):
@@ -19,10 +38,32 @@ class UserError(Exception):
 
 
 def add_parser(commands, name, help_text, examples=EXAMPLES):
-    return commands.add_parser(name, help=help_text, description=help_text, epilog=examples,
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    """A subcommand's parser whose usage mistakes are one line too, pointing at --help."""
+    parser = commands.add_parser(name, help=help_text, description=help_text, epilog=examples,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    def error(message):
+        parser.exit(2, f"{parser.prog}: error: {message} (see '{parser.prog} --help')\n")
+
+    parser.error = error
+    return parser
 
 
+def parse_ints(text, count, what):
+    """'28,28,1' or '28x28x1' as a tuple of `count` positive ints."""
+    parts = text.replace("x", ",").split(",")
+    try:
+        values = tuple(int(part) for part in parts)
+    except ValueError:
+        values = ()
+    if len(values) != count or min(values) < 1:
+        example = ",".join(["28", "28", "1"][:count])
+        raise UserError(f"{what} must be {count} positive integers like {example}. "
+                        f"Received: {text!r}")
+    return values
+
+
+# -- datasets -----------------------------------------------------------------------------------
 def load_dataset(name):
     """(x_train, y_train), (x_test, y_test) with a channel axis, as uint8 pixels."""
     from striate.datasets import cifar10, digits, fashion_mnist, mnist
@@ -30,8 +71,136 @@ def load_dataset(name):
     loaders = {"digits": digits, "mnist": mnist, "fashion-mnist": fashion_mnist,
                "cifar10": cifar10}
     if name not in loaders:
-        raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+        raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or give "
+                        f"a folder of images with one subfolder per class")
     (x_train, y_train), (x_test, y_test) = loaders[name].load_data()
     if x_train.ndim == 3:
         x_train, x_test = np.expand_dims(x_train, -1), np.expand_dims(x_test, -1)
     return (x_train, y_train.reshape(-1)), (x_test, y_test.reshape(-1))
+
+
+def is_folder_dataset(name):
+    return os.path.isdir(name) or os.sep in name or "/" in name or name.startswith(".")
+
+
+def load_folder(folder, image_size, color_mode, seed, subset="both", verbose=True,
+                split=FOLDER_VALIDATION_SPLIT):
+    """An image folder as (train, validation) ImageDatasets for subset='both', else one."""
+    from striate.datasets.images import image_dataset_from_directory
+
+    if not os.path.isdir(folder):
+        raise UserError(f"no such folder: {folder}" if not os.path.exists(folder) else
+                        f"{folder} is a file; --dataset takes a dataset name or a folder of "
+                        f"images with one subfolder per class")
+    split = split if subset else None
+    try:
+        return image_dataset_from_directory(
+            folder, tuple(image_size), color_mode, validation_split=split, subset=subset,
+            seed=seed, verbose=verbose)
+    except ValueError as error:
+        raise UserError(str(error).removeprefix("image_dataset_from_directory: ")) from None
+
+
+def preprocess(x, preprocessing):
+    """uint8 pixels as the model's float32 input: times `scale` (1/255 unless --raw-pixels)."""
+    return x.astype(np.float32) * np.float32(preprocessing.get("scale", 1 / 255))
+
+
+# -- models -------------------------------------------------------------------------------------
+def architecture(spec):
+    """(build(input_shape, classes), short name) for a zoo name or a Python file's build_model."""
+    import importlib.util
+
+    from striate.zoo import MODELS
+
+    if spec in MODELS:
+        return MODELS[spec], spec
+    looks_like_path = "/" in spec or os.sep in spec or "." in os.path.basename(spec)
+    if not looks_like_path and not os.path.exists(spec):
+        raise UserError(f"unknown model {spec!r}; choose one of {', '.join(sorted(MODELS))}, or "
+                        f"give a Python file defining build_model(input_shape, classes)")
+    if not os.path.isfile(spec):
+        raise UserError(f"no such file: {spec}")
+    if not spec.endswith(".py"):
+        raise UserError(f"{spec} is not a Python file; give an architecture name "
+                        f"({', '.join(sorted(MODELS))}) or a .py file defining "
+                        f"build_model(input_shape, classes)")
+    stem = os.path.splitext(os.path.basename(spec))[0]
+    module_spec = importlib.util.spec_from_file_location(f"striate_user_model_{stem}", spec)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(spec)))  # so it can import its neighbours
+    try:
+        module_spec.loader.exec_module(module)  # the user's own code, run as they asked
+    except SyntaxError as error:
+        raise UserError(f"{spec}, line {error.lineno}: {error.msg}") from None
+    finally:
+        sys.path.pop(0)
+    build = getattr(module, "build_model", None)
+    if not callable(build):
+        raise UserError(f"{spec} does not define build_model(input_shape, classes), the function "
+                        f"that returns your model")
+
+    def build_checked(input_shape, classes):
+        model = build(tuple(input_shape), classes)
+        if not hasattr(model, "fit") or not hasattr(model, "layers"):
+            raise UserError(f"build_model in {spec} returned {type(model).__name__}; it must "
+                            f"return a striate model such as Sequential([...])")
+        return model
+
+    return build_checked, stem
+
+
+def build_model(build, name, input_shape, classes):
+    """build(input_shape, classes), with the model's own error as one line."""
+    try:
+        model = build(input_shape, classes)
+        model.build((None,) + tuple(input_shape))
+    except ValueError as error:
+        message = str(error)
+        if not message.startswith(name):
+            message = f"model {name!r} does not fit input shape {tuple(input_shape)}: {message}"
+        raise UserError(message) from None
+    units = model.output_shape[-1]
+    if units != classes:
+        raise UserError(f"model {name!r} has {units} outputs but the dataset has {classes} "
+                        f"classes; build_model gets `classes` for the last Dense layer")
+    return model
+
+
+def load_model_file(path):
+    """A model file as a Sequential, with its `metadata` dict ({} if the file has none)."""
+    from striate.models import load_model
+    from striate.saving import ModelFileError
+
+    if not os.path.exists(path):
+        raise UserError(f"no such file: {path}")
+    try:
+        model = load_model(path)
+    except ModelFileError as error:
+        raise UserError(str(error)) from None
+    if not isinstance(getattr(model, "metadata", None), dict):
+        model.metadata = {}
+    return model
+
+
+def image_input(model, what):
+    """(height, width, channels) of a model taking images, else a UserError naming `what`."""
+    from striate.layers.base import format_shape
+
+    shape = model.input_shape[1:]
+    if len(shape) != 3 or shape[-1] not in COLOR_BY_CHANNELS:
+        raise UserError(f"{what}: the model's input {format_shape(model.input_shape)} is not an "
+                        f"image of 1, 3 or 4 channels (height, width, channels)")
+    return shape
+
+
+def read_image(path, image_size, color_mode, interpolation="bilinear"):
+    """One image file as uint8 (height, width, channels), file problems as one line."""
+    from striate.datasets.images import load_image
+
+    try:
+        return load_image(path, image_size, color_mode, interpolation)
+    except FileNotFoundError:
+        raise UserError(f"no such file: {path}") from None
+    except (ValueError, IsADirectoryError) as error:
+        raise UserError(str(error)) from None

@@ -1,40 +1,141 @@
-"""`striate train`: train a ready-made model on a dataset, with Keras-style progress."""
+"""`striate train`: train a model on a dataset or an image folder, with Keras-style progress, and
+save it with what `predict` and `evaluate` need (class names, input preprocessing, dataset)."""
 
-import numpy as np
+import os
 
-from striate.cli.common import DATASETS, add_parser, load_dataset
+from striate.cli.common import (
+    CLASS_NAMES,
+    COLOR_BY_CHANNELS,
+    DATASETS,
+    FOLDER_VALIDATION_SPLIT,
+    SHAPES,
+    UserError,
+    add_parser,
+    architecture,
+    build_model,
+    is_folder_dataset,
+    load_dataset,
+    load_folder,
+    parse_ints,
+    preprocess,
+)
+
+EXAMPLES = """examples:
+  striate train --dataset digits --epochs 5       the article's CNN on sklearn's 8x8 digits
+                                                  (offline); writes article-digits.striate
+  striate train --model lenet5 --dataset fashion-mnist --epochs 10 --seed 0
+  striate train --model convnet --dataset photos/ --image-size 64,64 --out photos.striate
+      photos/cat/*.jpg, photos/dog/*.png ...: one subfolder per class; 20% of the images
+      (chosen with --seed) are held out for validation
+  striate train --model my_model.py --dataset cifar10
+      my_model.py defines build_model(input_shape, classes) returning a striate model
+"""
 
 
 def register(commands):
     from striate.zoo import MODELS
 
-    parser = add_parser(commands, "train", "train a model on a dataset")
-    parser.add_argument("--model", choices=sorted(MODELS), default="article")
-    parser.add_argument("--dataset", default="mnist", help=f"one of {', '.join(DATASETS)}")
+    parser = add_parser(commands, "train", "train a model on a dataset and save it", EXAMPLES)
+    parser.add_argument("--model", default="article", metavar="NAME_OR_FILE",
+                        help=f"{', '.join(sorted(MODELS))}, or a .py file defining "
+                             f"build_model(input_shape, classes) (default: article)")
+    parser.add_argument("--dataset", default="mnist", metavar="NAME_OR_FOLDER",
+                        help=f"{', '.join(DATASETS)}, or a folder of images with one subfolder "
+                             f"per class (default: mnist)")
+    parser.add_argument("--image-size", metavar="H,W", default=None,
+                        help="image folders: the size images are resized to (default: 32,32)")
+    parser.add_argument("--color-mode", choices=sorted(COLOR_BY_CHANNELS.values()), default=None,
+                        help="image folders: the channels images are read with (default: rgb)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed weights, shuffling and the image-folder split, for "
+                             "reproducible runs")
     parser.add_argument("--raw-pixels", action="store_true",
                         help="feed 0-255 pixels unscaled, as the article does (default: x / 255)")
+    parser.add_argument("--out", metavar="FILE", default=None,
+                        help="where to save the model (default: MODEL-DATASET.striate here)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
     parser.set_defaults(handler=run)
 
 
 def run(args):
-    from striate import utils, zoo
+    import numpy as np
 
+    from striate import utils
+
+    if args.epochs < 0 or args.batch_size < 1:
+        raise UserError("--epochs must be 0 or more and --batch-size 1 or more")
+    build, model_name = architecture(args.model)
+    folder = is_folder_dataset(args.dataset)
+    if not folder and args.dataset not in SHAPES:
+        load_dataset(args.dataset)  # the one-line "unknown dataset" error
+    if not folder and (args.image_size or args.color_mode):
+        raise UserError(f"--image-size and --color-mode are for image folders; {args.dataset} "
+                        f"images come in one size and color")
+    name = _short_name(args.dataset) if folder else args.dataset
+    out = args.out or f"{model_name}-{name}.striate"
+    _check_out(out)
     if args.seed is not None:
         utils.set_random_seed(args.seed)
-    (x_train, y_train), (x_test, y_test) = load_dataset(args.dataset)
-    classes = int(max(y_train.max(), y_test.max())) + 1
-    model = zoo.MODELS[args.model](x_train.shape[1:], classes)
-    if not args.raw_pixels:
-        # Raw 0-255 pixels (as the article feeds them) saturate the softmax; Keras's clipped
-        # cross-entropy then gives many samples no gradient at all. Scaled pixels learn reliably.
-        x_train, x_test = x_train / np.float32(255), x_test / np.float32(255)
+    model = None
+    if not folder:  # find out now, not after a download, that the model does not fit
+        model = build_model(build, model_name, SHAPES[args.dataset], 10)
+    data = _load(args, folder)
+    (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
+    if model is None:
+        model = build_model(build, model_name, x_train.shape[1:], len(data["class_names"]))
+    preprocessing = {"scale": 1.0 if args.raw_pixels else 1 / 255,
+                     "color_mode": data["color_mode"], "image_size": list(x_train.shape[1:3]),
+                     "interpolation": "bilinear"}
+    # Raw 0-255 pixels (as the article feeds them) saturate the softmax; Keras's clipped
+    # cross-entropy then gives many samples no gradient at all. Scaled pixels learn reliably.
+    x_train, x_test = preprocess(x_train, preprocessing), preprocess(x_test, preprocessing)
     model.summary()
-    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
+    if not model.compiled:
+        model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
     model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
               validation_data=(x_test, y_test), verbose=args.verbose)
-    loss, acc = model.evaluate(x_test, y_test, verbose=0)
-    print(f"test loss {loss:.4f} - test acc {acc:.4f} on {len(x_test)} {args.dataset} images")
+    results = model.evaluate(x_test, y_test, batch_size=args.batch_size, verbose=0)
+    names = ["loss"] + [metric for metric, _ in model.metrics]
+    split = "validation" if folder else "test"
+    print(" - ".join(f"{split} {metric} {value:.4f}"
+                     for metric, value in zip(names, np.atleast_1d(results)))
+          + f" on {len(x_test)} {name} images")
+    model.metadata = {"dataset": data["dataset"], "class_names": data["class_names"],
+                      "preprocessing": preprocessing, **data["split"]}
+    model.save(out)
+    print(f"Saved the model to {out}")
+
+
+def _short_name(folder):
+    return os.path.basename(os.path.abspath(folder).rstrip(os.sep)) or "images"
+
+
+def _load(args, folder):
+    """The data as a dict: train, test, class_names, color_mode, dataset, split."""
+    if not folder:
+        train, test = load_dataset(args.dataset)
+        return {"train": train, "test": test, "class_names": CLASS_NAMES[args.dataset],
+                "dataset": args.dataset, "color_mode": COLOR_BY_CHANNELS[train[0].shape[-1]],
+                "split": {}}
+    import numpy as np
+
+    image_size = parse_ints(args.image_size or "32,32", 2, "--image-size")
+    color_mode = args.color_mode or "rgb"
+    seed = args.seed if args.seed is not None else int(np.random.randint(1_000_000))
+    train, validation = load_folder(args.dataset, image_size, color_mode, seed)
+    return {"train": tuple(train), "test": tuple(validation), "class_names": train.class_names,
+            "dataset": os.path.abspath(args.dataset), "color_mode": color_mode,
+            "split": {"validation_split": FOLDER_VALIDATION_SPLIT, "seed": seed}}
+
+
+def _check_out(out):
+    """Fail before training, not after, when the model cannot be saved where asked."""
+    folder = os.path.dirname(os.path.abspath(out))
+    if os.path.isdir(out):
+        raise UserError(f"--out {out} is a folder; give a file name such as model.striate")
+    if not os.path.isdir(folder):
+        raise UserError(f"--out {out}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"--out {out}: cannot write in {folder}")

@@ -10,9 +10,11 @@ published SHA-256. When all of that fails, :class:`DatasetUnavailableError` says
 and where to put the files. ``digits`` needs scikit-learn and no download.
 """
 
-from . import cifar10, digits, fashion_mnist, mnist
+from . import cifar10, digit_photo, digits, fashion_mnist, images, mnist
 from ._fetch import DatasetUnavailableError, cache_dir
 from ._idx import CorruptDatasetError, read_idx
+from .digit_photo import load_digit_photo, mnist_like
+from .images import image_dataset_from_directory, load_image
 
 __all__ = [
     "CorruptDatasetError",
@@ -20,7 +22,13 @@ __all__ = [
     "cache_dir",
     "cifar10",
     "digits",
+    "digit_photo",
     "fashion_mnist",
+    "image_dataset_from_directory",
+    "images",
+    "load_digit_photo",
+    "load_image",
     "mnist",
+    "mnist_like",
     "read_idx",
 ]
