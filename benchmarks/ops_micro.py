@@ -1,6 +1,6 @@
 """Micro-benchmark of the conv and pooling ops: forward + backward, microseconds per call.
 
-    python benchmarks/ops_micro.py [--repeat 7] [--no-torch]
+    python benchmarks/ops_micro.py [--repeat 7] [--no-torch] [--tune-malloc]
 
 Cases are the layers of the two benchmark models (see /work/shared/docs/BENCHMARKS.md): the
 article's Conv2D(6, 2) and MaxPool2D(2) at batch 32, and the convnet's two Conv2D and MaxPool2D
@@ -8,21 +8,28 @@ layers at batch 128. The first conv of each model computes no input gradient, as
 When torch is importable, the same op in PyTorch (NCHW, 2 threads) is timed alternately with
 ours in the same run, and the ratio striate / torch is printed (median of the per-round ratios):
 absolute times on a shared machine mean little, ratios from one run mean more.
+
+--tune-malloc asks glibc to keep freed memory for reuse (mallopt M_TRIM_THRESHOLD and
+M_MMAP_THRESHOLD) before timing. By default glibc hands big freed blocks back to the kernel, and
+every step then pays page faults to get them back: on these machines that more than doubles the
+time of the article's conv. It is a process-wide setting, so it belongs to the program (the CLI,
+a benchmark, `fit`), not to the ops.
 """
 
 import argparse
+import ctypes
 import statistics
 import sys
-import time
+import timeit
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from striate.ops.conv import conv2d  # noqa: E402
-from striate.ops.pool import max_pool2d  # noqa: E402
-from striate.tensor import Tensor  # noqa: E402
+from striate.ops.conv import conv2d
+from striate.ops.pool import max_pool2d
+from striate.tensor import Tensor
 
 CASES = [
     # name, kind, input shape, kernel (kh, kw, filters) or pool, input needs a gradient
@@ -36,23 +43,27 @@ CASES = [
 
 
 def striate_step(kind, shape, spec, input_grad, rng):
-    """A closure running forward + backward once, as training does."""
+    """A closure running forward + backward once, as training does (the incoming gradient is
+    made once, outside the timing)."""
     x = rng.standard_normal(shape).astype(np.float32)
     if kind == "conv":
         kh, kw, filters = spec
         kernel = rng.standard_normal((kh, kw, shape[3], filters)).astype(np.float32)
         bias = np.zeros(filters, np.float32)
 
-        def step():
+        def forward():
             params = [Tensor(kernel, requires_grad=True), Tensor(bias, requires_grad=True)]
-            out = conv2d(Tensor(x, requires_grad=input_grad), *params)
-            out.backward(np.ones(out.shape, np.float32))
+            return conv2d(Tensor(x, requires_grad=input_grad), *params)
     else:
         x = np.maximum(x, 0)  # pools follow a ReLU in both models: many tied zeros
 
-        def step():
-            out = max_pool2d(Tensor(x, requires_grad=True), spec)
-            out.backward(np.ones(out.shape, np.float32))
+        def forward():
+            return max_pool2d(Tensor(x, requires_grad=True), spec)
+
+    grad = rng.standard_normal(forward().shape).astype(np.float32)
+
+    def step():
+        forward().backward(grad)
 
     return step
 
@@ -69,37 +80,51 @@ def torch_step(kind, shape, spec, input_grad, rng):
         bias = torch.zeros(filters, requires_grad=True)
         x.requires_grad_(input_grad)
 
-        def step():
-            out = F.conv2d(x, kernel, bias)
-            out.backward(torch.ones_like(out))
+        def forward():
             kernel.grad = bias.grad = x.grad = None
+            return F.conv2d(x, kernel, bias)
     else:
         x = x.clamp(min=0).requires_grad_(True)
 
-        def step():
-            out = F.max_pool2d(x, spec)
-            out.backward(torch.ones_like(out))
+        def forward():
             x.grad = None
+            return F.max_pool2d(x, spec)
+
+    grad = torch.randn(forward().shape)
+
+    def step():
+        forward().backward(grad)
 
     return step
 
 
+def tune_malloc():
+    """Keep freed heap memory (up to 1 GiB) and serve blocks up to 32 MiB from it (glibc only)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(
+        libc.mallopt(m_trim_threshold, 1 << 30) and libc.mallopt(m_mmap_threshold, 32 << 20)
+    )
+
+
 def per_call_us(step, budget=0.1):
-    """Best-of-a-round time of step in microseconds, with enough calls to fill the budget."""
-    start = time.perf_counter()
-    step()
-    calls = max(3, int(budget / max(time.perf_counter() - start, 1e-6)))
-    start = time.perf_counter()
-    for _ in range(calls):
-        step()
-    return (time.perf_counter() - start) / calls * 1e6
+    """Mean time of one call of step in microseconds, over a timeit run of about `budget` s."""
+    timer = timeit.Timer(step)
+    calls = max(3, int(budget / max(timer.timeit(1), 1e-6)))
+    return timer.timeit(calls) / calls * 1e6
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="rounds per case (A B A B ...)")
     parser.add_argument("--no-torch", action="store_true", help="time striate only")
+    parser.add_argument("--tune-malloc", action="store_true", help="keep freed memory for reuse")
     args = parser.parse_args()
+    if args.tune_malloc:
+        print("glibc malloc tuned:", tune_malloc())
     try:
         if args.no_torch:
             raise ImportError

@@ -12,6 +12,10 @@ each copied run is a whole `kw*C` stretch of a row. When there is a bias, the pa
 one extra row (or column) of ones and the kernel one extra row holding the bias: the GEMM then adds
 the bias, and the kernel-gradient GEMM yields the bias gradient as its last row (a ones-vector
 product, which on tall arrays beats `sum(axis=0)`), so neither costs a pass of its own.
+
+The input gradient (skipped when the input needs none, as for a model's first layer) is col2im of
+`g @ W^T`: one (N*oh*ow, C) block per kernel offset, from a batched GEMM, each added back with one
+strided `+=` along whole image rows, then cropped of the 'same' padding.
 """
 
 import numbers
@@ -21,8 +25,9 @@ from numpy.lib.stride_tricks import as_strided
 
 from striate.tensor import Tensor, as_tensor, grad_enabled
 
-# Below this many input channels the patch matrix is built kernel-position-major (see above).
-_KERNEL_MAJOR_CHANNELS = 4
+# Below this many input channels the patch matrix is built kernel-position-major (see above);
+# measured: C <= 4 faster kernel-major, C >= 8 pixel-major.
+_KERNEL_MAJOR_CHANNELS = 5
 
 
 def conv_output_length(n, k, stride, padding):
@@ -222,16 +227,16 @@ def _col2im(g2, w2, x_shape, pads_h, pads_w, kh, kw, sh, sw, oh, ow):
     n, h, w, c = x_shape
     dxp = np.zeros((n, h + sum(pads_h), w + sum(pads_w), c), g2.dtype)
     rows, columns = sh * (oh - 1) + 1, sw * (ow - 1) + 1
-    if c < _KERNEL_MAJOR_CHANNELS:
-        dcols = (w2 @ g2.T).reshape(kh, kw, c, n, oh, ow)  # long runs per kernel offset
-        for a in range(kh):
-            for b in range(kw):
-                dxp[:, a : a + rows : sh, b : b + columns : sw, :] += dcols[a, b].transpose(1, 2, 3, 0)
+    # Patch gradients as one (M, C) block per kernel offset, so that each += runs along whole
+    # `ow * C` rows rather than C-long runs strided by K: a batched GEMM, or one GEMM when C == 1.
+    if c == 1:
+        dcols = (w2 @ g2.T).reshape(kh, kw, n, oh, ow, c)
     else:
-        dcols = (g2 @ w2.T).reshape(n, oh, ow, kh, kw, c)
-        for a in range(kh):
-            for b in range(kw):
-                dxp[:, a : a + rows : sh, b : b + columns : sw, :] += dcols[:, :, :, a, b, :]
+        dcols = np.matmul(g2, w2.reshape(kh * kw, c, -1).transpose(0, 2, 1))
+        dcols = dcols.reshape(kh, kw, n, oh, ow, c)
+    for a in range(kh):
+        for b in range(kw):
+            dxp[:, a : a + rows : sh, b : b + columns : sw, :] += dcols[a, b]
     return dxp[:, pads_h[0] : pads_h[0] + h, pads_w[0] : pads_w[0] + w, :]
 
 
