@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import striate
-from striate import saving
+from striate import model_archive
 from striate.layers import BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPool2D
 from striate.layers.base import reset_names
 from striate.models import Sequential, load_model
@@ -329,7 +329,7 @@ def test_failed_save_leaves_previous_file_and_no_temporary(tmp_path, monkeypatch
     model = trained(path)
     before = path.read_bytes()
     calls = []
-    original = saving._write_array
+    original = model_archive._write_array
 
     def failing(archive, name, array):
         calls.append(name)
@@ -337,7 +337,7 @@ def test_failed_save_leaves_previous_file_and_no_temporary(tmp_path, monkeypatch
             raise OSError("disk full (simulated)")
         original(archive, name, array)
 
-    monkeypatch.setattr(saving, "_write_array", failing)
+    monkeypatch.setattr(model_archive, "_write_array", failing)
     model.fit(*data(), epochs=1, verbose=0)
     with pytest.raises(OSError, match="simulated"):
         model.save(path)

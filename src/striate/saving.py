@@ -18,13 +18,9 @@ Nothing is pickled and nothing in a file is executed: layers come from `striate.
 everything else from the registries by name, and every array is checked before it is read.
 """
 
-import contextlib
 import json
 import os
-import tempfile
 import warnings
-import zipfile
-import zlib
 
 import numpy as np
 
@@ -33,22 +29,20 @@ from striate import layers as layers_module
 from striate import losses as losses_module
 from striate import metrics as metrics_module
 from striate import optimizers as optimizers_module
+from striate.model_archive import (  # noqa: F401 (ModelFileError is part of this API)
+    JSON_MEMBER,
+    ModelFileError,
+    crafted,
+    open_archive,
+    read_array,
+    write_archive,
+)
 
 MODEL_FORMAT = "striate.model"
 WEIGHTS_FORMAT = "striate.weights"
 FORMAT_VERSION = 1
-_JSON = "model.json"
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _DTYPES = ("float32", "float64")
 _SAME_ARCHITECTURE = "Build the same architecture the weights were saved from."
-
-
-class ModelFileError(ValueError):
-    """A model file that cannot be read or written: names the path, the problem and the fix."""
-
-    def __init__(self, path, problem, fix=""):
-        self.path = os.fspath(path)
-        super().__init__(f"Model file {self.path!r}: {problem}" + (f" {fix}" if fix else ""))
 
 
 # -- saving ----------------------------------------------------------------------------------
@@ -85,14 +79,14 @@ def save_model(model, filepath, overwrite=True):
     document["rng"] = {"backend": backend.rng().bit_generator.state, "layers": {
         layer.name: layer._rng.bit_generator.state for layer in model.layers
         if isinstance(getattr(layer, "_rng", None), np.random.Generator)}}
-    _write(filepath, document, arrays, overwrite)
+    write_archive(filepath, document, arrays, overwrite)
 
 
 def save_weights(model, filepath, overwrite=True):
     """Write only the weights, with each layer's name, class and shapes for checking on load."""
     _check_built(model, "save_weights")
     arrays = {f"weights/{i:05d}.npy": a for i, a in enumerate(model.get_weights())}
-    _write(filepath, _header(WEIGHTS_FORMAT, model), arrays, overwrite)
+    write_archive(filepath, _header(WEIGHTS_FORMAT, model), arrays, overwrite)
 
 
 def _check_built(model, where):
@@ -143,53 +137,6 @@ def _compile_section(model):
             "loss": losses_module.serialize(model.loss), "metrics": metrics}
 
 
-def _write(filepath, document, arrays, overwrite):
-    """Write the zip to a temporary file beside `filepath`, fsync it, then os.replace it."""
-    path = os.fspath(filepath)
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path) or not os.path.isdir(folder):
-        problem = "is a folder." if os.path.isdir(path) else f"{folder!r} does not exist."
-        raise ModelFileError(path, problem, "Give a file in an existing folder (os.makedirs).")
-    if not overwrite and os.path.exists(path):
-        raise ModelFileError(path, "already exists.", "Pass overwrite=True to replace it.")
-    try:
-        text = json.dumps(document, allow_nan=False, default=_json_default, indent=1)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"save: the model's settings cannot be written as JSON: {error}") from None
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
-                                         suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
-                archive.writestr(_JSON, text)
-                for name, array in arrays.items():
-                    _write_array(archive, name, np.asarray(array))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable (POSIX)
-        directory = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-
-
-def _write_array(archive, name, array):
-    with archive.open(name, "w", force_zip64=array.nbytes > 2**30) as member:
-        np.lib.format.write_array(member, array, allow_pickle=False)
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{value!r} of type {type(value).__name__} is not JSON-serializable")
-
-
 # -- loading ---------------------------------------------------------------------------------
 def load_model(filepath, compile=True):
     """The Sequential written by `model.save(filepath)`: same layers and weights and, with
@@ -197,19 +144,19 @@ def load_model(filepath, compile=True):
     (the shared one included), so `fit` continues exactly where it stopped."""
     from striate.models import Sequential
 
-    with _open(filepath) as (archive, document):
+    with open_archive(filepath) as (archive, document):
         _check_format(filepath, document, MODEL_FORMAT)
         path = os.fspath(filepath)
         config = _field(path, document, "model", dict)
         if config.get("class_name") != "Sequential":
-            raise _crafted(path, f"the model class {config.get('class_name')!r} is not "
+            raise crafted(path, f"the model class {config.get('class_name')!r} is not "
                                  f"'Sequential'.")
         config = _field(path, config, "config", dict)
         name = _field(path, config, "name", str)
         input_shape = _field(path, config, "input_shape", list)
         if not input_shape or any(d is not None and (type(d) is not int or d <= 0)
                                   for d in input_shape):
-            raise _crafted(path, f"input_shape {input_shape!r} is not a list of positive ints.")
+            raise crafted(path, f"input_shape {input_shape!r} is not a list of positive ints.")
         layers = []
         for index, entry in enumerate(_field(path, config, "layers", list)):
             layers.append(_layer_from_config(path, index, entry))
@@ -218,11 +165,11 @@ def load_model(filepath, compile=True):
                                                          name="input_layer")] + layers, name=name)
             model.build()
         except (TypeError, ValueError, MemoryError) as error:
-            raise _crafted(path, f"its layers cannot be assembled: {error}") from None
+            raise crafted(path, f"its layers cannot be assembled: {error}") from None
         model.set_weights(_read_weights(path, archive, document, model, exact_names=True))
         metadata = document.get("metadata") or {}
         if not isinstance(metadata, dict):
-            raise _crafted(path, "its metadata is not a JSON object.")
+            raise crafted(path, "its metadata is not a JSON object.")
         model.metadata = metadata
         section = document.get("compile")
         if compile and section is not None:
@@ -246,59 +193,10 @@ def load_weights(model, filepath):
     """Set `model`'s weights from a file of `save_weights` or `save`. The file's layers that
     have weights must match the model's, in order, by class and shapes."""
     _check_built(model, "load_weights")
-    with _open(filepath) as (archive, document):
+    with open_archive(filepath) as (archive, document):
         _check_format(filepath, document, WEIGHTS_FORMAT, MODEL_FORMAT)
         arrays = _read_weights(os.fspath(filepath), archive, document, model, exact_names=False)
     model.set_weights(arrays)
-
-
-def _crafted(path, problem):
-    return ModelFileError(path, f"cannot be read (damaged, or not written by this striate): "
-                                f"{problem}", "Save the model again with model.save(...), or "
-                                              "upgrade striate if a newer one wrote it.")
-
-
-@contextlib.contextmanager
-def _open(filepath):
-    """Open the zip and parse model.json; turn every low-level failure into ModelFileError."""
-    path = os.fspath(filepath)
-    if not os.path.exists(path):
-        raise ModelFileError(path, "does not exist.", "Check the path, or save a model there "
-                                                      "first with model.save(path).")
-    if os.path.isdir(path):
-        raise ModelFileError(path, "is a folder, not a model file.")
-    with open(path, "rb") as file:
-        start = file.read(8)
-    if start == _HDF5_MAGIC:
-        raise ModelFileError(path, "is an HDF5 file (a Keras .h5 model?), not a striate model.",
-                             "Give a file written by model.save(...).")
-    if not start.startswith(b"PK"):
-        raise ModelFileError(path, "is not a striate model file (it is not a zip archive).",
-                             "Give a file written by model.save(...) or model.save_weights(...).")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            if _JSON not in names:
-                keras = " (a Keras .keras file?)" if "config.json" in names else ""
-                raise ModelFileError(path, f"is a zip archive without {_JSON}, so not a striate "
-                                           f"model file{keras}.",
-                                     "Give a file written by model.save(...).")
-            if archive.getinfo(_JSON).file_size > 64 * 2**20:
-                raise _crafted(path, f"{_JSON} is larger than 64 MiB.")
-            try:
-                document = json.loads(archive.read(_JSON).decode("utf-8"))
-            except ValueError as error:  # bad JSON, bad UTF-8, an int too long to parse
-                raise _crafted(path, f"{_JSON} is not valid JSON: {error}") from None
-            if not isinstance(document, dict):
-                raise _crafted(path, f"{_JSON} is not a JSON object.")
-            yield archive, document
-    except ModelFileError:
-        raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RecursionError,
-            NotImplementedError) as error:
-        raise ModelFileError(path, f"is truncated or corrupted ({type(error).__name__}: {error}).",
-                             "Save the model again; a partial copy or download cannot be "
-                             "read.") from None
 
 
 def _check_format(filepath, document, *formats):
@@ -310,7 +208,7 @@ def _check_format(filepath, document, *formats):
                              "with load_model(path) or load_weights.")
     version = document.get("format_version")
     if type(version) is not int or version < 1:
-        raise _crafted(path, f"format_version {version!r} is not a positive int.")
+        raise crafted(path, f"format_version {version!r} is not a positive int.")
     if version > FORMAT_VERSION:
         raise ModelFileError(path, f"uses format version {version}, newer than this striate "
                                    f"reads (up to {FORMAT_VERSION}; it was written by striate "
@@ -321,7 +219,7 @@ def _check_format(filepath, document, *formats):
 def _field(path, mapping, key, kind):
     value = mapping.get(key)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise _crafted(path, f"the field {key!r} should be a {kind.__name__}. "
+        raise crafted(path, f"the field {key!r} should be a {kind.__name__}. "
                              f"Received: {value!r:.80}.")
     return value
 
@@ -329,19 +227,19 @@ def _field(path, mapping, key, kind):
 def _layer_from_config(path, index, entry):
     if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str) \
             or not isinstance(entry.get("config"), dict):
-        raise _crafted(path, f"layer {index} should be {{'class_name': str, 'config': {{...}}}}.")
+        raise crafted(path, f"layer {index} should be {{'class_name': str, 'config': {{...}}}}.")
     class_name, config = entry["class_name"], entry["config"]
     try:
         cls = layers_module.get(class_name)
     except ValueError as error:
-        raise _crafted(path, f"layer {index}: {error}") from None
+        raise crafted(path, f"layer {index}: {error}") from None
     if config.get("dtype", "float32") not in _DTYPES:
-        raise _crafted(path, f"layer {index} ({class_name}): dtype {config.get('dtype')!r} is "
+        raise crafted(path, f"layer {index} ({class_name}): dtype {config.get('dtype')!r} is "
                              f"not one of {_DTYPES}.")
     try:
         return cls.from_config(config)
     except (TypeError, ValueError, KeyError, OverflowError, MemoryError) as error:
-        raise _crafted(path, f"layer {index} ({class_name}) has a bad config: {error}") from None
+        raise crafted(path, f"layer {index} ({class_name}) has a bad config: {error}") from None
 
 
 def _read_weights(path, archive, document, model, exact_names):
@@ -351,7 +249,7 @@ def _read_weights(path, archive, document, model, exact_names):
     if not all(isinstance(e, dict) and isinstance(e.get("arrays"), list) and all(
             isinstance(a, dict) and isinstance(a.get("shape"), list) for a in e["arrays"])
             for e in theirs):
-        raise _crafted(path, "'weights' should list {'layer', 'class_name', 'arrays': "
+        raise crafted(path, "'weights' should list {'layer', 'class_name', 'arrays': "
                              "[{'name', 'shape', 'dtype'}]}.")
 
     def describe(name, class_name, shapes):
@@ -373,64 +271,34 @@ def _read_weights(path, archive, document, model, exact_names):
                       f"{describe(layer.name, type(layer).__name__, expected)}.",
                 _SAME_ARCHITECTURE)
     shapes = [tuple(w.data.shape) for w in model.weights]
-    return [_read_array(path, archive, f"weights/{i:05d}.npy", shape, "f")
+    return [read_array(path, archive, f"weights/{i:05d}.npy", shape, "f")
             for i, shape in enumerate(shapes)]
-
-
-def _read_array(path, archive, name, shape, kinds):
-    """Read one .npy member after checking its header: no objects, the expected shape."""
-    try:
-        member = archive.open(name)
-    except KeyError:
-        raise _crafted(path, f"the array {name} is missing.") from None
-    with member:
-        try:
-            version = np.lib.format.read_magic(member)
-            if version not in ((1, 0), (2, 0)):
-                raise ValueError(f"unsupported .npy version {version}")
-            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) \
-                else np.lib.format.read_array_header_2_0
-            found_shape, fortran, dtype = reader(member)
-        except (ValueError, TypeError, SyntaxError) as error:
-            raise _crafted(path, f"{name} is not a valid .npy array: {error}") from None
-        if dtype.hasobject or dtype.kind not in kinds or dtype.fields is not None:
-            raise _crafted(path, f"{name} has dtype {dtype}; expected kind {kinds!r}, never "
-                                 f"objects.")
-        if tuple(found_shape) != tuple(shape):
-            raise _crafted(path, f"{name} has shape {tuple(found_shape)}; the model needs "
-                                 f"{tuple(shape)}.")
-        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        data = member.read(size)
-        if len(data) != size or member.read(1):
-            raise _crafted(path, f"{name} holds {len(data)} bytes of data; its header says "
-                                 f"{size}.")
-    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C").copy()
 
 
 def _restore_compile(path, archive, document, model, section):
     if not isinstance(section, dict) or not isinstance(section.get("metrics"), list) or not all(
             isinstance(m, str) for m in section["metrics"]):
-        raise _crafted(path, "'compile' should be {'optimizer', 'loss', 'metrics': [str]}.")
+        raise crafted(path, "'compile' should be {'optimizer', 'loss', 'metrics': [str]}.")
     optimizer, loss = _field(path, section, "optimizer", dict), _field(path, section, "loss", dict)
     try:  # by registered name only: an unknown class_name is an error, never an import
         optimizer, loss = optimizers_module.get(optimizer), losses_module.get(loss)
         model.compile(optimizer=optimizer, loss=loss, metrics=section["metrics"])
     except (TypeError, ValueError, KeyError, AttributeError) as error:
-        raise _crafted(path, f"its compile settings cannot be restored: {error}") from None
+        raise crafted(path, f"its compile settings cannot be restored: {error}") from None
     state = _field(path, document, "optimizer_state", dict)
     count = _field(path, state, "count", int)
     if state.get("slot_names") != list(optimizer.slot_names):
-        raise _crafted(path, f"optimizer slots {state.get('slot_names')!r} are not "
+        raise crafted(path, f"optimizer slots {state.get('slot_names')!r} are not "
                              f"{list(optimizer.slot_names)!r}.")
     variables = model.trainable_weights
     if count not in (1, 1 + len(optimizer.slot_names) * len(variables)):
-        raise _crafted(path, f"the optimizer state has {count} arrays; expected 1 or "
+        raise crafted(path, f"the optimizer state has {count} arrays; expected 1 or "
                              f"{1 + len(optimizer.slot_names) * len(variables)}.")
     shapes = [()] + [w.data.shape for _ in optimizer.slot_names for w in variables][:count - 1]
-    arrays = [_read_array(path, archive, f"optimizer/{i:05d}.npy", shape, "iu" if i == 0 else "f")
+    arrays = [read_array(path, archive, f"optimizer/{i:05d}.npy", shape, "iu" if i == 0 else "f")
               for i, shape in enumerate(shapes)]
     if int(arrays[0]) < 0:
-        raise _crafted(path, f"the optimizer's iterations {int(arrays[0])} is negative.")
+        raise crafted(path, f"the optimizer's iterations {int(arrays[0])} is negative.")
     optimizer.set_state(arrays)
 
 
@@ -446,10 +314,10 @@ def _restore_rng(path, document, model):
     for generator, state in states:  # check every state on a scratch generator first
         kind = type(generator.bit_generator)
         if not isinstance(state, dict) or state.get("bit_generator") != kind.__name__:
-            raise _crafted(path, f"a random-generator state is not a {kind.__name__} state.")
+            raise crafted(path, f"a random-generator state is not a {kind.__name__} state.")
         try:
             kind().state = state
         except (TypeError, ValueError, KeyError, OverflowError) as error:
-            raise _crafted(path, f"a random-generator state is invalid: {error}") from None
+            raise crafted(path, f"a random-generator state is invalid: {error}") from None
     for generator, state in states:
         generator.bit_generator.state = state
