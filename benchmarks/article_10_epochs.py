@@ -1,8 +1,11 @@
 """The article's program (raw pixels, Adam, batch 32, validation on the test set) for 10 epochs
 on full Fashion-MNIST, in striate or Keras 3 (torch backend): epoch time, loss and val_acc.
 
-    python benchmarks/article_10_epochs.py striate
-    KERAS_BACKEND=torch python benchmarks/article_10_epochs.py keras
+    python benchmarks/article_10_epochs.py striate [EPOCHS] [INIT.npz]
+    KERAS_BACKEND=torch python benchmarks/article_10_epochs.py keras [EPOCHS] [INIT.npz]
+
+With INIT.npz both start from the same weights: striate writes its initial weights there when
+the file does not exist, and either framework loads them when it does.
 """
 
 import os
@@ -42,6 +45,15 @@ def main():
     model.add(layers.Flatten())
     model.add(layers.Dense(10))
     model.add(layers.Activation("softmax"))
+    init = sys.argv[3] if len(sys.argv) > 3 else None
+    if init and os.path.exists(init):
+        with np.load(init) as saved:
+            model.set_weights([saved[f"w{i}"] for i in range(len(saved.files))])
+    elif init:
+        np.savez(init, **{f"w{i}": w for i, w in enumerate(model.get_weights())})
+    if os.environ.get("SHUFFLE_SEED"):  # another batch order from the same start
+        (keras if framework == "keras" else striate).utils.set_random_seed(
+            int(os.environ["SHUFFLE_SEED"]))
     model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
     for epoch in range(epochs):
         start = time.perf_counter()
