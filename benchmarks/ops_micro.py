@@ -4,7 +4,9 @@
 
 Cases are the layers of the two benchmark models (see /work/shared/docs/BENCHMARKS.md): the
 article's Conv2D(6, 2) and MaxPool2D(2) at batch 32, and the convnet's two Conv2D and MaxPool2D
-layers at batch 128. The first conv of each model computes no input gradient, as in training.
+layers at batch 128, and each model's conv + 2x2 pool as the one fused op that `Sequential` runs
+for them (`striate.ops.conv_pool`). The first conv of each model computes no input gradient, as
+in training.
 When torch is importable, the same op in PyTorch (NCHW, 2 threads) is timed alternately with
 ours in the same run, and the ratio striate / torch is printed (median of the per-round ratios):
 absolute times on a shared machine mean little, ratios from one run mean more.
@@ -12,8 +14,8 @@ absolute times on a shared machine mean little, ratios from one run mean more.
 --tune-malloc asks glibc to keep freed memory for reuse (mallopt M_TRIM_THRESHOLD and
 M_MMAP_THRESHOLD) before timing. By default glibc hands big freed blocks back to the kernel, and
 every step then pays page faults to get them back: on these machines that more than doubles the
-time of the article's conv. It is a process-wide setting, so it belongs to the program (the CLI,
-a benchmark, `fit`), not to the ops.
+time of the article's conv. It is a process-wide setting, so it belongs to the program, not to
+the ops: `fit`, `evaluate` and `predict` apply it (`striate.backend.keep_freed_memory`).
 """
 
 import argparse
@@ -28,6 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from striate.ops.conv import conv2d
+from striate.ops.conv_pool import conv2d_max_pool2d
 from striate.ops.pool import max_pool2d
 from striate.tensor import Tensor
 
@@ -39,6 +42,10 @@ CASES = [
     ("convnet maxpool1 2", "pool", (128, 26, 26, 32), 2, True),
     ("convnet conv2 3x3x32->64", "conv", (128, 13, 13, 32), (3, 3, 64), True),
     ("convnet maxpool2 2", "pool", (128, 11, 11, 64), 2, True),
+    # What Sequential runs for Conv2D (+ ReLU) + MaxPool2D(2): the fused op of striate.ops.conv_pool
+    ("article conv+pool fused", "convpool", (32, 28, 28, 1), (2, 2, 6), False),
+    ("convnet conv1+pool1 fused", "convpool", (128, 28, 28, 1), (3, 3, 32), False),
+    ("convnet conv2+pool2 fused", "convpool", (128, 13, 13, 32), (3, 3, 64), True),
 ]
 
 
@@ -46,14 +53,15 @@ def striate_step(kind, shape, spec, input_grad, rng):
     """A closure running forward + backward once, as training does (the incoming gradient is
     made once, outside the timing)."""
     x = rng.standard_normal(shape).astype(np.float32)
-    if kind == "conv":
+    if kind in ("conv", "convpool"):
         kh, kw, filters = spec
         kernel = rng.standard_normal((kh, kw, shape[3], filters)).astype(np.float32)
         bias = np.zeros(filters, np.float32)
+        op = conv2d if kind == "conv" else conv2d_max_pool2d
 
         def forward():
             params = [Tensor(kernel, requires_grad=True), Tensor(bias, requires_grad=True)]
-            return conv2d(Tensor(x, requires_grad=input_grad), *params)
+            return op(Tensor(x, requires_grad=input_grad), *params)
     else:
         x = np.maximum(x, 0)  # pools follow a ReLU in both models: many tied zeros
 
@@ -74,7 +82,7 @@ def torch_step(kind, shape, spec, input_grad, rng):
     F = torch.nn.functional
     n, h, w, c = shape
     x = torch.tensor(rng.standard_normal((n, c, h, w)).astype(np.float32))
-    if kind == "conv":
+    if kind in ("conv", "convpool"):
         kh, kw, filters = spec
         kernel = torch.randn(filters, c, kh, kw, requires_grad=True)
         bias = torch.zeros(filters, requires_grad=True)
@@ -82,7 +90,8 @@ def torch_step(kind, shape, spec, input_grad, rng):
 
         def forward():
             kernel.grad = bias.grad = x.grad = None
-            return F.conv2d(x, kernel, bias)
+            out = F.conv2d(x, kernel, bias)
+            return out if kind == "conv" else F.max_pool2d(out, 2)
     else:
         x = x.clamp(min=0).requires_grad_(True)
 

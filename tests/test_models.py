@@ -226,3 +226,50 @@ def test_verbose_1_in_a_log_is_not_a_flood(capsys):
     assert "\r" not in out
     assert out.count("\n") == 2
     assert re.search(r"40/40 \[=+\] - \d+s \d+(ms|us)/step - acc: ", out)
+
+
+def test_fit_with_reused_batch_buffers_matches_a_plain_loop():
+    """fit gathers each batch into buffers it reuses: the weights must be exactly those of the
+    straightforward loop (fresh arrays every step), also for a first layer that keeps a view of
+    its input for the backward pass (Dense) and a last batch that is shorter."""
+    from striate import backend
+    from striate.tensor import Tensor
+
+    def make():
+        striate.utils.set_random_seed(3)
+        model = Sequential([Input(shape=(8, 8, 1)), Flatten(), Dense(6, activation="relu"),
+                            Dense(2, activation="softmax")])
+        model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
+        return model
+
+    x, y = toy_data(70)  # uint8 pixels, 70 = 4 batches of 16 + 6
+    fitted = make()
+    history = fitted.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    plain = make()
+    for _ in range(2):
+        order = backend.rng().permutation(len(x))
+        for start in range(0, len(x), 16):
+            indices = order[start:start + 16]
+            loss = plain.loss(y[indices], plain.call(Tensor(x[indices].astype(np.float32)),
+                                                     training=True))
+            loss.backward()
+            plain.optimizer.apply(plain.trainable_weights)
+            for weight in plain.trainable_weights:
+                weight.grad = None
+    for a, b in zip(fitted.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert set(history.history) == {"loss", "acc"}
+
+
+def test_predict_and_evaluate_split_big_batches(monkeypatch):
+    from striate import training
+
+    model = article_model((8, 8, 1))
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
+    x, y = toy_data(70)
+    whole = model.predict(x, batch_size=70, verbose=0)
+    scores = model.evaluate(x, y, batch_size=70, verbose=0)
+    monkeypatch.setattr(training, "_INFERENCE_BYTES", 3000)  # a few samples per pass
+    assert training._inference_chunk(model, 70) < 70
+    np.testing.assert_allclose(model.predict(x, batch_size=70, verbose=0), whole, rtol=1e-6)
+    np.testing.assert_allclose(model.evaluate(x, y, batch_size=70, verbose=0), scores, rtol=1e-5)

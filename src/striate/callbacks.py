@@ -90,6 +90,12 @@ class CallbackList:
         for callback in self.callbacks:
             getattr(callback, hook)(*args)
 
+    def has_batch_hooks(self):
+        """True if some callback overrides a per-batch hook (so `fit` must build batch logs)."""
+        hooks = ("on_train_batch_begin", "on_batch_begin", "on_train_batch_end", "on_batch_end")
+        return any(getattr(getattr(callback, hook), "__func__", None) is not getattr(Callback, hook)
+                   for callback in self.callbacks for hook in hooks)
+
 
 class _MonitorCallback(Callback):
     """Watches one logged value: `mode` picks the direction ('auto': 'max' for names with 'acc',

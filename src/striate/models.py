@@ -8,6 +8,7 @@ from striate import optimizers as optimizers_module
 from striate import training as training_loop
 from striate.layers.base import Layer
 from striate.layers.core import InputLayer
+from striate.plan import execution_plan, plan_key
 from striate.summary import summary_text
 from striate.tensor import Tensor
 
@@ -46,6 +47,7 @@ class Sequential:
         self.stop_training = False
         self.history = None
         self.metadata = {}  # JSON-able facts saved with the model (dataset, class names...)
+        self._plan = self._plan_key = None  # how `call` runs the layers (striate.plan)
         for layer in layers or []:
             self.add(layer)
 
@@ -74,6 +76,7 @@ class Sequential:
         if self.input_shape is None and not self.layers and layer._declared_input_shape:
             self.input_shape = layer._declared_input_shape
         self.layers.append(layer)
+        self._plan = None
         if self.input_shape is not None:
             shape = self.input_shape if len(self.layers) == 1 else self.layers[-2].output_shape
             layer.build_for(shape)
@@ -82,6 +85,7 @@ class Sequential:
         """Remove the last layer."""
         if not self.layers:
             raise ValueError("Sequential.pop: the model has no layers.")
+        self._plan = None
         return self.layers.pop()
 
     @property
@@ -161,11 +165,18 @@ class Sequential:
 
     # -- computing -------------------------------------------------------------------------------
     def call(self, inputs, training=False):
-        """Run the layers on a float Tensor whose shape was already checked."""
+        """Run the layers on a float Tensor whose shape was already checked, by the execution
+        plan (`striate.plan`: the layers in order, a ReLU before a max pooling moved after it)."""
         out = inputs
-        for layer in self.layers:
-            out = layer.call(out, training=training)
+        for function, layer in self._execution_plan():
+            out = function(layer, out, training)
         return out
+
+    def _execution_plan(self):
+        key = plan_key(self.layers)
+        if self._plan is None or key != self._plan_key:
+            self._plan, self._plan_key = execution_plan(self.layers), key
+        return self._plan
 
     def __call__(self, inputs, training=False):
         array = inputs.data if isinstance(inputs, Tensor) else np.asarray(inputs)

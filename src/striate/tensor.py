@@ -56,10 +56,13 @@ class Tensor:
         """Wrap an op's output; record it on the tape only if a parent needs a gradient."""
         out = cls(data)
         out.op = op
-        if _GRAD_ENABLED and any(p.requires_grad for p in parents):
-            out.requires_grad = True
-            out.parents = parents
-            out.backward_fn = backward_fn
+        if _GRAD_ENABLED:
+            for parent in parents:
+                if parent.requires_grad:
+                    out.requires_grad = True
+                    out.parents = parents
+                    out.backward_fn = backward_fn
+                    break
         return out
 
     @property
@@ -80,7 +83,9 @@ class Tensor:
     def backward(self, grad=None):
         """Accumulate d(self)/d(leaf) into every leaf's `.grad` (seed `grad`, default ones)."""
         if grad is None:
-            grad = np.ones_like(self.data)
+            data = self.data
+            grad = np.ones(data.shape, data.dtype) if isinstance(data, np.ndarray) else \
+                np.ones_like(data)
         order = _topological_order(self)
         self.grad = grad
         for node in reversed(order):
@@ -101,19 +106,19 @@ class Tensor:
 
 
 def _topological_order(root):
-    order, seen, stack = [], set(), [(root, False)]
+    """Every node that root's gradient reaches, each after all of its parents (depth first).
+    Tensors that need no gradient are left out: nothing is sent to them."""
+    order, seen, stack = [], {id(root)}, [(root, iter(root.parents))]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
+        node, parents = stack[-1]
+        for parent in parents:
+            if parent.requires_grad and id(parent) not in seen:
+                seen.add(id(parent))
+                stack.append((parent, iter(parent.parents)))
+                break
+        else:
+            stack.pop()
             order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for parent in node.parents:
-            if id(parent) not in seen:
-                stack.append((parent, False))
     return order
 
 

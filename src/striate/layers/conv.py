@@ -3,6 +3,7 @@
 from striate import activations, initializers
 from striate.layers.base import Layer, normalize_padding, normalize_tuple
 from striate.ops import conv as conv_ops
+from striate.ops import conv_pool as conv_pool_ops
 
 
 def check_window_fits(layer, what, window, strides, padding, input_shape, argument):
@@ -54,6 +55,9 @@ class Conv2D(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        # The GEMMs' pixel order ('rows' or 'blocks', see striate.ops.conv.conv2d): Sequential
+        # sets 'blocks' when it runs this layer fused with a following 2x2 max pooling.
+        self.pixel_order = "rows"
 
     def compute_output_shape(self, input_shape):
         height, width = check_window_fits(self, "kernel", self.kernel_size, self.strides,
@@ -68,8 +72,18 @@ class Conv2D(Layer):
             if self.use_bias else None
 
     def call(self, inputs, training=False):
-        out = conv_ops.conv2d(inputs, self.kernel, self.bias, self.strides, self.padding)
-        return self.activation(out)
+        return self.activation(self.call_without_activation(inputs))
+
+    def call_without_activation(self, inputs):
+        """The convolution plus bias, before the activation."""
+        return conv_ops.conv2d(inputs, self.kernel, self.bias, self.strides, self.padding,
+                               self.pixel_order)
+
+    def call_max_pooled(self, inputs):
+        """`call_without_activation` followed by 2x2 max pooling, fused into one op (needs
+        `pixel_order == 'blocks'` to give exactly the numbers of the two run one by one)."""
+        return conv_pool_ops.conv2d_max_pool2d(inputs, self.kernel, self.bias, self.strides,
+                                               self.padding)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,

@@ -28,9 +28,16 @@ def _array(value):
     return value.data if isinstance(value, Tensor) else np.asarray(value)
 
 
+_BOUNDS = {}
+
+
 def _bounds(dtype):
+    """(eps, 1 - eps) as `dtype` scalars, cached (they are made every step otherwise)."""
     eps = backend.epsilon()
-    return dtype.type(eps), dtype.type(1.0 - eps)
+    key = (dtype, eps)
+    if key not in _BOUNDS:
+        _BOUNDS[key] = (dtype.type(eps), dtype.type(1.0 - eps))
+    return _BOUNDS[key]
 
 
 def _scalar(value, dtype):

@@ -14,7 +14,12 @@ elementwise over the parts, one part at a time. A part is read in one of two way
 
 Max pooling sends each gradient to exactly one cell, the first maximum in row-major window order
 (as PyTorch and TensorFlow do), using a one-byte code per output (which part held it) computed
-once in the forward pass. 'same' max pooling pads with -inf, so padding never wins; 'same'
+once in the forward pass. The common 2x2 window with stride 2 has its own path, a tournament
+(`tournament`, `route`; also used by `striate.ops.conv_pool`): `top = max(p0, p1)`,
+`bottom = max(p2, p3)`, `out = max(top, bottom)`, and three boolean masks (`p0 >= p1`,
+`p2 >= p3`, `top >= bottom`: a tie goes to the earlier part) that route the gradient in two
+products and two differences per pair: 6 passes over quarter-size arrays each way, against 3
+per part for the general path. 'same' max pooling pads with -inf, so padding never wins; 'same'
 average pooling divides by the number of real cells, as Keras does.
 """
 
@@ -22,7 +27,7 @@ import functools
 
 import numpy as np
 
-from striate.ops.conv import (
+from striate.ops.geometry import (
     _check_4d,
     _check_float,
     _checked_length,
@@ -64,6 +69,8 @@ def max_pool2d(x, pool_size=(2, 2), strides=None, padding="valid"):
     geo = _geometry(x.data, pool_size, strides, padding, "max_pool2d")
     xp = geo.source(_pad(x.data, geo.pads_h, geo.pads_w, -np.inf))
     recording = grad_enabled() and x.requires_grad
+    if geo.pairs:
+        return _max_pool_2x2(x, xp, geo, recording)
     # One pass over the parts in row-major window order, keeping the running maximum and, when a
     # gradient will be needed, `code`: the index t of the part holding it. A later part takes over
     # only when strictly greater, so a tie stays with the first maximum in row-major order.
@@ -96,6 +103,69 @@ def max_pool2d(x, pool_size=(2, 2), strides=None, padding="valid"):
         return (geo.crop(dxp),)
 
     return Tensor.from_op(out, (x,), backward, "max_pool2d")
+
+
+def _max_pool_2x2(x, xp, geo, recording):
+    """max_pool2d for 2x2 windows with stride 2: the tournament described in the module doc."""
+    out, masks = tournament(*geo.all_parts(xp), recording)
+    if not recording:
+        return Tensor.from_op(out, (x,), None, "max_pool2d")
+
+    def backward(g):
+        g = g.astype(out.dtype, copy=False)
+        if geo.take:
+            rows = geo.rows_buffer(4, out.dtype)
+            route(g, masks, rows[:-1].reshape((4,) + out.shape))
+            return (geo.take_back(rows, per_part=True),)
+        dxp = geo.empty_grad(out.dtype)
+        route(g, masks, [dxp[s] for s in geo.slices])
+        return (geo.crop(dxp),)
+
+    return Tensor.from_op(out, (x,), backward, "max_pool2d")
+
+
+def tournament(p0, p1, p2, p3, recording, overwrite=False):
+    """Max of four same-shape arrays, the parts (cells) of 2x2 windows in row-major order.
+
+    Returns `(out, masks)`: `out = max(max(p0, p1), max(p2, p3))`, and, when `recording`, the
+    three boolean masks that `route` needs: left wins its top pair (`p0 == max(p0, p1)`), left
+    wins its bottom pair, and the top pair wins (`>=`). Every tie goes to the earlier cell, so
+    the chosen cell is the first maximum in row-major order. `out` is a new array; with
+    `overwrite`, p2 is used as scratch space.
+
+    >>> parts = [np.array([1.0, 5.0]), np.array([3.0, 5.0]), np.array([3.0, 2.0]), np.zeros(2)]
+    >>> out, masks = tournament(*parts, recording=True)
+    >>> cells = [np.empty(2) for _ in range(4)]
+    >>> route(np.array([10.0, 20.0]), masks, cells)
+    >>> out.tolist(), [cell.tolist() for cell in cells]  # ties: p1 before p2, p0 before p1
+    ([3.0, 5.0], [[0.0, 20.0], [10.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    """
+    out = np.maximum(p0, p1)
+    if overwrite:  # p2 may hold the bottom pair's maximum: one quarter-size array less
+        left_bottom = np.greater_equal(p2, p3) if recording else None
+        bottom = np.maximum(p2, p3, out=p2)
+    else:
+        bottom = np.maximum(p2, p3)
+        # `p2 == max(p2, p3)` is `p2 >= p3` (NaN included) and reads p3 no second time.
+        left_bottom = np.equal(bottom, p2) if recording else None
+    if not recording:
+        return np.maximum(out, bottom, out=out), None
+    masks = (np.equal(out, p0), left_bottom, np.greater_equal(out, bottom))
+    return np.maximum(out, bottom, out=out), masks
+
+
+def route(g, masks, cells):
+    """Write the four cells' gradients for window gradient `g` into `cells` (4 arrays shaped
+    like g): g at the cell `tournament` chose, 0 at the others. Each window's gradient goes to
+    its top or bottom pair, then to that pair's left or right cell, as g * mask there and
+    g - g * mask (an exact 0 or g) at the other."""
+    left_top, left_bottom, top = masks
+    to_top = np.multiply(g, top, out=cells[1])  # cells 1 and 3 hold the pairs' gradients first
+    to_bottom = np.subtract(g, to_top, out=cells[3])
+    np.multiply(to_top, left_top, out=cells[0])
+    np.subtract(to_top, cells[0], out=to_top)
+    np.multiply(to_bottom, left_bottom, out=cells[2])
+    np.subtract(to_bottom, cells[2], out=to_bottom)
 
 
 def avg_pool2d(x, pool_size=(2, 2), strides=None, padding="valid"):
@@ -212,6 +282,7 @@ class _Geometry:
         self.pool, self.strides, self.out_hw = pool, strides, (oh, ow)
         self.size = ph * pw
         self.overlap = sh < ph or sw < pw
+        self.pairs = pool == (2, 2) and strides == (2, 2)  # the tournament path of max_pool2d
         self.take = not self.overlap and c < take_max_channels and self.size > 1
         # Windows tile the padded input exactly: every cell gets written, no zero fill needed.
         self.tiled = (sh, sw) == (ph, pw) and (oh * ph, ow * pw) == self.padded[1:3]
@@ -266,6 +337,14 @@ class _Geometry:
         rows = np.take(xp.reshape(-1, c), self._index("gather")[t], axis=0, out=out, mode="clip")
         return rows.reshape((n,) + self.out_hw + (c,))
 
+    def all_parts(self, xp):
+        """The ph*pw parts of xp, each `(N, oh, ow, C)`: strided views, or one gather of all."""
+        if not self.take:
+            return [xp[s] for s in self.slices]
+        n, _, _, c = self.padded
+        gathered = np.take(xp.reshape(-1, c), self._index("gather").reshape(-1), axis=0)
+        return gathered.reshape((self.size, n) + self.out_hw + (c,))
+
     def part_buffer(self, like):
         """Scratch array that `part` gathers into (None for strided views)."""
         return (
@@ -287,8 +366,18 @@ class _Geometry:
         return self.crop(dxp.reshape(self.padded))
 
     def empty_grad(self, dtype):
-        """Array for the input gradient: uninitialised when every cell will be written."""
-        return (np.empty if self.tiled else np.zeros)(self.padded, dtype)
+        """Array for the input gradient, zero only where no window writes: uninitialised when
+        windows tile the input; with stride == pool size, only the rows and columns past the
+        last window are zeroed; otherwise (gaps between windows, or overlap, which adds) all."""
+        if self.tiled:
+            return np.empty(self.padded, dtype)
+        if self.pool != self.strides:
+            return np.zeros(self.padded, dtype)
+        grad = np.empty(self.padded, dtype)
+        (oh, ow), (ph, pw) = self.out_hw, self.pool
+        grad[:, oh * ph :] = 0
+        grad[:, :, ow * pw :] = 0
+        return grad
 
     def crop(self, dxp):
         (top, _), (left, _), (h, w) = self.pads_h, self.pads_w, self.hw

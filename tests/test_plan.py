@@ -1,0 +1,116 @@
+"""Sequential's execution plan (striate.plan): the rewritten steps give bit-identical outputs and
+gradients to running the layers one by one, and the plan follows changes to the model."""
+
+import numpy as np
+import pytest
+
+from striate import zoo
+from striate.layers import Activation, Conv2D, Dense, Flatten, Input, MaxPool2D
+from striate.models import Sequential
+from striate.plan import describe
+from striate.tensor import Tensor
+
+
+def one_by_one(model, x, training=False):
+    out = x
+    for layer in model.layers:
+        out = layer.call(out, training=training)
+    return out
+
+
+def outputs_and_gradients(model, run, x, g):
+    """(output, input gradient, every weight gradient) for upstream gradient g."""
+    for weight in model.weights:
+        weight.grad = None
+    inputs = Tensor(x.copy(), requires_grad=True)
+    out = run(model, inputs)
+    out.backward(g)
+    return [out.data, inputs.grad] + [weight.grad for weight in model.trainable_weights]
+
+
+def plan_call(model, x):
+    return model.call(x)
+
+
+MODELS = {
+    # Conv2D -> Activation('relu') -> 2x2 pool: fused conv + pool, then the ReLU (27x27 conv).
+    "article": lambda shape: zoo.article(shape),
+    # Conv2D(relu) -> 2x2 pool twice: fused, with a 3x3 conv taking an input gradient.
+    "convnet": lambda shape: Sequential([Input(shape=shape), Conv2D(8, 3, activation="relu"),
+                                         MaxPool2D(2), Conv2D(16, 3, activation="relu"),
+                                         MaxPool2D(2), Flatten(), Dense(5)]),
+    # A linear conv before the pool (no ReLU), and a 'same' conv.
+    "linear": lambda shape: Sequential([Input(shape=shape), Conv2D(4, 3, padding="same"),
+                                        MaxPool2D(2), Flatten(), Dense(3)]),
+    # The ReLU moves after pools that are not fused: 3x3 windows, stride 1, 'same' padding.
+    "moved": lambda shape: Sequential([Input(shape=shape), Conv2D(4, 2, activation="relu"),
+                                       MaxPool2D(3, strides=1), Activation("relu"),
+                                       MaxPool2D(2, padding="same"), Flatten(), Dense(3)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_plan_is_bit_identical_to_layers_one_by_one(name, dtype):
+    rng = np.random.default_rng(0)
+    shape = (11, 12, 2) if name != "article" else (28, 28, 1)
+    model = MODELS[name](shape)
+    for layer in model.layers:
+        layer.dtype = dtype
+    model.build((None,) + shape)
+    for weight in model.weights:
+        weight.data = rng.standard_normal(weight.data.shape).astype(dtype)
+    # Small integers, many of them zero: tied maxima and windows whose max is <= 0 everywhere.
+    x = rng.integers(-2, 3, (4,) + shape).astype(dtype)
+    model.call(Tensor(x))  # builds the plan (which chooses each Conv2D's pixel order)
+    g = rng.standard_normal(model.call(Tensor(x)).shape).astype(dtype)
+    fused = outputs_and_gradients(model, plan_call, x, g)
+    unfused = outputs_and_gradients(model, one_by_one, x, g)
+    assert len(fused) == len(unfused) == 2 + len(model.trainable_weights)
+    for got, want in zip(fused, unfused):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert np.array_equal(got, want)
+
+
+def test_plans_of_the_zoo_models():
+    article = zoo.article()
+    conv, relu, pool, flatten, dense, softmax = (layer.name for layer in article.layers)
+    assert describe(article._execution_plan()) == [f"{conv} + {relu} + {pool}", "relu",
+                                                   flatten, dense, softmax]
+    convnet = zoo.convnet()
+    conv1, pool1, conv2, pool2, flatten, dropout, dense = (layer.name for layer in convnet.layers)
+    assert describe(convnet._execution_plan()) == [f"{conv1} + {pool1}", "relu",
+                                                   f"{conv2} + {pool2}", "relu", flatten,
+                                                   dropout, dense]
+    lenet = zoo.lenet5()  # average pooling: nothing to rewrite
+    assert describe(lenet._execution_plan()) == [layer.name for layer in lenet.layers]
+
+
+def test_plan_follows_changes_to_the_model():
+    model = Sequential([Input(shape=(8, 8, 1)), Conv2D(2, 3, activation="relu", name="c"),
+                        MaxPool2D(2, name="p"), Flatten(name="f")])
+    x = np.ones((1, 8, 8, 1), np.float32)
+    model(x)
+    assert describe(model._execution_plan()) == ["c + p", "relu", "f"]
+    assert model.layers[0].pixel_order == "blocks"
+    model.layers[0].activation = Activation("tanh").activation
+    assert describe(model._execution_plan()) == ["c", "p", "f"]  # tanh: no fusion
+    assert model.layers[0].pixel_order == "rows"
+    model.pop()
+    model.pop()
+    assert describe(model._execution_plan()) == ["c"]
+    model.add(Flatten(name="g"))
+    assert describe(model._execution_plan()) == ["c", "g"]
+
+
+def test_inspect_still_sees_each_layer_output():
+    rng = np.random.default_rng(1)
+    model = zoo.article()
+    x = rng.integers(0, 255, (28, 28, 1)).astype(np.float32)
+    model.predict(x[None], verbose=0)  # the plan is built and used
+    inspection = model.inspect(x)
+    out = Tensor(x[None])
+    for record, layer in zip(inspection.layers, model.layers):
+        out = layer.call(out)
+        np.testing.assert_array_equal(record.output, out.data[0])
+    assert inspection.layers[1].output.shape == (27, 27, 6)  # the ReLU before pooling
