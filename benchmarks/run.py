@@ -36,7 +36,8 @@ def available_peers():
 
 def measure(framework, workload, samples, threads):
     env = dict(os.environ, KERAS_BACKEND="torch", OMP_NUM_THREADS=str(threads),
-               OPENBLAS_NUM_THREADS=str(threads))
+               OPENBLAS_NUM_THREADS=str(threads),
+               STRIATE_NUM_THREADS=str(threads))
     command = [sys.executable, os.path.join(HERE, "workloads.py"), framework, workload,
                "--samples", str(samples), "--threads", str(threads)]
     result = subprocess.run(command, capture_output=True, text=True, env=env)

@@ -75,12 +75,12 @@ def test_plan_is_bit_identical_to_layers_one_by_one(name, dtype):
 def test_plans_of_the_zoo_models():
     article = zoo.article()
     conv, relu, pool, flatten, dense, softmax = (layer.name for layer in article.layers)
-    assert describe(article._execution_plan()) == [f"{conv} + {relu} + {pool}", "relu",
+    assert describe(article._execution_plan()) == [f"{conv} + {relu} + {pool}, relu",
                                                    flatten, dense, softmax]
     convnet = zoo.convnet()
     conv1, pool1, conv2, pool2, flatten, dropout, dense = (layer.name for layer in convnet.layers)
-    assert describe(convnet._execution_plan()) == [f"{conv1} + {pool1}", "relu",
-                                                   f"{conv2} + {pool2}", "relu", flatten,
+    assert describe(convnet._execution_plan()) == [f"{conv1} + {pool1}, relu",
+                                                   f"{conv2} + {pool2}, relu", flatten,
                                                    dropout, dense]
     lenet = zoo.lenet5()  # average pooling: nothing to rewrite
     assert describe(lenet._execution_plan()) == [layer.name for layer in lenet.layers]
@@ -91,7 +91,7 @@ def test_plan_follows_changes_to_the_model():
                         MaxPool2D(2, name="p"), Flatten(name="f")])
     x = np.ones((1, 8, 8, 1), np.float32)
     model(x)
-    assert describe(model._execution_plan()) == ["c + p", "relu", "f"]
+    assert describe(model._execution_plan()) == ["c + p, relu", "f"]
     assert model.layers[0].pixel_order == "blocks"
     model.layers[0].activation = Activation("tanh").activation
     assert describe(model._execution_plan()) == ["c", "p", "f"]  # tanh: no fusion

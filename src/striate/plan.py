@@ -9,8 +9,9 @@
    usual 2x2 pool, 4x less ReLU work forward and backward.
 2. A `Conv2D` followed by a 2x2 `MaxPooling2D` (stride 2, 'valid'), with at most a ReLU between
    them (its own activation or an `Activation('relu')` layer), runs as one op,
-   `striate.ops.conv_pool.conv2d_max_pool2d`, then the ReLU (by rule 1): the convolution's
-   GEMM writes its pixels grouped by pooling window, so pooling needs no gather or scatter.
+   `striate.ops.conv_pool.conv2d_max_pool2d`, which also applies the ReLU after the pooling
+   (by rule 1): the convolution's GEMM writes its pixels grouped by pooling window, so pooling
+   needs no gather or scatter.
    The plan sets that Conv2D's `pixel_order` to 'blocks', the order the fused op sums the
    kernel gradient in, so that the layer run on its own gives the same numbers.
 
@@ -22,7 +23,7 @@ once per list of layers (and their activations) and cached by the model. Each la
 >>> from striate.layers import Activation, Conv2D, Flatten, MaxPool2D
 >>> conv, pool = Conv2D(2, 3, activation="relu", name="conv"), MaxPool2D(2, name="pool")
 >>> describe(execution_plan([conv, pool, Flatten(name="flat")]))
-['conv + pool', 'relu', 'flat']
+['conv + pool, relu', 'flat']
 >>> describe(execution_plan([Activation("relu", name="relu"), MaxPool2D(3, name="pool3")]))
 ['pool3', 'relu']
 """
@@ -45,6 +46,10 @@ def _conv_max_pool(layers, x, training):
     return layers[0].call_max_pooled(x)
 
 
+def _conv_max_pool_relu(layers, x, training):
+    return layers[0].call_max_pooled(x, relu=True)
+
+
 def _relu(layers, x, training):
     return activation_ops.relu(x)
 
@@ -61,9 +66,9 @@ def execution_plan(layers):
         fused = _fused_conv_pool(layer, following)
         if fused:
             layer.pixel_order = "blocks"
-            steps.append((_conv_max_pool, (layer, *following[:fused])))
-            if _ends_in_relu(layer) or fused == 2:
-                steps.append((_relu, ()))
+            relu = _ends_in_relu(layer) or fused == 2
+            steps.append((_conv_max_pool_relu if relu else _conv_max_pool,
+                          (layer, *following[:fused])))
             index += 1 + fused
         elif following and _is_max_pool(following[0]) and _ends_in_relu(layer):
             if not isinstance(layer, Activation):
@@ -83,7 +88,7 @@ def plan_key(layers):
 
 def describe(steps):
     """The plan in words, one entry per step."""
-    suffix = {_without_activation: " (without activation)"}
+    suffix = {_without_activation: " (without activation)", _conv_max_pool_relu: ", relu"}
     return ["relu" if function is _relu else
             " + ".join(layer.name for layer in layers) + suffix.get(function, "")
             for function, layers in steps]

@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from striate import backend
+from striate import backend, parallel
 from striate.callbacks import CallbackList, History
 from striate.layers.base import format_shape
 from striate.progress import Progbar
@@ -171,23 +171,24 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
     callback_list = CallbackList(list(callbacks or []) + [history], model, params)
     model.history, model.stop_training = history, False
     backend.keep_freed_memory()
-    callback_list.call("on_train_begin", {})
-    for epoch in range(initial_epoch, epochs):
-        if verbose:
-            print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-        callback_list.call("on_epoch_begin", epoch, {})
-        logs = _train_epoch(model, x, y, batch_size, shuffle, verbose, callback_list, epoch,
-                            epochs)
-        if logs is None:
-            break
-        if validation_data is not None:
-            logs.update(_run_evaluation(model, x_val, y_val, batch_size).logs("val_"))
-        logs = {key: float(value) for key, value in logs.items()}
-        if verbose:
-            model._last_progbar.finish(logs)
-        callback_list.call("on_epoch_end", epoch, logs)
-        if model.stop_training:
-            break
+    with parallel.parallel_region():  # every core on the big ops (striate.parallel)
+        callback_list.call("on_train_begin", {})
+        for epoch in range(initial_epoch, epochs):
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+            callback_list.call("on_epoch_begin", epoch, {})
+            logs = _train_epoch(model, x, y, batch_size, shuffle, verbose, callback_list, epoch,
+                                epochs)
+            if logs is None:
+                break
+            if validation_data is not None:
+                logs.update(_run_evaluation(model, x_val, y_val, batch_size).logs("val_"))
+            logs = {key: float(value) for key, value in logs.items()}
+            if verbose:
+                model._last_progbar.finish(logs)
+            callback_list.call("on_epoch_end", epoch, logs)
+            if model.stop_training:
+                break
     callback_list.call("on_train_end", {})
     return history
 
@@ -297,7 +298,8 @@ def evaluate(model, x, y, batch_size, verbose, return_dict):
     batch_size, verbose = _batch_size(batch_size), _resolve_verbose(verbose)
     backend.keep_freed_memory()
     progbar = Progbar(math.ceil(len(x) / batch_size), verbose)
-    logs = _run_evaluation(model, x, y, batch_size, progbar).logs()
+    with parallel.parallel_region():
+        logs = _run_evaluation(model, x, y, batch_size, progbar).logs()
     progbar.finish(logs)
     if return_dict:
         return logs
@@ -311,7 +313,7 @@ def predict(model, x, batch_size, verbose):
     backend.keep_freed_memory()
     progbar = Progbar(math.ceil(len(x) / batch_size), verbose)
     outputs = None
-    with no_grad():
+    with no_grad(), parallel.parallel_region():
         for step, start, x_batch in _batches(model, x, batch_size):
             batch_out = model.call(Tensor(x_batch), training=False).data
             if outputs is None:

@@ -79,11 +79,12 @@ class Conv2D(Layer):
         return conv_ops.conv2d(inputs, self.kernel, self.bias, self.strides, self.padding,
                                self.pixel_order)
 
-    def call_max_pooled(self, inputs):
-        """`call_without_activation` followed by 2x2 max pooling, fused into one op (needs
-        `pixel_order == 'blocks'` to give exactly the numbers of the two run one by one)."""
+    def call_max_pooled(self, inputs, relu=False):
+        """`call_without_activation` followed by 2x2 max pooling (and with `relu`, a ReLU),
+        fused into one op (needs `pixel_order == 'blocks'` to give exactly the numbers of the
+        layers run one by one)."""
         return conv_pool_ops.conv2d_max_pool2d(inputs, self.kernel, self.bias, self.strides,
-                                               self.padding)
+                                               self.padding, relu=relu)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,

@@ -10,13 +10,15 @@ import numpy as np
 
 from striate.tensor import Tensor
 
-try:  # SciPy's erf is vectorised; without SciPy fall back to math.erf (exact, slower).
-    from scipy.special import erf as _erf
-except ImportError:  # pragma: no cover - exercised only where SciPy is absent
-    _erf_scalar = np.frompyfunc(math.erf, 1, 1)
 
-    def _erf(a):
-        return np.asarray(_erf_scalar(a), dtype=a.dtype)
+def _erf(a):
+    """erf elementwise: SciPy's (vectorised) when installed, else math.erf (exact, slower).
+    SciPy is imported on first use: at import time it would cost ~0.25 s."""
+    try:
+        from scipy.special import erf
+    except ImportError:  # pragma: no cover - exercised only where SciPy is absent
+        return np.asarray(np.frompyfunc(math.erf, 1, 1)(a), dtype=a.dtype)
+    return erf(a)
 
 
 SELU_ALPHA = 1.6732632423543772848170429916717

@@ -38,45 +38,66 @@ class PixelBlocks:
         """The rows of pixels that no 2x2 window covers (empty when oh and ow are even)."""
         return rows[4 * self.parts_size :]
 
-    def gather(self, image, out=None, pooled_only=False):
+    def row_ranges(self, n0, n1, pooled_only=False):
+        """The (start, stop) ranges of the rows that hold the pixels of images n0:n1: one per
+        group, then (unless `pooled_only`) one for the last row and one for the last column
+        when the height or width is odd.
+
+        >>> PixelBlocks(3, 3, 4).row_ranges(1, 2)
+        [(2, 4), (8, 10), (14, 16), (20, 22), (28, 32)]
+        """
+        q, start = self.ph * self.pw, 4 * self.parts_size
+        ranges = [(t * self.parts_size + n0 * q, t * self.parts_size + n1 * q) for t in range(4)]
+        if not pooled_only:
+            if self.oh % 2:
+                ranges.append((start + n0 * self.ow, start + n1 * self.ow))
+                start += self.n * self.ow
+            if self.ow % 2:
+                ranges.append((start + n0 * 2 * self.ph, start + n1 * 2 * self.ph))
+        return ranges
+
+    def gather(self, image, out=None, pooled_only=False, batch=None):
         """Pixels of `image` `(n, oh, ow, *rest)` in block order: `(size, *rest)`, or with
-        `pooled_only` only the 4 groups, `(4 * parts_size, *rest)`."""
+        `pooled_only` only the 4 groups, `(4 * parts_size, *rest)`. With `batch=(n0, n1)`,
+        `image` holds only images n0:n1, and only their rows of `out` are written."""
         if out is None:
             size = 4 * self.parts_size if pooled_only else self.size
             out = np.empty((size,) + image.shape[3:], image.dtype)
-        for destination, source in zip(self._row_pieces(out, pooled_only),
+        for destination, source in zip(self._row_pieces(out, pooled_only, batch),
                                        self._image_pieces(image, pooled_only)):
             np.copyto(destination, source)
         return out
 
-    def scatter(self, rows, out=None, pooled_only=False):
+    def scatter(self, rows, out=None, pooled_only=False, batch=None):
         """The inverse of `gather`: rows in block order back to an `(n, oh, ow, *rest)` image,
         or with `pooled_only` the 4 groups to the `(n, 2 * ph, 2 * pw, *rest)` image of the
-        pixels that 2x2 windows cover."""
+        pixels that 2x2 windows cover. With `batch=(n0, n1)`, only images n0:n1."""
         if out is None:
+            n = self.n if batch is None else batch[1] - batch[0]
             oh, ow = (2 * self.ph, 2 * self.pw) if pooled_only else (self.oh, self.ow)
-            out = np.empty((self.n, oh, ow) + rows.shape[1:], rows.dtype)
+            out = np.empty((n, oh, ow) + rows.shape[1:], rows.dtype)
         for destination, source in zip(self._image_pieces(out, pooled_only),
-                                       self._row_pieces(rows, pooled_only)):
+                                       self._row_pieces(rows, pooled_only, batch)):
             np.copyto(destination, source)
         return out
 
-    def _row_pieces(self, rows, pooled_only=False):
+    def _row_pieces(self, rows, pooled_only=False, batch=None):
         n, ph, pw = self.n, self.ph, self.pw
+        n0, n1 = (0, n) if batch is None else batch
         rest = rows.shape[1:]
-        pieces = [self.parts(rows).reshape((2, 2, n, ph, pw) + rest)]
+        pieces = [self.parts(rows)[:, n0:n1].reshape((2, 2, n1 - n0, ph, pw) + rest)]
         if pooled_only:
             return pieces
         start = 4 * self.parts_size
         if self.oh % 2:
-            pieces.append(rows[start : start + n * self.ow].reshape((n, self.ow) + rest))
+            pieces.append(rows[start : start + n * self.ow].reshape((n, self.ow) + rest)[n0:n1])
             start += n * self.ow
         if self.ow % 2:
-            pieces.append(rows[start : start + n * 2 * ph].reshape((n, 2 * ph) + rest))
+            pieces.append(rows[start : start + n * 2 * ph].reshape((n, 2 * ph) + rest)[n0:n1])
         return pieces
 
     def _image_pieces(self, image, pooled_only=False):
-        n, ph, pw = self.n, self.ph, self.pw
+        n, ph, pw = image.shape[0], self.ph, self.pw
         rest = image.shape[3:]
         tail = tuple(range(5, 5 + len(rest)))
         windows = image[:, : 2 * ph, : 2 * pw].reshape((n, ph, 2, pw, 2) + rest)

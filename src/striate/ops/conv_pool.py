@@ -23,16 +23,19 @@ True
 
 import numpy as np
 
-from striate.ops.conv import ConvGemm
+from striate.ops.conv_gemm import ConvGemm
 from striate.ops.pool import route, tournament
 from striate.tensor import Tensor
 
 
-def conv2d_max_pool2d(x, kernel, bias=None, strides=(1, 1), padding="valid"):
-    """`max_pool2d(conv2d(x, kernel, bias, strides, padding), pool_size=2)`, fused.
+def conv2d_max_pool2d(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=False):
+    """`max_pool2d(conv2d(x, kernel, bias, strides, padding), pool_size=2)`, fused; with
+    `relu`, followed by `relu` as well (which equals ReLU before the pooling: `striate.plan`).
 
     Args:
         x, kernel, bias, strides, padding: as for `striate.ops.conv.conv2d`.
+        relu: apply `striate.ops.activations.relu` to the pooled output, with the same
+            numbers (gradient `g * (out > 0)`), while each chunk of it is still in cache.
 
     Returns:
         Tensor `(batch, out_height // 2, out_width // 2, filters)`, where out_height and
@@ -47,22 +50,35 @@ def conv2d_max_pool2d(x, kernel, bias=None, strides=(1, 1), padding="valid"):
             f"{blocks.oh}x{blocks.ow} output. Received: input shape {conv.in_shape}, kernel "
             f"shape {conv.kernel.data.shape}."
         )
-    rows = conv.forward(pooled_only=True)
     recording = conv.need_x or conv.need_w or conv.need_b
-    out, masks = tournament(*blocks.parts(rows), recording, overwrite=True)
-    del rows
+    out = np.empty((conv.n, blocks.ph, blocks.pw, conv.f), conv.dtype)
+    masks = [np.empty(out.shape, bool) for _ in range(3)] if recording else None
+
+    def pool(rows, n0, n1):  # right after the GEMM, while these rows are still in cache
+        tournament(*blocks.parts(rows)[:, n0:n1], recording, overwrite=True, out=out[n0:n1],
+                   masks=None if masks is None else [mask[n0:n1] for mask in masks])
+        if relu:
+            np.maximum(out[n0:n1], 0, out=out[n0:n1])
+
+    conv.forward(pooled_only=True, then=pool)
     if not recording:
         return Tensor.from_op(out, conv.parents, None, "conv2d_max_pool2d")
 
     def backward(g):
         g = g.astype(conv.dtype, copy=False)
-        g_rows = np.empty((blocks.size, conv.f), conv.dtype)
-        route(g, masks, blocks.parts(g_rows))
-        blocks.rest(g_rows)[...] = 0  # pixels no window covers: no gradient
         # Only the pooled pixels have a gradient: the kernel gradient skips the sum over the
         # rest, which conv2d in block order adds separately (zeros here), and col2im reads the
         # pooled corner of the image only; so the two agree exactly.
-        g_image = blocks.scatter(g_rows, pooled_only=True) if conv.need_x else None
-        return conv.backward(g_rows, g_image)
+        g_rows = np.empty((blocks.size, conv.f), conv.dtype)
+        blocks.rest(g_rows)[...] = 0  # pixels no window covers: no gradient
+
+        def chunk_gradient(n0, n1):
+            g_chunk = g[n0:n1] * (out[n0:n1] > 0) if relu else g[n0:n1]  # as relu's backward
+            route(g_chunk, [mask[n0:n1] for mask in masks], blocks.parts(g_rows)[:, n0:n1])
+            if conv.need_x:
+                return blocks.scatter(g_rows, pooled_only=True, batch=(n0, n1))
+            return None
+
+        return conv.backward(g_rows, chunk_gradient)
 
     return Tensor.from_op(out, conv.parents, backward, "conv2d_max_pool2d")

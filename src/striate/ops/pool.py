@@ -124,14 +124,15 @@ def _max_pool_2x2(x, xp, geo, recording):
     return Tensor.from_op(out, (x,), backward, "max_pool2d")
 
 
-def tournament(p0, p1, p2, p3, recording, overwrite=False):
+def tournament(p0, p1, p2, p3, recording, overwrite=False, out=None, masks=None):
     """Max of four same-shape arrays, the parts (cells) of 2x2 windows in row-major order.
 
     Returns `(out, masks)`: `out = max(max(p0, p1), max(p2, p3))`, and, when `recording`, the
     three boolean masks that `route` needs: left wins its top pair (`p0 == max(p0, p1)`), left
     wins its bottom pair, and the top pair wins (`>=`). Every tie goes to the earlier cell, so
-    the chosen cell is the first maximum in row-major order. `out` is a new array; with
-    `overwrite`, p2 is used as scratch space.
+    the chosen cell is the first maximum in row-major order. `out` is a new array unless given
+    (as are the masks, a list of three boolean arrays); with `overwrite`, p2 is used as scratch
+    space.
 
     >>> parts = [np.array([1.0, 5.0]), np.array([3.0, 5.0]), np.array([3.0, 2.0]), np.zeros(2)]
     >>> out, masks = tournament(*parts, recording=True)
@@ -140,17 +141,19 @@ def tournament(p0, p1, p2, p3, recording, overwrite=False):
     >>> out.tolist(), [cell.tolist() for cell in cells]  # ties: p1 before p2, p0 before p1
     ([3.0, 5.0], [[0.0, 20.0], [10.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
     """
-    out = np.maximum(p0, p1)
+    top_left, bottom_left, top_wins = masks if masks is not None else (None, None, None)
+    out = np.maximum(p0, p1, out=out)
     if overwrite:  # p2 may hold the bottom pair's maximum: one quarter-size array less
-        left_bottom = np.greater_equal(p2, p3) if recording else None
+        left_bottom = np.greater_equal(p2, p3, out=bottom_left) if recording else None
         bottom = np.maximum(p2, p3, out=p2)
     else:
         bottom = np.maximum(p2, p3)
         # `p2 == max(p2, p3)` is `p2 >= p3` (NaN included) and reads p3 no second time.
-        left_bottom = np.equal(bottom, p2) if recording else None
+        left_bottom = np.equal(bottom, p2, out=bottom_left) if recording else None
     if not recording:
         return np.maximum(out, bottom, out=out), None
-    masks = (np.equal(out, p0), left_bottom, np.greater_equal(out, bottom))
+    masks = (np.equal(out, p0, out=top_left), left_bottom,
+             np.greater_equal(out, bottom, out=top_wins))
     return np.maximum(out, bottom, out=out), masks
 
 
