@@ -93,6 +93,9 @@ def test_evaluate_matches_model_evaluate(work):
     out = cli(root, "evaluate", "digits.striate", "--dataset", "digits").stdout
     assert out.strip() == (f"loss: {loss:.4f} - acc: {acc:.4f} on 360 images of the digits "
                            f"test split")
+    for threads in (1, 3):  # the same numbers on any number of threads
+        assert cli(root, "evaluate", "digits.striate", "--dataset", "digits", "--threads",
+                   threads).stdout == out
     found = json.loads(cli(root, "evaluate", "digits.striate", "--dataset", "digits",
                            "--json").stdout)
     assert found["loss"] == pytest.approx(loss, rel=1e-6) and found["acc"] == acc
@@ -214,6 +217,7 @@ def mistakes(work):
     (["summary", "missing.striate"], "no such file: missing.striate"),
     (["summary", "lenet5", "--input-shape", "28,28"], "3 positive integers like 28,28,1"),
     (["summary", "lenet5", "--input-shape", "8,8,1"], "at least 12x12"),
+    (["train", "--dataset", "digits", "--threads", "0"], "--threads must be 1 or more"),
 ])
 def test_user_mistakes_are_one_line(mistakes, args, expected):
     result = cli(mistakes, *args, ok=False)

@@ -3,8 +3,10 @@ the region holds the BLAS to one thread and gives it back; tasks' errors reach t
 
 import numpy as np
 import pytest
+from conftest import require_real_data
 
 from striate import parallel, zoo
+from striate.datasets import fashion_mnist
 from striate.ops.conv import conv2d
 from striate.ops.conv_pool import conv2d_max_pool2d
 from striate.ops.pool import max_pool2d
@@ -67,22 +69,24 @@ def test_ops_give_the_same_numbers_on_any_number_of_threads(split_everything, na
     assert_same(results)
 
 
-def train_convnet(threads, steps=3):
+def train_convnet(threads, x, y):
     parallel.set_num_threads(threads)
     set_random_seed(7)
     model = zoo.convnet()
     model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
-    rng = np.random.default_rng(7)
-    x = rng.random((128 * steps, 28, 28, 1), dtype=np.float32)
-    y = rng.integers(0, 10, 128 * steps)
-    history = model.fit(x, y, batch_size=128, epochs=1, verbose=0)
-    return model.get_weights() + [np.array(history.history["loss"])]
+    history = model.fit(x, y, batch_size=128, epochs=1, verbose=0, validation_data=(x, y))
+    return model.get_weights() + [model.predict(x, verbose=0)] + [
+        np.array(values) for values in history.history.values()]
 
 
 def test_training_gives_the_same_weights_on_any_number_of_threads():
-    """The real thing, at the benchmark's size (the ops split by the default rule)."""
+    """The real thing: Fashion-MNIST at the benchmark's batch size (the ops split by the default
+    rule), with validation and predict."""
+    require_real_data()
+    (x, y), _ = fashion_mnist.load_data()
+    x, y = x[:384, :, :, None] / np.float32(255), y[:384]
     try:
-        one, two, three = (train_convnet(threads) for threads in (1, 2, 3))
+        one, two, three = (train_convnet(threads, x, y) for threads in (1, 2, 3))
     finally:
         parallel.set_num_threads(parallel._default_threads())
     assert_same([one, two, three])
@@ -161,3 +165,29 @@ def test_fused_equals_unfused_in_pieces(split_everything, channels):
     with parallel.parallel_region():
         assert_same([forward_backward(OPS["fused"], arrays, (True, True, True)),
                      forward_backward(OPS["conv blocks then pool"], arrays, (True, True, True))])
+
+
+def test_run_inside_a_task_and_in_a_forked_child_does_not_hang():
+    import multiprocessing
+
+    parallel.set_num_threads(2)
+    try:
+        with parallel.parallel_region():
+            inner = [lambda: parallel.run([lambda: 1, lambda: 2, lambda: 3])] * 3
+            assert parallel.run(inner) == [[1, 2, 3]] * 3
+            if "fork" in multiprocessing.get_all_start_methods():
+                child = multiprocessing.get_context("fork").Process(target=_child_work)
+                child.start()
+                child.join(60)
+                assert child.exitcode == 0
+    finally:
+        parallel.set_num_threads(parallel._default_threads())
+
+
+def _child_work():
+    with parallel.parallel_region():
+        assert parallel.run([lambda: 1, lambda: 2]) == [1, 2]
+    x = np.random.default_rng(0).standard_normal((8, 12, 12, 1)).astype(np.float32)
+    model = zoo.convnet((12, 12, 1))
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+    model.fit(x, np.arange(8) % 10, batch_size=8, verbose=0)

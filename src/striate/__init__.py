@@ -18,14 +18,17 @@ from striate import (
     metrics,
     models,
     optimizers,
+    parallel,
     utils,
 )
 from striate.models import Sequential
+from striate.parallel import num_threads, set_num_threads
 from striate.tensor import Tensor, no_grad
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Sequential", "Tensor", "activations", "backend", "callbacks", "datasets", "initializers",
-    "layers", "losses", "metrics", "models", "no_grad", "optimizers", "utils",
+    "layers", "losses", "metrics", "models", "no_grad", "num_threads", "optimizers", "parallel",
+    "set_num_threads", "utils",
 ]

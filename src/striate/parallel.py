@@ -147,8 +147,11 @@ def run(tasks):
 
     helpers = [_state["pool"].submit(drain) for _ in range(min(num_threads(), len(tasks)) - 1)]
     drain()
+    # Every task is taken. Wait for the helpers that took one; one still queued (its thread
+    # busy, e.g. running the task that called `run`) is cancelled, so `run` never waits on it.
     for helper in helpers:
-        helper.result()
+        if not helper.cancel():
+            helper.result()
     if errors:
         raise errors[0]
     return results
@@ -162,6 +165,17 @@ def pieces(length, parts):
 
 
 _BLAS = None
+
+
+def _forget_pool_after_fork():
+    """A forked child has none of the pool's threads: give it a fresh start."""
+    global _lock
+    _lock = threading.Lock()
+    _state.update(pool=None, depth=0, active=False, saved=None)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def _blas_thread_setters():

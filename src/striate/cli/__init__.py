@@ -4,7 +4,7 @@ function that adds its parser; `main` wires them and turns user mistakes into on
 import argparse
 import sys
 
-from striate.cli.common import EXAMPLES, UserError
+from striate.cli.common import EXAMPLES, UserError, apply_threads_option
 
 SUBCOMMANDS = ("train", "evaluate", "predict", "summary", "show", "run")
 
@@ -24,6 +24,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
+        apply_threads_option(args)
         args.handler(args)
     except UserError as error:
         print(f"striate {args.command}: error: {error}", file=sys.stderr)

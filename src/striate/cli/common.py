@@ -49,6 +49,22 @@ def add_parser(commands, name, help_text, examples=EXAMPLES):
     return parser
 
 
+def add_threads_option(parser):
+    """`--threads N`: how many threads fit/evaluate/predict use (results do not change)."""
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="threads to run on (default: $STRIATE_NUM_THREADS, else every "
+                             "core this process may use); the numbers are the same for any N")
+
+
+def apply_threads_option(args):
+    from striate import parallel
+
+    if getattr(args, "threads", None) is not None:
+        if args.threads < 1:
+            raise UserError(f"--threads must be 1 or more. Received: {args.threads}")
+        parallel.set_num_threads(args.threads)
+
+
 def parse_ints(text, count, what):
     """'28,28,1' or '28x28x1' as a tuple of `count` positive ints."""
     parts = text.replace("x", ",").split(",")

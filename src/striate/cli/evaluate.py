@@ -9,6 +9,7 @@ from striate.cli.common import (
     DATASETS,
     UserError,
     add_parser,
+    add_threads_option,
     is_folder_dataset,
     load_dataset,
     load_folder,
@@ -36,6 +37,7 @@ def register(commands):
                              f"(default: the dataset the model was trained on)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_threads_option(parser)
     parser.set_defaults(handler=run)
 
 

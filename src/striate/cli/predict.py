@@ -8,6 +8,7 @@ from striate.cli.common import (
     COLOR_BY_CHANNELS,
     UserError,
     add_parser,
+    add_threads_option,
     image_input,
     load_model_file,
     preprocess,
@@ -39,6 +40,7 @@ def register(commands):
                         help="28x28x1 models: make each image MNIST-like first (a photo of one "
                              "handwritten digit)")
     parser.add_argument("--json", action="store_true", help="print a JSON list, for scripts")
+    add_threads_option(parser)
     parser.set_defaults(handler=run)
 
 

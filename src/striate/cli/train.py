@@ -11,6 +11,7 @@ from striate.cli.common import (
     SHAPES,
     UserError,
     add_parser,
+    add_threads_option,
     architecture,
     build_model,
     is_folder_dataset,
@@ -57,6 +58,7 @@ def register(commands):
                         help="where to save the model (default: MODEL-DATASET.striate here)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
     parser.set_defaults(handler=run)
+    add_threads_option(parser)
 
 
 def run(args):
