@@ -259,6 +259,25 @@ def test_truncated_and_corrupted_files(good, tmp_path):
         load_model(bad)
 
 
+def test_member_with_a_compression_zipfile_cannot_read(good, tmp_path):
+    """Method 99 (AES encryption), set in the weights member's local and central headers."""
+    content = bytearray(good.read_bytes())
+    with zipfile.ZipFile(good) as archive:
+        offset = archive.getinfo("weights/00000.npy").header_offset
+    content[offset + 8 : offset + 10] = (99).to_bytes(2, "little")
+    central = content.index(b"PK\x01\x02")
+    while True:
+        name_length = int.from_bytes(content[central + 28 : central + 30], "little")
+        if content[central + 46 : central + 46 + name_length] == b"weights/00000.npy":
+            content[central + 10 : central + 12] = (99).to_bytes(2, "little")
+            break
+        central = content.index(b"PK\x01\x02", central + 4)
+    bad = tmp_path / "aes.striate"
+    bad.write_bytes(bytes(content))
+    with pytest.raises(ModelFileError, match="weights/00000.npy is compressed with zip method 99"):
+        load_model(bad)
+
+
 def test_zip_that_is_not_a_striate_file(tmp_path):
     keras_like = tmp_path / "model.keras"
     with zipfile.ZipFile(keras_like, "w") as archive:
