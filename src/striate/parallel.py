@@ -17,7 +17,8 @@ a BLAS rounds a GEMM's rows differently depending on where the GEMM is cut.) Whe
 threads cannot be set (only OpenBLAS and MKL can be), a region runs the pieces one by one.
 
 The thread count is `STRIATE_NUM_THREADS` if set, else the cores this process may use; change it
-with `set_num_threads`.
+with `set_num_threads`. The BLAS setting is process-wide: while `fit` runs, GEMMs that other
+threads of the program make run on one thread too.
 
 >>> with parallel_region():
 ...     run([lambda: 1, lambda: 2])
