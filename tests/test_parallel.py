@@ -9,6 +9,7 @@ from striate import parallel, zoo
 from striate.datasets import fashion_mnist
 from striate.ops.conv import conv2d
 from striate.ops.conv_pool import conv2d_max_pool2d
+from striate.ops.dense import dense
 from striate.ops.pool import max_pool2d
 from striate.tensor import Tensor
 from striate.utils import set_random_seed
@@ -18,6 +19,7 @@ from striate.utils import set_random_seed
 def split_everything(monkeypatch, request):
     """Let even the tiny test ops split into pieces, so that every path runs threaded."""
     monkeypatch.setattr(parallel, "MIN_PARALLEL_WORK", 0)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_MACS", 0)
     monkeypatch.setattr(parallel, "PLAN_PIECES", request.param)
     yield
     parallel.set_num_threads(parallel._default_threads())
@@ -66,6 +68,22 @@ def test_ops_give_the_same_numbers_on_any_number_of_threads(split_everything, na
         with parallel.parallel_region():
             assert parallel._state["active"] == (threads > 1)
             results.append(forward_backward(OPS[name], arrays, trainable))
+    assert_same(results)
+
+
+@pytest.mark.parametrize("shape", [(7, 13), (5, 9, 11, 6)])
+@pytest.mark.parametrize("trainable", [(True, True, True), (False, True, False)])
+def test_dense_gives_the_same_numbers_on_any_number_of_threads(split_everything, shape,
+                                                               trainable):
+    rng = np.random.default_rng(4)
+    arrays = [rng.standard_normal(shape).astype(np.float32),
+              rng.standard_normal((shape[-1], 5)).astype(np.float32),
+              rng.standard_normal(5).astype(np.float32)]
+    results = [forward_backward(dense, arrays, trainable)]
+    for threads in (1, 2, 3):
+        parallel.set_num_threads(threads)
+        with parallel.parallel_region():
+            results.append(forward_backward(dense, arrays, trainable))
     assert_same(results)
 
 

@@ -38,6 +38,8 @@ from concurrent.futures import ThreadPoolExecutor
 # of work (its patch matrix, say): below that, handing work to a thread costs more than it
 # saves (measured: the article model's 32-image conv, ~1e5 elements, runs faster alone).
 MIN_PARALLEL_WORK = 1 << 19
+# A dense layer splits when its GEMM has at least this many multiply-adds (~0.3 ms on one core).
+MIN_PARALLEL_MACS = 1 << 24
 PLAN_PIECES = 4
 
 _lock = threading.Lock()
@@ -117,11 +119,13 @@ def parallel_region():
                 _state["saved"] = None
 
 
-def split(length, work):
+def split(length, work, minimum=None):
     """The (start, stop) pieces that an op over `length` items (a batch) with `work` elements
-    cuts its work into: `PLAN_PIECES` near-equal pieces when the work is worth it, else one.
-    It depends on the sizes only, never on the threads, so the numbers do not either."""
-    return pieces(length, PLAN_PIECES if work >= MIN_PARALLEL_WORK else 1)
+    cuts its work into: `PLAN_PIECES` near-equal pieces when the work is at least `minimum`
+    (default `MIN_PARALLEL_WORK`), else one. It depends on the sizes only, never on the
+    threads, so the numbers do not either."""
+    minimum = MIN_PARALLEL_WORK if minimum is None else minimum
+    return pieces(length, PLAN_PIECES if work >= minimum else 1)
 
 
 def run(tasks):

@@ -1,7 +1,10 @@
 """Dense (fully connected) op on the last axis: `x (..., in) @ kernel (in, units) + bias`."""
 
+import functools
+
 import numpy as np
 
+from striate import parallel
 from striate.tensor import Tensor
 
 _ONES = {}
@@ -50,18 +53,37 @@ def dense(x, kernel, bias=None):
             f"Received: bias.shape={bias.data.shape}"
         )
     x2d = xd.reshape(-1, kd.shape[0])
-    out = x2d @ kd
-    if bias is not None:
-        out += bias.data
-    out = out.reshape(xd.shape[:-1] + (units,))
+    out2d = np.empty((len(x2d), units), np.result_type(x2d, kd))
+    # A big layer runs in pieces on every core (striate.parallel): each piece computes some
+    # columns of a product in full, so no sum is split, and the pieces depend on the sizes only.
+    macs = x2d.size * units
+    unit_pieces = parallel.split(units, macs, parallel.MIN_PARALLEL_MACS)
+
+    def forward_piece(a, b):
+        np.matmul(x2d, kd[:, a:b], out=out2d[:, a:b])
+        if bias is not None:
+            out2d[:, a:b] += bias.data[a:b]
+
+    parallel.run([functools.partial(forward_piece, a, b) for a, b in unit_pieces])
+    out = out2d.reshape(xd.shape[:-1] + (units,))
 
     need_x, need_k = x.requires_grad, kernel.requires_grad
     need_b = bias is not None and bias.requires_grad
 
     def backward(g):
         g2d = g.reshape(-1, units)
-        dx = (g2d @ kd.T).reshape(xd.shape) if need_x else None  # dL/dx = g @ W^T
-        dk = x2d.T @ g2d if need_k else None  # dL/dW = x^T @ g (leading axes flattened)
+        dx2d = np.empty(x2d.shape, np.result_type(g2d, kd)) if need_x else None
+        dk = np.empty(kd.shape, np.result_type(x2d, g2d)) if need_k else None
+
+        def backward_piece(a, b):  # inputs a:b
+            if need_x:
+                np.matmul(g2d, kd[a:b].T, out=dx2d[:, a:b])  # dL/dx = g @ W^T
+            if need_k:
+                np.matmul(x2d[:, a:b].T, g2d, out=dk[a:b])  # dL/dW = x^T @ g
+
+        parallel.run([functools.partial(backward_piece, a, b)
+                      for a, b in parallel.split(kd.shape[0], macs, parallel.MIN_PARALLEL_MACS)])
+        dx = None if dx2d is None else dx2d.reshape(xd.shape)
         if bias is None:
             return dx, dk
         db = column_sum(g2d) if need_b else None  # dL/db = sum of g over all leading axes
