@@ -8,6 +8,7 @@ With INIT.npz both start from the same weights: striate writes its initial weigh
 the file does not exist, and either framework loads them when it does.
 """
 
+import argparse
 import os
 import sys
 import time
@@ -19,8 +20,14 @@ from workloads import read_idx  # noqa: E402
 
 
 def main():
-    framework = sys.argv[1]
-    epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("framework", choices=("striate", "keras"))
+    parser.add_argument("epochs", type=int, nargs="?", default=10)
+    parser.add_argument("init", nargs="?", default=None, metavar="INIT.npz",
+                        help="initial weights: written by striate if missing, else loaded")
+    args = parser.parse_args()
+    framework, epochs = args.framework, args.epochs
     x = read_idx("train-images-idx3-ubyte.gz")[..., None]
     y = read_idx("train-labels-idx1-ubyte.gz")
     xt = read_idx("t10k-images-idx3-ubyte.gz")[..., None]
@@ -45,7 +52,7 @@ def main():
     model.add(layers.Flatten())
     model.add(layers.Dense(10))
     model.add(layers.Activation("softmax"))
-    init = sys.argv[3] if len(sys.argv) > 3 else None
+    init = args.init
     if init and os.path.exists(init):
         with np.load(init) as saved:
             model.set_weights([saved[f"w{i}"] for i in range(len(saved.files))])

@@ -1,12 +1,14 @@
 """Micro-benchmark of the conv and pooling ops: forward + backward, microseconds per call.
 
-    python benchmarks/ops_micro.py [--repeat 7] [--no-torch] [--tune-malloc]
+    python benchmarks/ops_micro.py [--repeat 7] [--no-torch] [--tune-malloc] [--threads N]
 
 Cases are the layers of the two benchmark models (see /work/shared/docs/BENCHMARKS.md): the
 article's Conv2D(6, 2) and MaxPool2D(2) at batch 32, and the convnet's two Conv2D and MaxPool2D
 layers at batch 128, and each model's conv + 2x2 pool as the one fused op that `Sequential` runs
 for them (`striate.ops.conv_pool`). The first conv of each model computes no input gradient, as
 in training.
+The striate ops run inside a parallel region with `--threads` threads (default: every core, as
+`fit` runs them; `--threads 1` times them alone, the BLAS using its own threads).
 When torch is importable, the same op in PyTorch (NCHW, 2 threads) is timed alternately with
 ours in the same run, and the ratio striate / torch is printed (median of the per-round ratios):
 absolute times on a shared machine mean little, ratios from one run mean more.
@@ -29,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from striate import parallel
 from striate.ops.conv import conv2d
 from striate.ops.conv_pool import conv2d_max_pool2d
 from striate.ops.pool import max_pool2d
@@ -131,7 +134,16 @@ def main():
     parser.add_argument("--repeat", type=int, default=7, help="rounds per case (A B A B ...)")
     parser.add_argument("--no-torch", action="store_true", help="time striate only")
     parser.add_argument("--tune-malloc", action="store_true", help="keep freed memory for reuse")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="striate's threads (default: every core this process may use)")
     args = parser.parse_args()
+    if args.threads is not None:
+        parallel.set_num_threads(args.threads)
+    with parallel.parallel_region():
+        run_cases(args)
+
+
+def run_cases(args):
     if args.tune_malloc:
         print("glibc malloc tuned:", tune_malloc())
     try:
