@@ -51,11 +51,8 @@ def striate_models():
     return zoo.article(), zoo.convnet()
 
 
-def striate_train(workload, x, y):
-    import striate
-
-    striate.utils.set_random_seed(0)
-    article, convnet = striate_models()
+def keras_api_train(article, convnet, workload, x, y):
+    """One epoch of `workload` through the Keras API (striate's and Keras's are the same)."""
     model, batch = (article, 32) if workload == "article" else (convnet, 128)
     if workload == "convnet":
         x = x / np.float32(255)
@@ -65,13 +62,23 @@ def striate_train(workload, x, y):
     return time.perf_counter() - start
 
 
-def striate_predict(xt):
-    article, convnet = striate_models()
-    xs = xt / np.float32(255)
+def keras_api_predict(article, convnet, xt):
+    """Both models on the test images through the Keras API."""
     start = time.perf_counter()
     article.predict(xt, batch_size=1000, verbose=0)
-    convnet.predict(xs, batch_size=1000, verbose=0)
+    convnet.predict(xt / np.float32(255), batch_size=1000, verbose=0)
     return time.perf_counter() - start
+
+
+def striate_train(workload, x, y):
+    import striate
+
+    striate.utils.set_random_seed(0)
+    return keras_api_train(*striate_models(), workload, x, y)
+
+
+def striate_predict(xt):
+    return keras_api_predict(*striate_models(), xt)
 
 
 # --- PyTorch eager ----------------------------------------------------------------------------
@@ -142,21 +149,12 @@ def keras_models():
 def keras_train(workload, x, y):
     keras, article, convnet = keras_models()
     keras.utils.set_random_seed(0)
-    model, batch = (article, 32) if workload == "article" else (convnet, 128)
-    if workload == "convnet":
-        x = x / np.float32(255)
-    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
-    start = time.perf_counter()
-    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-    return time.perf_counter() - start
+    return keras_api_train(article, convnet, workload, x, y)
 
 
 def keras_predict(xt):
-    keras, article, convnet = keras_models()
-    start = time.perf_counter()
-    article.predict(xt, batch_size=1000, verbose=0)
-    convnet.predict(xt / np.float32(255), batch_size=1000, verbose=0)
-    return time.perf_counter() - start
+    _, article, convnet = keras_models()
+    return keras_api_predict(article, convnet, xt)
 
 
 def main():

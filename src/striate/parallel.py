@@ -29,6 +29,7 @@ threads of the program make run on one thread too.
 
 import contextlib
 import ctypes
+import functools
 import itertools
 import os
 import threading
@@ -160,6 +161,11 @@ def run(tasks):
     if errors:
         raise errors[0]
     return results
+
+
+def run_pieces(function, ranges):
+    """`run` of `function(start, stop)` for each (start, stop) in `ranges`, in order."""
+    return run([functools.partial(function, start, stop) for start, stop in ranges])
 
 
 def pieces(length, parts):

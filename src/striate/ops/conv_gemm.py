@@ -109,7 +109,7 @@ class ConvGemm:
                 then(rows, n0, n1)
 
         self.pieces = parallel.split(self.n, cols.size)
-        parallel.run([functools.partial(chunk, n0, n1) for n0, n1 in self.pieces])
+        parallel.run_pieces(chunk, self.pieces)
         self.cols = cols if self.need_w else None  # only the kernel gradient reads the patches
         return rows
 
@@ -141,7 +141,7 @@ class ConvGemm:
                 _col2im(dxp[n0:n1], g_image, w2, kh, kw, sh, sw)
             return gwb
 
-        shares = parallel.run([functools.partial(chunk, n0, n1) for n0, n1 in self.pieces])
+        shares = parallel.run_pieces(chunk, self.pieces)
         if self.need_w:
             gwb = shares[0]
             for share in shares[1:]:  # in piece order, whatever ran where

@@ -1,7 +1,5 @@
 """Dense (fully connected) op on the last axis: `x (..., in) @ kernel (in, units) + bias`."""
 
-import functools
-
 import numpy as np
 
 from striate import parallel
@@ -64,7 +62,7 @@ def dense(x, kernel, bias=None):
         if bias is not None:
             out2d[:, a:b] += bias.data[a:b]
 
-    parallel.run([functools.partial(forward_piece, a, b) for a, b in unit_pieces])
+    parallel.run_pieces(forward_piece, unit_pieces)
     out = out2d.reshape(xd.shape[:-1] + (units,))
 
     need_x, need_k = x.requires_grad, kernel.requires_grad
@@ -81,8 +79,8 @@ def dense(x, kernel, bias=None):
             if need_k:
                 np.matmul(x2d[:, a:b].T, g2d, out=dk[a:b])  # dL/dW = x^T @ g
 
-        parallel.run([functools.partial(backward_piece, a, b)
-                      for a, b in parallel.split(kd.shape[0], macs, parallel.MIN_PARALLEL_MACS)])
+        parallel.run_pieces(backward_piece,
+                            parallel.split(kd.shape[0], macs, parallel.MIN_PARALLEL_MACS))
         dx = None if dx2d is None else dx2d.reshape(xd.shape)
         if bias is None:
             return dx, dk
