@@ -1,5 +1,6 @@
 """Block pixel order, conv2d(pixel_order='blocks') and the fused conv2d_max_pool2d: same numbers
-as the unfused ops (bit for bit where the order is the same), gradient checks, errors."""
+as the unfused ops (bit for bit where the GEMMs are the same, within float rounding where the
+fused op's GEMM has another height: tests/rounding.py), gradient checks, errors."""
 
 import functools
 import itertools
@@ -7,6 +8,7 @@ import itertools
 import numpy as np
 import pytest
 from gradcheck import check_gradients
+from rounding import assert_equal_within_rounding
 
 from striate.ops import conv_gemm
 from striate.ops.blocks import PixelBlocks
@@ -87,7 +89,7 @@ def test_block_order_gives_the_same_output_and_input_gradient(layout, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_fused_equals_conv_then_pool_bit_for_bit(layout, dtype):
+def test_fused_equals_conv_then_pool_within_rounding(layout, dtype):
     rng = np.random.default_rng(3)
     for h, w, c, k, s, padding in CASES:
         for ties in (True, False):
@@ -99,7 +101,7 @@ def test_fused_equals_conv_then_pool_bit_for_bit(layout, dtype):
 
             fused = functools.partial(conv2d_max_pool2d, strides=s, padding=padding)
             for got, want in zip(run(fused, arrays), run(unfused, arrays)):
-                assert got.dtype == want.dtype and np.array_equal(got, want), (h, w, c, k, s)
+                assert_equal_within_rounding(got, want, what=str((h, w, c, k, s)))
 
 
 def test_fused_gradients(layout):
@@ -152,4 +154,6 @@ def test_fused_equals_unfused_for_each_subset_of_gradients(layout, trainable):
             out.backward(np.random.default_rng(1).standard_normal(out.shape).astype(np.float32))
             results.append([out.data] + [t.grad for t in tensors])
         for got, want in zip(*results):
-            assert (got is None and want is None) or np.array_equal(got, want)
+            assert (got is None) == (want is None)
+            if got is not None:
+                assert_equal_within_rounding(got, want)

@@ -1,9 +1,12 @@
-"""striate.parallel: the ops give bit-identical numbers on any number of threads, training too;
-the region holds the BLAS to one thread and gives it back; tasks' errors reach the caller."""
+"""striate.parallel: in a parallel region the ops give bit-identical numbers on any number of
+threads, training too (by construction: the same pieces, the same single-threaded GEMMs; outside
+a region the BLAS picks its own threads, so there only within rounding: tests/rounding.py); the
+region holds the BLAS to one thread and gives it back; tasks' errors reach the caller."""
 
 import numpy as np
 import pytest
 from conftest import require_real_data
+from rounding import assert_equal_within_rounding
 
 from striate import parallel, zoo
 from striate.datasets import fashion_mnist
@@ -20,7 +23,7 @@ def split_everything(monkeypatch, request):
     """Let even the tiny test ops split into pieces, so that every path runs threaded."""
     monkeypatch.setattr(parallel, "MIN_PARALLEL_WORK", 0)
     monkeypatch.setattr(parallel, "MIN_PARALLEL_MACS", 0)
-    monkeypatch.setattr(parallel, "PLAN_PIECES", request.param)
+    monkeypatch.setattr(parallel, "PIECES_PER_OP", request.param)
     yield
     parallel.set_num_threads(parallel._default_threads())
 
@@ -39,6 +42,13 @@ def assert_same(results):
             assert (got is None) == (want is None)
             if got is not None:
                 assert got.dtype == want.dtype and np.array_equal(got, want, equal_nan=True)
+
+
+def assert_within_rounding(results, reference):
+    for got, want in zip(results, reference, strict=True):
+        assert (got is None) == (want is None)
+        if got is not None:
+            assert_equal_within_rounding(got, want)
 
 
 OPS = {
@@ -62,13 +72,15 @@ def test_ops_give_the_same_numbers_on_any_number_of_threads(split_everything, na
     arrays = [rng.standard_normal((5, 9, 11, channels)).astype(np.float32),
               rng.standard_normal((3, 3, channels, 4)).astype(np.float32),
               rng.standard_normal(4).astype(np.float32)]
-    results = [forward_backward(OPS[name], arrays, trainable)]  # outside a region: serial
+    outside = forward_backward(OPS[name], arrays, trainable)  # serial, the BLAS's own threads
+    results = []
     for threads in (1, 2, 3, 5, 8):
         parallel.set_num_threads(threads)
         with parallel.parallel_region():
             assert parallel._state["active"] == (threads > 1)
             results.append(forward_backward(OPS[name], arrays, trainable))
     assert_same(results)
+    assert_within_rounding(outside, results[0])
 
 
 @pytest.mark.parametrize("shape", [(7, 13), (5, 9, 11, 6)])
@@ -79,12 +91,14 @@ def test_dense_gives_the_same_numbers_on_any_number_of_threads(split_everything,
     arrays = [rng.standard_normal(shape).astype(np.float32),
               rng.standard_normal((shape[-1], 5)).astype(np.float32),
               rng.standard_normal(5).astype(np.float32)]
-    results = [forward_backward(dense, arrays, trainable)]
+    outside = forward_backward(dense, arrays, trainable)
+    results = []
     for threads in (1, 2, 3):
         parallel.set_num_threads(threads)
         with parallel.parallel_region():
             results.append(forward_backward(dense, arrays, trainable))
     assert_same(results)
+    assert_within_rounding(outside, results[0])
 
 
 def train_convnet(threads, x, y):
@@ -124,6 +138,24 @@ def test_region_holds_the_blas_to_one_thread_and_restores_it():
         assert get_threads() == 1
     assert get_threads() == before and not parallel._state["active"]
     parallel.set_num_threads(parallel._default_threads())
+
+
+def test_region_holds_the_blas_with_one_thread_too():
+    """With one thread the region runs tasks in turn, but its GEMMs must still be the BLAS's
+    single-threaded ones, as with more threads: else STRIATE_NUM_THREADS=1 would round
+    differently from 2 on kernels that round a GEMM's rows by where the BLAS cuts it."""
+    setters = parallel._blas_thread_setters()
+    if not setters:
+        pytest.skip("no OpenBLAS or MKL whose threads can be set in this process")
+    parallel.set_num_threads(1)
+    try:
+        _, get_threads = setters[0]
+        before = get_threads()
+        with parallel.parallel_region():
+            assert get_threads() == 1 and not parallel._state["active"]
+        assert get_threads() == before
+    finally:
+        parallel.set_num_threads(parallel._default_threads())
 
 
 def test_run_returns_results_in_order_and_raises_a_tasks_error_after_all_finish():

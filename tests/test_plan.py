@@ -1,8 +1,10 @@
-"""Sequential's execution plan (striate.plan): the rewritten steps give bit-identical outputs and
-gradients to running the layers one by one, and the plan follows changes to the model."""
+"""Sequential's execution plan (striate.plan): the rewritten steps give the outputs and gradients
+of running the layers one by one, within float rounding (the fused op's GEMMs have other
+heights: tests/rounding.py), and the plan follows changes to the model."""
 
 import numpy as np
 import pytest
+from rounding import assert_equal_within_rounding
 
 from striate import zoo
 from striate.layers import Activation, Conv2D, Dense, Flatten, Input, MaxPool2D
@@ -51,7 +53,7 @@ MODELS = {
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_plan_is_bit_identical_to_layers_one_by_one(name, dtype):
+def test_plan_equals_layers_one_by_one_within_rounding(name, dtype):
     rng = np.random.default_rng(0)
     shape = (11, 12, 2) if name != "article" else (28, 28, 1)
     model = MODELS[name](shape)
@@ -67,9 +69,9 @@ def test_plan_is_bit_identical_to_layers_one_by_one(name, dtype):
     fused = outputs_and_gradients(model, plan_call, x, g)
     unfused = outputs_and_gradients(model, one_by_one, x, g)
     assert len(fused) == len(unfused) == 2 + len(model.trainable_weights)
-    for got, want in zip(fused, unfused):
-        assert got.dtype == want.dtype and got.shape == want.shape
-        assert np.array_equal(got, want)
+    for what, got, want in zip(["output", "input gradient", *model.trainable_weights], fused,
+                               unfused):
+        assert_equal_within_rounding(got, want, what=str(what))
 
 
 def test_plans_of_the_zoo_models():

@@ -7,14 +7,17 @@ core, and on a 2-core machine that is half of a convnet step. So inside a *paral
 (`fit`, `evaluate` and `predict` open one) striate holds the BLAS to one thread and runs each
 large op's pieces side by side: a piece of the batch goes from its patch matrix through its
 GEMM to its pooling in one task. NumPy lets go of the GIL in its loops and GEMMs, so the tasks
-really run at once. A convnet step on 2 cores takes ~20% less time so.
+really run at once (benchmarks/README.md says what that is worth).
 
-The numbers never depend on the threads. How an op cuts its work (`split`) depends on the
-sizes only, and each piece computes the same thing whether it runs on a thread, alone, or
-outside a region; sums over pieces (the kernel gradient's) are added in piece order.
-`tests/test_parallel.py` checks this bit for bit. (Cutting by the thread count would not do:
-a BLAS rounds a GEMM's rows differently depending on where the GEMM is cut.) Where the BLAS's
-threads cannot be set (only OpenBLAS and MKL can be), a region runs the pieces one by one.
+The numbers never depend on the threads, by construction (docs/NUMERICS.md). How an op cuts its
+work (`split`) depends on the sizes only; each piece computes the same thing whether it runs on
+a thread or alone; sums over pieces (the kernel gradient's) are added in piece order; and the
+region holds the BLAS to one thread whatever the thread count, one thread included, so every
+GEMM runs the same single-threaded kernel on the same rows. (Cutting by the thread count would
+not do, nor would letting the BLAS cut a GEMM among its own threads: some kernels round a GEMM's
+rows differently depending on where it is cut.) `tests/test_parallel.py` checks this bit for
+bit. Where the BLAS's threads cannot be set (only OpenBLAS's and MKL's can), the pieces are the
+same but the BLAS keeps its own threads, and a region runs the pieces one by one.
 
 The thread count is `STRIATE_NUM_THREADS` if set, else the cores this process may use; change it
 with `set_num_threads`. The BLAS setting is process-wide: while `fit` runs, GEMMs that other
@@ -35,13 +38,13 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-# An op splits its batch into PLAN_PIECES tasks when it has at least MIN_PARALLEL_WORK elements
+# An op splits its batch into PIECES_PER_OP tasks when it has at least MIN_PARALLEL_WORK elements
 # of work (its patch matrix, say): below that, handing work to a thread costs more than it
-# saves (measured: the article model's 32-image conv, ~1e5 elements, runs faster alone).
+# saves (the article model's 32-image conv stays whole: benchmarks/README.md).
 MIN_PARALLEL_WORK = 1 << 19
-# A dense layer splits when its GEMM has at least this many multiply-adds (~0.3 ms on one core).
+# A dense layer splits when its GEMM has at least this many multiply-adds.
 MIN_PARALLEL_MACS = 1 << 24
-PLAN_PIECES = 4
+PIECES_PER_OP = 4
 
 _lock = threading.Lock()
 _state = {"threads": None, "pool": None, "depth": 0, "active": False, "saved": None}
@@ -94,39 +97,42 @@ def _default_threads():
 
 @contextlib.contextmanager
 def parallel_region():
-    """Within it, `run` spreads tasks over the threads, with the BLAS held to one thread
-    (restored on exit). Nests; a no-op with one thread or an uncontrollable BLAS."""
+    """Within it, the BLAS is held to one thread (restored on exit) and `run` spreads tasks over
+    the threads. The BLAS is held on one thread too (when it can be set), so that every GEMM
+    runs the same single-threaded kernel whatever the thread count: a multi-threaded BLAS cuts a
+    GEMM by its own thread count, and some kernels round the cut rows differently. Nests."""
     with _lock:
-        if _state["depth"] == 0 and num_threads() > 1:
+        if _state["depth"] == 0:
             setters = _blas_thread_setters()
             if setters:
                 _state["saved"] = [(setter, getter()) for setter, getter in setters]
                 for setter, _ in _state["saved"]:
                     setter(1)
-                if _state["pool"] is None:
-                    _state["pool"] = ThreadPoolExecutor(num_threads() - 1,
-                                                        thread_name_prefix="striate")
-                _state["active"] = True
+                if num_threads() > 1:
+                    if _state["pool"] is None:
+                        _state["pool"] = ThreadPoolExecutor(num_threads() - 1,
+                                                            thread_name_prefix="striate")
+                    _state["active"] = True
         _state["depth"] += 1
     try:
         yield
     finally:
         with _lock:
             _state["depth"] -= 1
-            if _state["depth"] == 0 and _state["active"]:
+            if _state["depth"] == 0:
                 _state["active"] = False
-                for setter, threads in _state["saved"]:
+                for setter, threads in _state["saved"] or ():
                     setter(max(1, threads))
                 _state["saved"] = None
 
 
 def split(length, work, minimum=None):
     """The (start, stop) pieces that an op over `length` items (a batch) with `work` elements
-    cuts its work into: `PLAN_PIECES` near-equal pieces when the work is at least `minimum`
+    cuts its work into: `PIECES_PER_OP` near-equal pieces when the work is at least `minimum`
     (default `MIN_PARALLEL_WORK`), else one. It depends on the sizes only, never on the
     threads, so the numbers do not either."""
     minimum = MIN_PARALLEL_WORK if minimum is None else minimum
-    return pieces(length, PLAN_PIECES if work >= minimum else 1)
+    return pieces(length, PIECES_PER_OP if work >= minimum else 1)
 
 
 def run(tasks):
