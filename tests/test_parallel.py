@@ -3,6 +3,9 @@ threads, training too (by construction: the same pieces, the same single-threade
 a region the BLAS picks its own threads, so there only within rounding: tests/rounding.py); the
 region holds the BLAS to one thread and gives it back; tasks' errors reach the caller."""
 
+import collections
+import threading
+
 import numpy as np
 import pytest
 from conftest import require_real_data
@@ -241,3 +244,37 @@ def _child_work():
     model = zoo.convnet((12, 12, 1))
     model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
     model.fit(x, np.arange(8) % 10, batch_size=8, verbose=0)
+
+
+def gemms_of_a_fit(threads, x, y):
+    """Every GEMM that a short convnet fit (with validation and predict) makes: the shapes of
+    its operands, and the BLAS's thread count at the time."""
+    setters = parallel._blas_thread_setters()
+    get_threads = setters[0][1] if setters else (lambda: None)
+    calls, lock, matmul = [], threading.Lock(), np.matmul
+
+    def recording_matmul(a, b, *args, **kwargs):
+        with lock:
+            calls.append((np.shape(a), np.shape(b), get_threads()))
+        return matmul(a, b, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(np, "matmul", recording_matmul)
+        train_convnet(threads, x, y)
+    return collections.Counter(calls)
+
+
+def test_every_gemm_has_the_same_shape_and_one_blas_thread_on_any_number_of_threads():
+    """The thread invariance by construction, checked without trusting any kernel's rounding:
+    whatever the thread count, training makes the same GEMMs (same operand shapes, as many of
+    each) and the BLAS runs each of them on one thread."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (300, 28, 28, 1)).astype(np.float32)
+    y = rng.integers(0, 10, 300)
+    try:
+        counts = [gemms_of_a_fit(threads, x, y) for threads in (1, 2, 3)]
+    finally:
+        parallel.set_num_threads(parallel._default_threads())
+    assert counts[0] and counts[0] == counts[1] == counts[2]
+    if parallel._blas_thread_setters():
+        assert {blas_threads for _, _, blas_threads in counts[0]} == {1}
