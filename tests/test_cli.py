@@ -22,6 +22,8 @@ from striate.datasets.images import load_image
 from striate.layers import Dense
 from striate.models import Sequential, load_model
 
+pytestmark = pytest.mark.slow  # every test starts `striate` subprocesses (~0.2 s each at least)
+
 SCALE = np.float32(1 / 255)
 
 
