@@ -1,12 +1,9 @@
 #!/usr/bin/env bash
-# Set up a virtual environment with striate, the test tools and the peers (PyTorch, Keras 3),
-# then run the whole test suite. Used by the README and by CI (.ci/run).
+# Set up .venv (scripts/setup.sh), then run the whole test suite, slow tier included.
+# Used by the README and by CI (.ci/run). Extra arguments go to pytest, e.g.
+# `bash scripts/test.sh -m "not slow"` for the quick tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON="${PYTHON:-python3}"
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
-.venv/bin/python -m pip install -q torch==2.13.0 keras
+bash scripts/setup.sh
 export KERAS_BACKEND=torch
 .venv/bin/python -m pytest "$@"

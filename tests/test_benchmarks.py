@@ -6,9 +6,12 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import require_real_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+pytestmark = pytest.mark.slow  # a benchmark run, ~30 s
 
 
 def test_quick_benchmark_runs_every_workload_against_the_installed_peers():

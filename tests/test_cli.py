@@ -57,6 +57,7 @@ def work(tmp_path_factory):
     return root, result, x_test[..., None], y_test
 
 
+@pytest.mark.slow  # train/predict/evaluate subprocess runs
 def test_train_shows_progress_and_saves(work):
     root, result, _, _ = work
     assert "Total params: 580" in result.stdout
@@ -67,6 +68,7 @@ def test_train_shows_progress_and_saves(work):
     assert load_model(root / "digits.striate").input_shape == (None, 8, 8, 1)
 
 
+@pytest.mark.slow  # train/predict/evaluate subprocess runs
 def test_predict_matches_model_predict(work):
     root, _, x_test, _ = work
     model = load_model(root / "digits.striate")
@@ -86,6 +88,7 @@ def test_predict_matches_model_predict(work):
     assert len(lines) == 4
 
 
+@pytest.mark.slow  # train/predict/evaluate subprocess runs
 def test_evaluate_matches_model_evaluate(work):
     root, _, x_test, y_test = work
     model = load_model(root / "digits.striate")
@@ -103,6 +106,7 @@ def test_evaluate_matches_model_evaluate(work):
 
 
 @needs_metadata
+@pytest.mark.slow  # train/predict/evaluate subprocess runs
 def test_evaluate_defaults_to_the_training_dataset(work):
     root = work[0]
     assert cli(root, "evaluate", "digits.striate").stdout == cli(
@@ -111,6 +115,7 @@ def test_evaluate_defaults_to_the_training_dataset(work):
     assert "Trained on: digits" in summary and "Classes: 0, 1, 2, 3" in summary
 
 
+@pytest.mark.slow  # train/predict/evaluate subprocess runs
 def test_summary_of_a_file_and_of_architectures(work):
     root = work[0]
     model = load_model(root / "digits.striate")
@@ -122,6 +127,7 @@ def test_summary_of_a_file_and_of_architectures(work):
     assert "Total params: 580" in cli(root, "summary", "article", "--input-shape", "8x8x1").stdout
 
 
+@pytest.mark.slow  # train/predict/evaluate subprocess runs
 def test_train_predict_evaluate_an_image_folder(tmp_path):
     for label, shape in enumerate(["circle", "square"]):
         os.makedirs(tmp_path / "shapes" / shape)
@@ -151,6 +157,7 @@ def test_train_predict_evaluate_an_image_folder(tmp_path):
                                      f"{tmp_path / 'shapes'}")
 
 
+@pytest.mark.slow  # train/predict/evaluate subprocess runs
 def test_train_a_model_file_and_predict_a_digit_photo(work, tmp_path):
     (tmp_path / "my_net.py").write_text(
         "from striate.layers import Dense, Flatten, Input\n"

@@ -16,11 +16,14 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from conftest import require_real_data
 
 import striate
 from striate import zoo
 from striate.datasets import digits, fashion_mnist
+
+pytestmark = pytest.mark.slow  # training on real data
 
 
 def fit_article(scale, epochs):

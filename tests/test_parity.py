@@ -22,6 +22,8 @@ from striate.layers import (
 )
 from striate.models import Sequential
 
+pytestmark = pytest.mark.slow  # parity with Keras and PyTorch
+
 SHAPE = (12, 12, 1)
 
 

@@ -23,6 +23,7 @@ def frames(path):
         return image.format, image.n_frames
 
 
+@pytest.mark.slow  # subprocess
 def test_article_examples_write_gifs(tmp_path):
     done = show(tmp_path, "conv", "--example", "--out", "conv.gif", "--duration", "50")
     assert done.returncode == 0, done.stderr
@@ -33,6 +34,7 @@ def test_article_examples_write_gifs(tmp_path):
     assert frames(tmp_path / "pool.gif") == ("GIF", 4)
 
 
+@pytest.mark.slow  # subprocess
 def test_model_pictures_from_a_trained_article_model(tmp_path):
     done = show(tmp_path, "maps", "--train-epochs", "1", "--index", "3", "--out", "maps.png")
     assert done.returncode == 0, done.stderr
@@ -64,6 +66,7 @@ def test_more_pictures_in_process(tmp_path, monkeypatch, capsys):
         "field.png", "filters.png", "one.gif", "pool.gif", "probs.png", "saliency.png"]
 
 
+@pytest.mark.slow  # subprocess
 def test_terminal_and_summary(tmp_path):
     done = show(tmp_path, "maps", "--train-epochs", "0", "--terminal", "--max-channels", "2")
     assert done.returncode == 0, done.stderr
@@ -74,6 +77,7 @@ def test_terminal_and_summary(tmp_path):
     assert "floor((28 - 3) / 1) + 1 = 26" in done.stdout and "2,230,272" in done.stdout
 
 
+@pytest.mark.slow  # subprocess
 def test_confusion(tmp_path):
     done = show(tmp_path, "confusion", "--train-epochs", "1", "--limit", "60", "--out", "c.png")
     assert done.returncode == 0, done.stderr
@@ -96,6 +100,7 @@ def test_image_file_input_and_curves_in_process(tmp_path, monkeypatch, capsys):
     assert frames(tmp_path / "curves.png") == ("PNG", 1)
 
 
+@pytest.mark.slow  # subprocess
 def test_user_mistakes_print_one_line(tmp_path):
     done = show(tmp_path, "maps", "--train-epochs", "0", "--index", "9999")
     assert done.returncode == 2
@@ -123,6 +128,7 @@ def test_more_mistakes_in_process(tmp_path, monkeypatch, capsys, args, message):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["log.csv"]  # nothing half-written
 
 
+@pytest.mark.slow  # subprocess
 def test_a_saved_model_file(tmp_path):
     from striate import zoo
 
