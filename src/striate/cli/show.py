@@ -126,7 +126,7 @@ def _position(text):
 
 
 def run(args):
-    from striate.see import _draw
+    from striate.see import draw
 
     if args.what == "curves":
         return _curves(args)
@@ -134,7 +134,7 @@ def run(args):
         return _example(args)
     if args.what != "summary" and not getattr(args, "terminal", False):
         try:
-            _draw.matplotlib()
+            draw.matplotlib()
         except ImportError as error:
             raise UserError(str(error)) from None
     session = _Session(args)

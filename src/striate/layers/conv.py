@@ -4,6 +4,7 @@ from striate import activations, initializers
 from striate.layers.base import Layer, normalize_padding, normalize_tuple
 from striate.ops import conv as conv_ops
 from striate.ops import conv_pool as conv_pool_ops
+from striate.ops.geometry import conv_output_length, output_length_formula
 
 
 def check_window_fits(layer, what, window, strides, padding, input_shape, argument):
@@ -12,17 +13,17 @@ def check_window_fits(layer, what, window, strides, padding, input_shape, argume
         raise ValueError(
             f"{layer.describe()}: expected input with 4 dims (batch, height, width, channels). "
             f"Received: input shape {input_shape}.")
-    sizes = [conv_ops.conv_output_length(n, k, s, padding)
+    sizes = [conv_output_length(n, k, s, padding)
              for n, k, s in zip(input_shape[1:3], window, strides)]
     if all(size > 0 for size in sizes):
         return tuple(sizes)
     height, width = input_shape[1:3]
     axis = 0 if sizes[0] <= 0 else 1
-    n, k, s = input_shape[1 + axis], window[axis], strides[axis]
+    formula = output_length_formula(input_shape[1 + axis], window[axis], strides[axis], padding)
     raise ValueError(
         f"{layer.describe()}: {what} {window[0]}x{window[1]} does not fit input {height}x{width} "
-        f"with padding '{padding}'. Output size would be floor(({n} - {k}) / {s}) + 1 = "
-        f"{(n - k) // s + 1}. Received: {argument}={window}.")
+        f"with padding '{padding}'. Output size would be {formula}. "
+        f"Received: {argument}={window}.")
 
 
 class Conv2D(Layer):

@@ -5,7 +5,9 @@ from striate.layers.conv import check_window_fits
 from striate.ops import pool as pool_ops
 
 
-class _Pooling2D(Layer):
+class Pooling2D(Layer):
+    """The shared base of MaxPooling2D and AveragePooling2D: config, output shape, the op call."""
+
     _op = None
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
@@ -33,7 +35,7 @@ class _Pooling2D(Layer):
                 "strides": list(self.strides), "padding": self.padding}
 
 
-class MaxPooling2D(_Pooling2D):
+class MaxPooling2D(Pooling2D):
     """Keeps the largest value of each window. 'same' pads with -inf, so padding never wins.
 
     >>> MaxPooling2D(2).compute_output_shape((None, 27, 27, 6))
@@ -43,7 +45,7 @@ class MaxPooling2D(_Pooling2D):
     _op = staticmethod(pool_ops.max_pool2d)
 
 
-class AveragePooling2D(_Pooling2D):
+class AveragePooling2D(Pooling2D):
     """Averages each window; with 'same' only real cells are counted."""
 
     _op = staticmethod(pool_ops.avg_pool2d)

@@ -120,3 +120,11 @@ def image_of(x):
     if x.ndim == 3:
         return x.mean(axis=-1)
     return x
+
+
+def box(ax, top, left, rows, cols, color, width=3, style="-"):
+    """Outline the cells rows x cols whose top left cell is (top, left) on an imshow axis."""
+    from matplotlib.patches import Rectangle
+
+    return ax.add_patch(Rectangle((left - 0.5, top - 0.5), cols, rows, fill=False,
+                                  edgecolor=color, linewidth=width, linestyle=style))
