@@ -163,21 +163,22 @@ def as_input_shape(layer, shape):
     return shape
 
 
-def normalize_tuple(layer, name, value, length=2):
-    """`2` -> (2, 2); checks positive ints. Errors name the layer and the argument."""
+def normalize_tuple(layer, name, value):
+    """`2` -> (2, 2); checks two positive ints. Errors name the layer (or function) and the
+    argument."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = (int(value),) * length
+        value = (int(value),) * 2
     try:
         items = tuple(value)
         ints = tuple(int(v) for v in items)
     except (TypeError, ValueError):
         items, ints = (), None
     if ints != items:
-        raise TypeError(f"{layer}: {name} must be an int or a tuple of {length} ints. "
+        raise TypeError(f"{layer}: {name} must be an int or a tuple of 2 ints. "
                         f"Received: {name}={value!r}")
     value = ints
-    if len(value) != length or any(v <= 0 for v in value):
-        raise ValueError(f"{layer}: {name} must be {length} positive ints. "
+    if len(value) != 2 or any(v <= 0 for v in value):
+        raise ValueError(f"{layer}: {name} must be 2 positive ints. "
                          f"Received: {name}={value!r}")
     return value
 

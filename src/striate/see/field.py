@@ -13,7 +13,7 @@ Per layer, the theoretical field follows the usual recurrence along each axis:
 import math
 from dataclasses import dataclass
 
-from striate.layers.base import format_shape
+from striate.layers.base import Layer, format_shape
 from striate.layers.conv import Conv2D, ZeroPadding2D
 from striate.layers.core import Activation, Dense, Dropout, Flatten, InputLayer
 from striate.layers.normalization import BatchNormalization
@@ -74,7 +74,7 @@ def geometry(layer):
     if isinstance(layer, ZeroPadding2D):
         (top, _), (left, _) = layer.padding
         return ("window", (1, 1), (1, 1), (top, left))
-    if isinstance(layer, _ELEMENTWISE) or type(layer).__name__ == "Layer":
+    if isinstance(layer, _ELEMENTWISE) or type(layer) is Layer:
         return ("same",)
     if isinstance(layer, Dense) and len(layer.input_shape) == 4:
         return ("same",)  # Dense on (N, H, W, C) acts on each pixel, like a 1x1 convolution
