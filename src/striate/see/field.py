@@ -60,7 +60,7 @@ class LayerField:
     whole: bool = False
 
 
-def geometry(layer):
+def position_map(layer):
     """How a layer maps positions: ('window', kernel, strides, pads_before), ('same',) or
     ('whole',). Uses the layer's built input shape for 'same' padding."""
     if isinstance(layer, (Conv2D, Pooling2D)):
@@ -112,7 +112,7 @@ def receptive_field(model, layer, position=None):
     height, width = _built(model, "receptive_field")
     index = layer_index(model.layers, layer, "receptive_field")
     layer = model.layers[index]
-    chain = [geometry(model.layers[i]) for i in range(index + 1)]
+    chain = [position_map(model.layers[i]) for i in range(index + 1)]
     if any(g[0] == "whole" for g in chain):
         return Field(0, 0, height, width)
     out_h, out_w = layer.output_shape[1:3]
@@ -156,7 +156,7 @@ def layer_fields(model):
     size, jump, whole = (1, 1), (1, 1), False
     fields = []
     for layer in model.layers:
-        g = geometry(layer)
+        g = position_map(layer)
         if whole or g[0] == "whole":
             whole, size, jump = True, (height, width), None
         elif g[0] == "window":
