@@ -149,8 +149,8 @@ def test_layer_index_by_name_index_and_negative_index():
 
 @pytest.mark.parametrize("key, message", [
     ("nope", r"^get_layer: no layer named 'nope'\. Layers: 'conv', 'flat', 'out'\.$"),
-    (3, r"^get_layer: layer index must be an int in -3\.\.2 or a layer name \('conv', 'flat', "
-        r"'out'\)\. Received: 3$"),
+    (3, (r"^get_layer: layer index must be an int in -3\.\.2 or a layer name "
+         r"\('conv', 'flat', 'out'\)\. Received: 3$")),
     (-4, r"in -3\.\.2 .* Received: -4$"),
     (True, r"Received: True$"),
     (1.0, r"Received: 1\.0$"),

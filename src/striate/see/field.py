@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from striate.layers.base import Layer, format_shape
 from striate.layers.conv import Conv2D, ZeroPadding2D
 from striate.layers.core import Activation, Dense, Dropout, Flatten, InputLayer
-from striate.layers.normalization import BatchNormalization
 from striate.layers.lookup import layer_index
+from striate.layers.normalization import BatchNormalization
 from striate.layers.pooling import Pooling2D
 from striate.ops.geometry import output_length_formula, same_padding
 
