@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 
+from striate.datasets.images import COLOR_MODES
+
 EXAMPLES = """examples:
   striate train --dataset digits --epochs 5       the article's CNN, offline (sklearn's digits)
   striate train --model lenet5 --dataset fashion-mnist --epochs 10
@@ -21,7 +23,7 @@ DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
 SHAPES = {"digits": (8, 8, 1), "mnist": (28, 28, 1), "fashion-mnist": (28, 28, 1),
           "cifar10": (32, 32, 3)}
 FOLDER_VALIDATION_SPLIT = 0.2
-COLOR_BY_CHANNELS = {1: "grayscale", 3: "rgb", 4: "rgba"}
+COLOR_BY_CHANNELS = {channels: name for name, (_, channels) in COLOR_MODES.items()}
 
 
 class UserError(Exception):
