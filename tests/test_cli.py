@@ -240,3 +240,16 @@ def test_user_mistakes_are_one_line(mistakes, args, expected):
 def test_help_has_examples(command, tmp_path):
     out = cli(tmp_path, command, "--help").stdout
     assert "examples:" in out and f"striate {command} " in out
+
+
+def test_one_model_file_loader_for_every_subcommand(tmp_path):
+    from striate.cli import common, show_session
+
+    (tmp_path / "fake.striate").write_text("not a model")
+    with pytest.raises(common.UserError, match=r"^no such file: .*missing\.striate$"):
+        common.load_model_file(str(tmp_path / "missing.striate"))
+    with pytest.raises(common.UserError, match="not a striate model file"):
+        common.load_model_file(str(tmp_path / "fake.striate"))
+    Sequential([Dense(3, input_shape=(4,))]).save(tmp_path / "m.striate")
+    assert common.load_model_file(str(tmp_path / "m.striate")).metadata == {}
+    assert show_session.load_model_file is common.load_model_file  # `show` loads the same way

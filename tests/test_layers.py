@@ -136,3 +136,43 @@ def test_dropout_inference_is_identity_and_training_scales():
     kept = out != 0
     np.testing.assert_allclose(out[kept], 1 / 0.75, rtol=1e-6)
     assert abs(kept.mean() - 0.75) < 0.02
+
+
+def test_layer_index_by_name_index_and_negative_index():
+    from striate.layers.lookup import layer_index
+
+    found = [Conv2D(2, 3, name="conv"), Flatten(name="flat"), Dense(3, name="out")]
+    assert layer_index(found, "flat") == 1
+    assert layer_index(found, 0) == 0 and layer_index(found, np.int64(2)) == 2
+    assert layer_index(found, -1) == 2 and layer_index(found, -3) == 0
+
+
+@pytest.mark.parametrize("key, message", [
+    ("nope", r"^get_layer: no layer named 'nope'\. Layers: 'conv', 'flat', 'out'\.$"),
+    (3, (r"^get_layer: layer index must be an int in -3\.\.2 or a layer name "
+         r"\('conv', 'flat', 'out'\)\. Received: 3$")),
+    (-4, r"in -3\.\.2 .* Received: -4$"),
+    (True, r"Received: True$"),
+    (1.0, r"Received: 1\.0$"),
+])
+def test_layer_index_errors_name_the_valid_layers(key, message):
+    from striate.layers.lookup import layer_index
+
+    found = [Conv2D(2, 3, name="conv"), Flatten(name="flat"), Dense(3, name="out")]
+    with pytest.raises(ValueError, match=message):
+        layer_index(found, key, "get_layer")
+    with pytest.raises(ValueError, match=r"^there are no layers to index\. Received: 0$"):
+        layer_index([], 0)
+
+
+def test_geometry_formula_matches_the_output_length():
+    from striate.ops.geometry import conv_output_length, output_length_formula
+
+    for n in range(1, 10):
+        for k in range(1, 5):
+            for s in range(1, 4):
+                for padding in ("valid", "same"):
+                    formula = output_length_formula(n, k, s, padding)
+                    assert formula.endswith(f"= {conv_output_length(n, k, s, padding)}")
+                    arithmetic, value = formula.split(" = ")  # floor((n [+ pad] - k) / s) + 1
+                    assert eval(arithmetic.replace("floor", "").replace("/", "//")) == int(value)

@@ -139,3 +139,12 @@ def test_a_saved_model_file(tmp_path):
     done = show(tmp_path, "maps", "--model", "tiny.striate", "--index", "0", "--out", "m.png")
     assert done.returncode == 0, done.stderr
     assert frames(tmp_path / "m.png") == ("PNG", 1)
+
+
+def test_show_reports_a_file_that_is_not_a_model_in_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fake.striate").write_text("not a model")
+    assert main(["show", "maps", "--model", "fake.striate", "--out", "m.png"]) != 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "not a striate model file" in lines[0], lines
+    assert lines[0].startswith("striate show: error:")

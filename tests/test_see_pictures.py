@@ -22,7 +22,7 @@ from striate.layers.base import reset_names
 from striate.models import Sequential
 from striate.ops import pool as pool_ops
 from striate.ops.conv import conv2d
-from striate.see import _draw, terminal
+from striate.see import draw, terminal
 
 
 def small_model():
@@ -172,7 +172,7 @@ def test_feature_map_pixels_are_the_normalized_activations(tmp_path):
             v = record.output.astype(np.float64)
             np.testing.assert_allclose(shown[f"{record.name}/vector"][0],
                                        (v - v.min()) / (v.max() - v.min()), atol=1e-12)
-    np.testing.assert_allclose(shown["input/0"], _draw.normalize(x[..., 0]))
+    np.testing.assert_allclose(shown["input/0"], draw.normalize(x[..., 0]))
     path = see.save(fig, tmp_path / "maps.png")
     with Image.open(path) as image:
         assert image.format == "PNG"
@@ -205,7 +205,7 @@ def test_filters_show_the_kernels():
     kernel = model.layers[0].kernel.data
     assert name == "conv2d" and images.shape == (4, 1, 3, 3)
     for f in range(4):
-        np.testing.assert_allclose(images[f, 0], _draw.normalize(kernel[:, :, 0, f]))
+        np.testing.assert_allclose(images[f, 0], draw.normalize(kernel[:, :, 0, f]))
     shown = images_by_label(see.filters(model))
     assert sorted(shown) == [f"conv2d/{f}" for f in range(4)]
     np.testing.assert_allclose(shown["conv2d/2"], images[2, 0])
@@ -290,10 +290,10 @@ def test_terminal_blocks_follow_the_values():
 def test_missing_matplotlib_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match=r"pip install 'striate\[see\]'"):
-        _draw.matplotlib()
+        draw.matplotlib()
     monkeypatch.setitem(sys.modules, "PIL", None)
     with pytest.raises(ImportError, match=r"striate\[see\]"):
-        _draw.pil_image()
+        draw.pil_image()
 
 
 def test_saving_is_atomic_and_checks_the_extension(tmp_path):

@@ -6,18 +6,16 @@ import sys
 
 from striate.cli.common import EXAMPLES, UserError, apply_threads_option
 
-SUBCOMMANDS = ("train", "evaluate", "predict", "summary", "show", "run")
-
 
 def build_parser():
-    import importlib
+    from striate.cli import evaluate, predict, run, show, summary, train
 
     parser = argparse.ArgumentParser(
         prog="striate", description="A fast CNN framework on NumPy that you can see inside.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in SUBCOMMANDS:
-        importlib.import_module(f"striate.cli.{name}").register(commands)
+    for subcommand in (train, evaluate, predict, summary, show, run):  # in --help's order
+        subcommand.register(commands)
     return parser
 
 

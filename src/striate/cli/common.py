@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 
+from striate.datasets.images import COLOR_MODES
+
 EXAMPLES = """examples:
   striate train --dataset digits --epochs 5       the article's CNN, offline (sklearn's digits)
   striate train --model lenet5 --dataset fashion-mnist --epochs 10
@@ -18,19 +20,10 @@ EXAMPLES = """examples:
 """
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
-_DIGITS = [str(i) for i in range(10)]
-CLASS_NAMES = {
-    "digits": _DIGITS,
-    "mnist": _DIGITS,
-    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                      "Sneaker", "Bag", "Ankle boot"],
-    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-                "truck"],
-}
 SHAPES = {"digits": (8, 8, 1), "mnist": (28, 28, 1), "fashion-mnist": (28, 28, 1),
           "cifar10": (32, 32, 3)}
 FOLDER_VALIDATION_SPLIT = 0.2
-COLOR_BY_CHANNELS = {1: "grayscale", 3: "rgb", 4: "rgba"}
+COLOR_BY_CHANNELS = {channels: name for name, (_, channels) in COLOR_MODES.items()}
 
 
 class UserError(Exception):
@@ -80,16 +73,26 @@ def parse_ints(text, count, what):
 
 
 # -- datasets -----------------------------------------------------------------------------------
-def load_dataset(name):
-    """(x_train, y_train), (x_test, y_test) with a channel axis, as uint8 pixels."""
+def dataset_module(name):
+    """The striate.datasets module of a dataset name (`fashion-mnist` -> fashion_mnist)."""
     from striate.datasets import cifar10, digits, fashion_mnist, mnist
 
-    loaders = {"digits": digits, "mnist": mnist, "fashion-mnist": fashion_mnist,
+    modules = {"digits": digits, "mnist": mnist, "fashion-mnist": fashion_mnist,
                "cifar10": cifar10}
-    if name not in loaders:
+    if name not in modules:
         raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or give "
                         f"a folder of images with one subfolder per class")
-    (x_train, y_train), (x_test, y_test) = loaders[name].load_data()
+    return modules[name]
+
+
+def class_names(name):
+    """The class names of a dataset, label order, as its module in striate.datasets gives them."""
+    return list(dataset_module(name).CLASS_NAMES)
+
+
+def load_dataset(name):
+    """(x_train, y_train), (x_test, y_test) with a channel axis, as uint8 pixels."""
+    (x_train, y_train), (x_test, y_test) = dataset_module(name).load_data()
     if x_train.ndim == 3:
         x_train, x_test = np.expand_dims(x_train, -1), np.expand_dims(x_test, -1)
     return (x_train, y_train.reshape(-1)), (x_test, y_test.reshape(-1))

@@ -6,6 +6,7 @@ import os
 import numpy as np
 
 from striate.cli.common import (
+    COLOR_BY_CHANNELS,
     DATASETS,
     UserError,
     add_parser,
@@ -72,7 +73,7 @@ def _data(args, model, dataset, meta):
     shape = model.input_shape[1:]
     pre = meta.get("preprocessing", {})
     image_size = pre.get("image_size", shape[:2])
-    color_mode = pre.get("color_mode") or {1: "grayscale", 3: "rgb", 4: "rgba"}.get(shape[-1])
+    color_mode = pre.get("color_mode") or COLOR_BY_CHANNELS.get(shape[-1])
     if color_mode is None:
         raise UserError(f"the model's input {shape} is not an image; give a named --dataset")
     if args.dataset is None:  # the folder it was trained on: its validation subset again

@@ -6,12 +6,10 @@ or `--image FILE`, converted to the model's input shape.
 """
 
 import argparse
-import os
 import sys
 
-import numpy as np
-
-from striate.cli.common import DATASETS, UserError, add_parser, load_dataset
+from striate.cli.common import DATASETS, UserError, add_parser
+from striate.cli.show_session import Session, layer_of
 
 EXAMPLES = """examples:
   striate show conv --example --out conv.gif          the article's 5x5 input and 3x3 kernel
@@ -126,7 +124,7 @@ def _position(text):
 
 
 def run(args):
-    from striate.see import _draw
+    from striate.see import draw
 
     if args.what == "curves":
         return _curves(args)
@@ -134,93 +132,15 @@ def run(args):
         return _example(args)
     if args.what != "summary" and not getattr(args, "terminal", False):
         try:
-            _draw.matplotlib()
+            draw.matplotlib()
         except ImportError as error:
             raise UserError(str(error)) from None
-    session = _Session(args)
-    handler = globals()[f"_{args.what}"]
+    session = Session(args)
+    handler = _PICTURES[args.what]
     if getattr(args, "terminal", False):
         print(handler(session, args, terminal=True))
         return None
     return handler(session, args)
-
-
-# -- model and input ------------------------------------------------------------------------
-class _Session:
-    """The model (loaded or trained here) and the data it needs, prepared once."""
-
-    def __init__(self, args):
-        from striate import utils
-
-        self.args = args
-        self._data = None
-        utils.set_random_seed(args.seed)
-        if os.path.exists(args.model):
-            self.model = _load_model_file(args.model)
-            self.shape = tuple(self.model.input_shape[1:])
-        else:
-            from striate import zoo
-            from striate.layers.base import reset_names
-
-            reset_names()  # the default layer names: conv2d, max_pooling2d, ...
-            if args.model not in zoo.MODELS:
-                raise UserError(f"--model {args.model!r} is neither a model file nor one of "
-                                f"{', '.join(sorted(zoo.MODELS))}")
-            (x_train, y_train), (_, y_test) = self.data()
-            self.shape = (args.size, args.size, x_train.shape[-1])
-            classes = int(max(y_train.max(), y_test.max())) + 1
-            try:
-                self.model = zoo.MODELS[args.model](self.shape, classes)
-            except ValueError as error:
-                raise UserError(f"{args.model} does not fit {args.size}x{args.size} inputs "
-                                f"(try --size 28): {error}") from None
-            if args.train_epochs > 0:
-                self._train(x_train, y_train)
-
-    def data(self):
-        if self._data is None:
-            self._data = load_dataset(self.args.dataset)
-        return self._data
-
-    def scale(self, images):
-        from striate.see.inputs import fit_images
-
-        images = fit_images(images, self.shape).astype(np.float32)
-        return images if self.args.raw_pixels else images / np.float32(255)
-
-    def _train(self, x_train, y_train):
-        (_, _), (x_test, y_test) = self.data()
-        model = self.model
-        model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
-        model.fit(self.scale(x_train), y_train, batch_size=32, epochs=self.args.train_epochs,
-                  verbose=0)
-        _, acc = model.evaluate(self.scale(x_test), y_test, verbose=0)
-        print(f"{self.args.model}: trained {self.args.train_epochs} epochs on "
-              f"{self.args.dataset} at {self.shape[0]}x{self.shape[1]}, test acc {acc:.3f}",
-              file=sys.stderr)
-
-    def input(self):
-        """(scaled input, true label or None) from --image or --dataset/--index."""
-        args = self.args
-        if args.image:
-            from striate.see.inputs import load_picture
-
-            picture = load_picture(args.image, self.shape, invert=args.invert)
-            return self.scale(picture[None])[0], None
-        (_, _), (x_test, y_test) = self.data()
-        if not 0 <= args.index < len(x_test):
-            raise UserError(f"--index {args.index} is out of range: the {args.dataset} test "
-                            f"split has {len(x_test)} images (0..{len(x_test) - 1})")
-        return self.scale(x_test[args.index:args.index + 1])[0], int(y_test[args.index])
-
-
-def _load_model_file(path):
-    try:
-        from striate.models import load_model
-    except ImportError:
-        raise UserError("reading model files needs striate.saving, not in this version; use "
-                        "--model article or --model convnet") from None
-    return load_model(path)
 
 
 def _write(picture, args, default):
@@ -231,33 +151,12 @@ def _write(picture, args, default):
     print(f"wrote {out}")
 
 
-def _layer(session, args, kinds, what):
-    """The layer named by --layer, or the first of `kinds`."""
-    from striate.see.field import find_layer
-
-    model = session.model
-    if args.layer is None:
-        for i, layer in enumerate(model.layers):
-            if isinstance(layer, kinds):
-                return i
-        raise UserError(f"the model has no {what} layer")
-    key = int(args.layer) if args.layer.lstrip("-").isdigit() else args.layer
-    try:
-        index = find_layer(model, key)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    if not isinstance(model.layers[index], kinds):
-        raise UserError(f"--layer {args.layer}: {model.layers[index].describe()} is not a "
-                        f"{what} layer")
-    return index
-
-
 # -- the pictures -----------------------------------------------------------------------------
 def _filters(session, args, terminal=False):
     from striate import see
     from striate.layers import Conv2D
 
-    index = _layer(session, args, Conv2D, "Conv2D")
+    index = layer_of(session, args, Conv2D, "Conv2D")
     if terminal:
         name, images = see.filter_images(session.model, index)
         pictures = [see.terminal.blocks(images[i, 0], args.color) for i in range(len(images))]
@@ -271,7 +170,7 @@ def _maps(session, args, terminal=False):
 
     x, _ = session.input()
     inspection = see.inspect_model(session.model, x)
-    layers = None if args.layer is None else [_layer(session, args, object, "")]
+    layers = None if args.layer is None else [layer_of(session, args, object, "")]
     if terminal:
         return see.terminal.feature_maps_text(inspection, layers, args.max_channels,
                                               color=args.color)
@@ -283,7 +182,7 @@ def _conv(session, args):
     from striate import see
     from striate.layers import Conv2D
 
-    index = _layer(session, args, Conv2D, "Conv2D")
+    index = layer_of(session, args, Conv2D, "Conv2D")
     x, _ = session.input()
     walk = see.layer_conv_walkthrough(session.model, index, x, args.filter,
                                       _positions(session, args, index), args.channel)
@@ -294,7 +193,7 @@ def _pool(session, args):
     from striate import see
     from striate.layers import AveragePooling2D, MaxPooling2D
 
-    index = _layer(session, args, (MaxPooling2D, AveragePooling2D), "pooling")
+    index = layer_of(session, args, (MaxPooling2D, AveragePooling2D), "pooling")
     x, _ = session.input()
     walk = see.layer_pool_walkthrough(session.model, index, x, args.channel or 0,
                                       _positions(session, args, index))
@@ -338,7 +237,7 @@ def _example(args):
 def _field(session, args):
     from striate import see
 
-    index = _layer(session, args, object, "")
+    index = layer_of(session, args, object, "")
     layer = session.model.layers[index]
     position = args.position
     if position is None and len(layer.output_shape) == 4:
@@ -390,7 +289,7 @@ def _confusion(session, args):
         print(f"  true {true} predicted {guess}: {count}")
 
 
-def _summary(session, args, terminal=False):
+def _summary(session, args):
     from striate import see
 
     print(see.detailed_summary(session.model))
@@ -404,3 +303,9 @@ def _curves(args):
     except (OSError, ValueError) as error:
         raise UserError(str(error)) from None
     _write(see.training_curves(history), args, "curves.png")
+
+
+# the handlers of the pictures drawn from a model (`curves` and `--example` need none)
+_PICTURES = {"filters": _filters, "maps": _maps, "conv": _conv, "pool": _pool, "field": _field,
+             "probs": _probs, "saliency": _saliency, "confusion": _confusion,
+             "summary": _summary}

@@ -2,7 +2,14 @@
 
 import os
 
-from striate.cli.common import UserError, add_parser, architecture, build_model, parse_ints
+from striate.cli.common import (
+    UserError,
+    add_parser,
+    architecture,
+    build_model,
+    load_model_file,
+    parse_ints,
+)
 
 EXAMPLES = """examples:
   striate summary article-digits.striate          a saved model, with what it was trained on
@@ -29,8 +36,6 @@ def register(commands):
 
 
 def run(args):
-    from striate.cli.common import load_model_file
-
     target = args.target
     if os.path.isfile(target) and not target.endswith(".py"):
         if args.input_shape or args.classes:

@@ -4,7 +4,6 @@ save it with what `predict` and `evaluate` need (class names, input preprocessin
 import os
 
 from striate.cli.common import (
-    CLASS_NAMES,
     COLOR_BY_CHANNELS,
     DATASETS,
     FOLDER_VALIDATION_SPLIT,
@@ -14,6 +13,8 @@ from striate.cli.common import (
     add_threads_option,
     architecture,
     build_model,
+    class_names,
+    dataset_module,
     is_folder_dataset,
     load_dataset,
     load_folder,
@@ -71,7 +72,7 @@ def run(args):
     build, model_name = architecture(args.model)
     folder = is_folder_dataset(args.dataset)
     if not folder and args.dataset not in SHAPES:
-        load_dataset(args.dataset)  # the one-line "unknown dataset" error
+        dataset_module(args.dataset)  # the one-line "unknown dataset" error
     if not folder and (args.image_size or args.color_mode):
         raise UserError(f"--image-size and --color-mode are for image folders; {args.dataset} "
                         f"images come in one size and color")
@@ -82,7 +83,8 @@ def run(args):
         utils.set_random_seed(args.seed)
     model = None
     if not folder:  # find out now, not after a download, that the model does not fit
-        model = build_model(build, model_name, SHAPES[args.dataset], 10)
+        model = build_model(build, model_name, SHAPES[args.dataset],
+                            len(class_names(args.dataset)))
     data = _load(args, folder)
     (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
     if model is None:
@@ -118,7 +120,7 @@ def _load(args, folder):
     """The data as a dict: train, test, class_names, color_mode, dataset, split."""
     if not folder:
         train, test = load_dataset(args.dataset)
-        return {"train": train, "test": test, "class_names": CLASS_NAMES[args.dataset],
+        return {"train": train, "test": test, "class_names": class_names(args.dataset),
                 "dataset": args.dataset, "color_mode": COLOR_BY_CHANNELS[train[0].shape[-1]],
                 "split": {}}
     import numpy as np

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from striate.datasets.images import _convert, _pil, open_image
+from striate.datasets.images import convert_mode, open_image, pillow
 
 _WORK_SIDE = 512  # photos are shrunk to at most this many pixels a side before thresholding
 
@@ -84,7 +84,7 @@ def mnist_like(image, invert=None):
 
 def _gray_float(image):
     """Luma (ITU-R 601, as pillow's 'L') in 0..255; transparency composited onto the paper."""
-    Image, _ = _pil()
+    Image, _ = pillow()
     if isinstance(image, np.ndarray):
         array = image.astype(np.float64)
         if array.ndim == 3 and array.shape[-1] == 1:
@@ -107,11 +107,11 @@ def _gray_float(image):
         ink_is_dark = not opaque.any() or luma[opaque].mean() < 128
         paper = 255.0 if ink_is_dark else 0.0
         return luma * alpha + paper * (1.0 - alpha)
-    return np.asarray(_convert(image, "grayscale"), dtype=np.float64)
+    return np.asarray(convert_mode(image, "grayscale"), dtype=np.float64)
 
 
 def _shrink(gray):
-    Image, _ = _pil()
+    Image, _ = pillow()
     height, width = gray.shape
     scale = _WORK_SIDE / max(height, width)
     if scale >= 1:
@@ -216,7 +216,7 @@ def _thicken(mask, target=0.1):
 
 def _fit(box, side):
     """Resize (anti-aliased) so the longer side is `side`, keeping the aspect ratio; max -> 255."""
-    Image, _ = _pil()
+    Image, _ = pillow()
     height, width = box.shape
     scale = side / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["load_data"]
+__all__ = ["CLASS_NAMES", "load_data"]
+
+CLASS_NAMES = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9")  # label i is the digit i
 
 
 def load_data(test_size: int = 360, seed: int = 0):

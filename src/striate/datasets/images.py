@@ -31,7 +31,8 @@ _INTERPOLATIONS = {"bilinear": "BILINEAR", "nearest": "NEAREST", "bicubic": "BIC
                    "area": "BOX", "lanczos3": "LANCZOS", "hamming": "HAMMING"}
 
 
-def _pil():
+def pillow():
+    """(PIL.Image, PIL.ImageOps), with a clear ImportError when pillow is missing."""
     try:
         from PIL import Image, ImageOps
     except ImportError as exc:
@@ -76,7 +77,7 @@ def open_image(path, draft=None):
     (much faster for large photos that are shrunk anyway). Raises FileNotFoundError for a missing
     file and ValueError, naming the file, for a file that is not an image or cannot be decoded.
     """
-    Image, ImageOps = _pil()
+    Image, ImageOps = pillow()
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
@@ -95,10 +96,10 @@ def open_image(path, draft=None):
         raise ValueError(f"cannot read image {path}: {error}") from None
 
 
-def _convert(image, color_mode):
+def convert_mode(image, color_mode):
     """A PIL image in the mode of `color_mode`; 16- and 32-bit integer images are scaled to 8 bits
     (pillow alone would clip them)."""
-    Image, _ = _pil()
+    Image, _ = pillow()
     mode, _ = COLOR_MODES[color_mode]
     if image.mode.startswith("I"):
         array = np.asarray(image, dtype=np.float64)
@@ -162,12 +163,12 @@ def load_image(path, image_size=None, color_mode="rgb", interpolation="bilinear"
 
 
 def _read(path, image_size, color_mode, interpolation, crop_to_aspect_ratio):
-    Image, ImageOps = _pil()
+    Image, ImageOps = pillow()
     draft = None
     if image_size is not None:  # a JPEG may decode smaller, to twice the target size at least
         side = 2 * max(image_size)
         draft = (side, side)
-    image = _convert(open_image(path, draft), color_mode)
+    image = convert_mode(open_image(path, draft), color_mode)
     if image_size is not None:
         height, width = image_size
         method = getattr(Image.Resampling, _INTERPOLATIONS[interpolation])
@@ -238,7 +239,7 @@ def image_dataset_from_directory(directory, image_size=(256, 256), color_mode="r
     _check_choice(color_mode, tuple(COLOR_MODES), "color_mode", where)
     _check_choice(interpolation, tuple(_INTERPOLATIONS), "interpolation", where)
     _check_split(validation_split, subset, shuffle, seed)
-    _pil()
+    pillow()
     directory = os.fspath(directory)
     paths, labels, class_names = _index(directory, class_names)
     if verbose:

@@ -12,7 +12,9 @@ import os
 from . import _fetch
 from ._idx import load_idx_dataset, load_npz
 
-__all__ = ["load_data"]
+__all__ = ["CLASS_NAMES", "load_data"]
+
+CLASS_NAMES = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9")  # label i is the digit i
 
 SHA256 = {
     "train-images-idx3-ubyte.gz": (

@@ -22,9 +22,17 @@ __all__ = [
 ]
 
 
+# The classes a model file may name, under their Keras names and aliases.
+_CLASSES = {cls.__name__: cls for cls in (
+    Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
+    GlobalAveragePooling2D, InputLayer, MaxPooling2D, Reshape, ZeroPadding2D)}
+_CLASSES.update(AvgPool2D=AvgPool2D, Convolution2D=Convolution2D, GlobalAvgPool2D=GlobalAvgPool2D,
+                MaxPool2D=MaxPool2D)
+
+
 def get(class_name):
     """The layer class for a config's class_name (used when loading model files)."""
-    table = {name: globals()[name] for name in __all__ if name not in ("Input", "Layer")}
-    if class_name not in table:
-        raise ValueError(f"Unknown layer class {class_name!r}. Known: {', '.join(sorted(table))}.")
-    return table[class_name]
+    if class_name not in _CLASSES:
+        raise ValueError(f"Unknown layer class {class_name!r}. "
+                         f"Known: {', '.join(sorted(_CLASSES))}.")
+    return _CLASSES[class_name]

@@ -54,7 +54,7 @@ class Layer:
         if batch_input_shape is not None:
             self._declared_input_shape = tuple(batch_input_shape)
         elif input_shape is not None:
-            self._declared_input_shape = (None,) + _as_shape(self, input_shape)
+            self._declared_input_shape = (None,) + as_input_shape(self, input_shape)
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r}, built={self.built}>"
@@ -149,7 +149,7 @@ class Layer:
         return cls(**config)
 
 
-def _as_shape(layer, shape):
+def as_input_shape(layer, shape):
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
     try:
@@ -163,17 +163,22 @@ def _as_shape(layer, shape):
     return shape
 
 
-def normalize_tuple(layer, name, value, length=2):
-    """`2` -> (2, 2); checks positive ints. Errors name the layer and the argument."""
+def normalize_tuple(layer, name, value):
+    """`2` -> (2, 2); checks two positive ints. Errors name the layer (or function) and the
+    argument."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = (int(value),) * length
+        value = (int(value),) * 2
     try:
-        value = tuple(int(v) for v in value)
-    except TypeError:
-        raise TypeError(f"{layer}: {name} must be an int or a tuple of {length} ints. "
-                        f"Received: {name}={value!r}") from None
-    if len(value) != length or any(v <= 0 for v in value):
-        raise ValueError(f"{layer}: {name} must be {length} positive ints. "
+        items = tuple(value)
+        ints = tuple(int(v) for v in items)
+    except (TypeError, ValueError):
+        items, ints = (), None
+    if ints != items:
+        raise TypeError(f"{layer}: {name} must be an int or a tuple of 2 ints. "
+                        f"Received: {name}={value!r}")
+    value = ints
+    if len(value) != 2 or any(v <= 0 for v in value):
+        raise ValueError(f"{layer}: {name} must be 2 positive ints. "
                          f"Received: {name}={value!r}")
     return value
 

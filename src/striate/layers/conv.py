@@ -4,25 +4,38 @@ from striate import activations, initializers
 from striate.layers.base import Layer, normalize_padding, normalize_tuple
 from striate.ops import conv as conv_ops
 from striate.ops import conv_pool as conv_pool_ops
+from striate.ops.geometry import conv_output_length, output_length_formula
 
 
-def check_window_fits(layer, what, window, strides, padding, input_shape, argument):
-    """Raise if a kernel/pool window leaves no output; show Keras's size arithmetic."""
+def check_image_input(layer, input_shape):
+    """Raise unless `input_shape` has 4 dims (batch, height, width, channels)."""
     if len(input_shape) != 4:
         raise ValueError(
             f"{layer.describe()}: expected input with 4 dims (batch, height, width, channels). "
             f"Received: input shape {input_shape}.")
-    sizes = [conv_ops.conv_output_length(n, k, s, padding)
+
+
+def check_channels_last(layer, data_format):
+    """Raise unless data_format is None or 'channels_last' (NHWC, the only layout striate runs)."""
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"{layer.describe()}: only data_format='channels_last' (NHWC) is "
+                         f"supported. Received: data_format={data_format!r}")
+
+
+def check_window_fits(layer, what, window, strides, padding, input_shape, argument):
+    """Raise if a kernel/pool window leaves no output; show Keras's size arithmetic."""
+    check_image_input(layer, input_shape)
+    sizes = [conv_output_length(n, k, s, padding)
              for n, k, s in zip(input_shape[1:3], window, strides)]
     if all(size > 0 for size in sizes):
         return tuple(sizes)
     height, width = input_shape[1:3]
     axis = 0 if sizes[0] <= 0 else 1
-    n, k, s = input_shape[1 + axis], window[axis], strides[axis]
+    formula = output_length_formula(input_shape[1 + axis], window[axis], strides[axis], padding)
     raise ValueError(
         f"{layer.describe()}: {what} {window[0]}x{window[1]} does not fit input {height}x{width} "
-        f"with padding '{padding}'. Output size would be floor(({n} - {k}) / {s}) + 1 = "
-        f"{(n - k) // s + 1}. Received: {argument}={window}.")
+        f"with padding '{padding}'. Output size would be {formula}. "
+        f"Received: {argument}={window}.")
 
 
 class Conv2D(Layer):
@@ -41,9 +54,7 @@ class Conv2D(Layer):
         if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
             raise ValueError(f"{self.describe()}: filters must be a positive int. "
                              f"Received: filters={filters!r}")
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"{self.describe()}: only data_format='channels_last' (NHWC) is "
-                             f"supported. Received: data_format={data_format!r}")
+        check_channels_last(self, data_format)
         if normalize_tuple(self.describe(), "dilation_rate", dilation_rate) != (1, 1):
             raise ValueError(f"{self.describe()}: dilation_rate other than 1 is not supported. "
                              f"Received: dilation_rate={dilation_rate!r}")
@@ -104,15 +115,11 @@ class ZeroPadding2D(Layer):
 
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"{self.describe()}: only data_format='channels_last' is supported. "
-                             f"Received: data_format={data_format!r}")
+        check_channels_last(self, data_format)
         self.padding = _normalize_zero_padding(self.describe(), padding)
 
     def compute_output_shape(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f"{self.describe()}: expected input with 4 dims (batch, height, "
-                             f"width, channels). Received: input shape {input_shape}.")
+        check_image_input(self, input_shape)
         (top, bottom), (left, right) = self.padding
         grow = lambda n, extra: None if n is None else n + extra
         return (input_shape[0], grow(input_shape[1], top + bottom),

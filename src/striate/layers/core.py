@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from striate import activations, backend, initializers
-from striate.layers.base import Layer, _as_shape
+from striate.layers.base import Layer, as_input_shape
 from striate.ops import dense as dense_ops
 from striate.ops import regularization
 from striate.ops import shape as shape_ops
@@ -19,7 +19,7 @@ class InputLayer(Layer):
         if shape is None and input_shape is None and batch_input_shape is None:
             raise ValueError("Input: a shape is required, e.g. Input(shape=(28, 28, 1)).")
         if batch_input_shape is None:
-            per_sample = _as_shape(self, shape if shape is not None else input_shape)
+            per_sample = as_input_shape(self, shape if shape is not None else input_shape)
             batch_input_shape = (batch_size,) + per_sample
         super().__init__(batch_input_shape=batch_input_shape, **kwargs)
 

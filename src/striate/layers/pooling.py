@@ -1,19 +1,19 @@
 """Pooling layers: MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D (and Keras aliases)."""
 
 from striate.layers.base import Layer, normalize_padding, normalize_tuple
-from striate.layers.conv import check_window_fits
+from striate.layers.conv import check_channels_last, check_image_input, check_window_fits
 from striate.ops import pool as pool_ops
 
 
-class _Pooling2D(Layer):
+class Pooling2D(Layer):
+    """The shared base of MaxPooling2D and AveragePooling2D: config, output shape, the op call."""
+
     _op = None
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
                  **kwargs):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"{self.describe()}: only data_format='channels_last' is supported. "
-                             f"Received: data_format={data_format!r}")
+        check_channels_last(self, data_format)
         self.pool_size = normalize_tuple(self.describe(), "pool_size", pool_size)
         # strides=None means strides = pool_size (Keras)
         self.strides = self.pool_size if strides is None else normalize_tuple(
@@ -33,7 +33,7 @@ class _Pooling2D(Layer):
                 "strides": list(self.strides), "padding": self.padding}
 
 
-class MaxPooling2D(_Pooling2D):
+class MaxPooling2D(Pooling2D):
     """Keeps the largest value of each window. 'same' pads with -inf, so padding never wins.
 
     >>> MaxPooling2D(2).compute_output_shape((None, 27, 27, 6))
@@ -43,7 +43,7 @@ class MaxPooling2D(_Pooling2D):
     _op = staticmethod(pool_ops.max_pool2d)
 
 
-class AveragePooling2D(_Pooling2D):
+class AveragePooling2D(Pooling2D):
     """Averages each window; with 'same' only real cells are counted."""
 
     _op = staticmethod(pool_ops.avg_pool2d)
@@ -54,15 +54,11 @@ class GlobalAveragePooling2D(Layer):
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"{self.describe()}: only data_format='channels_last' is supported. "
-                             f"Received: data_format={data_format!r}")
+        check_channels_last(self, data_format)
         self.keepdims = bool(keepdims)
 
     def compute_output_shape(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f"{self.describe()}: expected input with 4 dims (batch, height, "
-                             f"width, channels). Received: input shape {input_shape}.")
+        check_image_input(self, input_shape)
         if self.keepdims:
             return (input_shape[0], 1, 1, input_shape[3])
         return (input_shape[0], input_shape[3])

@@ -162,3 +162,23 @@ def _checked_length(n, k, stride, padding, op, window, hw, received):
         f"{op}: {window} does not fit input {hw[0]}x{hw[1]} with padding '{padding}'. "
         f"Output size would be {formula}. Received: {received}."
     )
+
+
+def output_length_formula(n, k, stride, padding):
+    """The arithmetic of `conv_output_length` as text: `floor((n + pad - k) / s) + 1 = out`.
+
+    Args:
+        n: input length. k: kernel (or pool) length. stride: step. padding: 'valid' or 'same'
+            ('same' shows the zeros `same_padding` adds, so the result is `ceil(n / stride)`).
+
+    Returns:
+        str: the formula and its value, which equals `conv_output_length(n, k, stride, padding)`
+        (zero or negative when the kernel does not fit).
+
+    >>> output_length_formula(28, 30, 1, "valid"), output_length_formula(5, 3, 2, "same")
+    ('floor((28 - 30) / 1) + 1 = -1', 'floor((5 + 2 - 3) / 2) + 1 = 3')
+    """
+    padding = _padding_mode(padding, "output_length_formula")
+    total = sum(same_padding(n, k, stride)) if padding == "same" else 0
+    pad = f" + {total}" if total else ""
+    return f"floor(({n}{pad} - {k}) / {stride}) + 1 = {conv_output_length(n, k, stride, padding)}"

@@ -63,7 +63,7 @@ def save(picture, path):
     atomically; returns the path."""
     if isinstance(picture, Walkthrough):
         return picture.save(path)
-    from striate.see._draw import save_figure
+    from striate.see.draw import save_figure
 
     return save_figure(picture, path)
 

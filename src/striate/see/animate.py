@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from striate.see import _draw
+from striate.see import draw
 
 _MAX_ANNOTATED = 12  # panels with more cells a side are drawn as images without numbers
 
@@ -22,7 +22,7 @@ def render(walk, dpi=80):
     images = []
     for n in range(len(walk.steps)):
         frames.show(n)
-        images.append(_draw.to_image(frames.fig))
+        images.append(draw.to_image(frames.fig))
     return images
 
 
@@ -32,11 +32,11 @@ def save_walkthrough(walk, path, duration=900, dpi=80):
     if extension == ".png":
         frames = _Frames(walk, dpi)
         frames.show(0)
-        return _draw.save_figure(frames.fig, path)
+        return draw.save_figure(frames.fig, path)
     if extension != ".gif":
         raise ValueError(f"cannot save a walkthrough as {os.fspath(path)!r}: use .gif (animated) "
                          f"or .png (its first step)")
-    return _draw.save_frames(render(walk, dpi), path, duration=duration)
+    return draw.save_frames(render(walk, dpi), path, duration=duration)
 
 
 def _number(value):
@@ -90,13 +90,6 @@ class _Panel:
             self.texts[r, c].set_color("white" if dark else "black")
 
 
-def _box(ax, top, left, rows, cols, color, width=3, style="-"):
-    from matplotlib.patches import Rectangle
-
-    return ax.add_patch(Rectangle((left - 0.5, top - 0.5), cols, rows, fill=False,
-                                  edgecolor=color, linewidth=width, linestyle=style))
-
-
 def _move(box, top, left):
     box.set_xy((left - 0.5, top - 0.5))
 
@@ -105,7 +98,7 @@ def _shade_padding(ax, walk):
     (top, bottom), (left, right) = walk.pads
     rows, cols = walk.padded.shape[:2]
     if top or bottom or left or right:
-        _box(ax, top, left, rows - top - bottom, cols - left - right, "0.35", 1.5, "--")
+        draw.box(ax, top, left, rows - top - bottom, cols - left - right, "0.35", 1.5, "--")
         mask = np.zeros((rows, cols))
         mask[:top], mask[rows - bottom:], mask[:, :left], mask[:, cols - right:] = 1, 1, 1, 1
         ax.imshow(np.ma.masked_equal(mask, 0), cmap="Greys", vmin=0, vmax=3, alpha=0.6,
@@ -125,7 +118,7 @@ class _Frames:
         conv = walk.kind == "conv"
         self.big = conv and max(walk.padded.shape[:2]) > _MAX_ANNOTATED
         count = (5 if self.big else 4) if conv else 3
-        self.fig = _draw.figure(2.9 * count + 0.5, 4.6, dpi)
+        self.fig = draw.figure(2.9 * count + 0.5, 4.6, dpi)
         axes = list(self.fig.subplots(1, count, gridspec_kw={
             "left": 0.02, "right": 0.98, "top": 0.78, "bottom": 0.2, "wspace": 0.15}))
         self.channel = walk.channel if walk.padded.shape[2] > 1 else 0
@@ -135,30 +128,30 @@ class _Frames:
         rows, cols = walk.window
         source = _Panel(axes[0], walk.padded[..., self.channel], "Blues", "input" + label)
         _shade_padding(axes[0], walk)
-        self.window = _box(axes[0], *first.corner, rows, cols, "tab:green")
+        self.window = draw.box(axes[0], *first.corner, rows, cols, "tab:green")
         self.patch = None
         if self.big or not conv:
             title = "input patch" if conv else "window"
             self.patch = _Panel(axes[1], first.values[..., self.channel], "Blues", title,
                                 limits=source.limits)
-            _box(axes[1], 0, 0, rows, cols, "tab:green")
+            draw.box(axes[1], 0, 0, rows, cols, "tab:green")
             axes = axes[:1] + axes[2:]
         if conv:
             _Panel(axes[1], walk.kernel[..., self.channel], "Greens", "kernel" + label)
             self.products = _Panel(axes[2], first.products[..., self.channel], "Greens",
                                    "input x kernel")
-            _box(axes[2], 0, 0, rows, cols, "tab:green")
+            draw.box(axes[2], 0, 0, rows, cols, "tab:green")
             out_ax = axes[3]
         else:
-            self.best_in = _box(axes[0], 0, 0, 1, 1, "tab:red", 2)
-            self.best_window = _box(self.fig.axes[1], 0, 0, 1, 1, "tab:red", 3)
+            self.best_in = draw.box(axes[0], 0, 0, 1, 1, "tab:red", 2)
+            self.best_window = draw.box(self.fig.axes[1], 0, 0, 1, 1, "tab:red", 3)
             self.best_in.set_visible(walk.kind == "max")
             self.best_window.set_visible(walk.kind == "max")
             out_ax = axes[1]
         self.output = _Panel(out_ax, self._progress(0), "Reds",
                              "output (feature map)" if conv else "output",
                              limits=_output_limits(walk))
-        self.cell = _box(out_ax, 0, 0, 1, 1, "tab:red")
+        self.cell = draw.box(out_ax, 0, 0, 1, 1, "tab:red")
         self._header()
         self.sum = self.fig.text(0.5, 0.06, "", ha="center", fontsize=11, family="monospace")
 

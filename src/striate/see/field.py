@@ -13,12 +13,13 @@ Per layer, the theoretical field follows the usual recurrence along each axis:
 import math
 from dataclasses import dataclass
 
-from striate.layers.base import format_shape
+from striate.layers.base import Layer, format_shape
 from striate.layers.conv import Conv2D, ZeroPadding2D
 from striate.layers.core import Activation, Dense, Dropout, Flatten, InputLayer
+from striate.layers.lookup import layer_index
 from striate.layers.normalization import BatchNormalization
-from striate.layers.pooling import _Pooling2D
-from striate.ops.conv import same_padding
+from striate.layers.pooling import Pooling2D
+from striate.ops.geometry import output_length_formula, same_padding
 
 _ELEMENTWISE = (Activation, Dropout, BatchNormalization, InputLayer)
 
@@ -59,10 +60,10 @@ class LayerField:
     whole: bool = False
 
 
-def geometry(layer):
+def position_map(layer):
     """How a layer maps positions: ('window', kernel, strides, pads_before), ('same',) or
     ('whole',). Uses the layer's built input shape for 'same' padding."""
-    if isinstance(layer, (Conv2D, _Pooling2D)):
+    if isinstance(layer, (Conv2D, Pooling2D)):
         kernel = layer.kernel_size if isinstance(layer, Conv2D) else layer.pool_size
         if layer.padding == "same":
             pads = tuple(same_padding(n, k, s)[0]
@@ -73,7 +74,7 @@ def geometry(layer):
     if isinstance(layer, ZeroPadding2D):
         (top, _), (left, _) = layer.padding
         return ("window", (1, 1), (1, 1), (top, left))
-    if isinstance(layer, _ELEMENTWISE) or type(layer).__name__ == "Layer":
+    if isinstance(layer, _ELEMENTWISE) or type(layer) is Layer:
         return ("same",)
     if isinstance(layer, Dense) and len(layer.input_shape) == 4:
         return ("same",)  # Dense on (N, H, W, C) acts on each pixel, like a 1x1 convolution
@@ -89,12 +90,12 @@ def _built(model, where):
     return model.input_shape[1:3]
 
 
-def receptive_field(model, layer_index, position=None):
+def receptive_field(model, layer, position=None):
     """The input rectangle a unit of a layer can see, clipped to the image.
 
     Args:
         model: a Sequential with an image input.
-        layer_index: index into `model.layers` (negative counts from the end), or a layer name.
+        layer: a layer name, or an index into `model.layers` (negative counts from the end).
         position: (row, col) of the unit in that layer's output; ignored (may be None) where the
             layer's units see the whole input.
 
@@ -109,9 +110,9 @@ def receptive_field(model, layer_index, position=None):
     ((0, 0, 3, 3), (24, 24, 27, 27))
     """
     height, width = _built(model, "receptive_field")
-    index = find_layer(model, layer_index)
+    index = layer_index(model.layers, layer, "receptive_field")
     layer = model.layers[index]
-    chain = [geometry(model.layers[i]) for i in range(index + 1)]
+    chain = [position_map(model.layers[i]) for i in range(index + 1)]
     if any(g[0] == "whole" for g in chain):
         return Field(0, 0, height, width)
     out_h, out_w = layer.output_shape[1:3]
@@ -155,7 +156,7 @@ def layer_fields(model):
     size, jump, whole = (1, 1), (1, 1), False
     fields = []
     for layer in model.layers:
-        g = geometry(layer)
+        g = position_map(layer)
         if whole or g[0] == "whole":
             whole, size, jump = True, (height, width), None
         elif g[0] == "window":
@@ -188,9 +189,9 @@ def output_size_formula(layer):
     'floor((28 - 2) / 1) + 1 = 27'
     """
     shape_in, shape_out = layer.input_shape, layer.output_shape
-    if isinstance(layer, (Conv2D, _Pooling2D)):
+    if isinstance(layer, (Conv2D, Pooling2D)):
         kernel = layer.kernel_size if isinstance(layer, Conv2D) else layer.pool_size
-        parts = [size_formula(n, k, s, layer.padding)
+        parts = [output_length_formula(n, k, s, layer.padding)
                  for n, k, s in zip(shape_in[1:3], kernel, layer.strides)]
         return _per_axis(parts)
     if isinstance(layer, ZeroPadding2D):
@@ -204,17 +205,6 @@ def output_size_formula(layer):
     if tuple(shape_in) == tuple(shape_out):
         return "same as input"
     return f"{format_shape(shape_in[1:])} -> {format_shape(shape_out[1:])}"
-
-
-def size_formula(n, k, stride, padding):
-    """`floor((n + pad - k) / s) + 1 = out` for one axis ('same' shows the zeros it adds).
-
-    >>> size_formula(5, 3, 1, "valid"), size_formula(5, 3, 2, "same")
-    ('floor((5 - 3) / 1) + 1 = 3', 'floor((5 + 2 - 3) / 2) + 1 = 3')
-    """
-    total = sum(same_padding(n, k, stride)) if padding == "same" else 0
-    pad = f" + {total}" if total else ""
-    return f"floor(({n}{pad} - {k}) / {stride}) + 1 = {(n + total - k) // stride + 1}"
 
 
 def _per_axis(parts):
@@ -265,17 +255,3 @@ def detailed_summary(model):
 def _pair_text(pair):
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
 
-
-def find_layer(model, key):
-    """The index of a layer given by index (negative counts from the end) or by name."""
-    if isinstance(key, str):
-        for i, layer in enumerate(model.layers):
-            if layer.name == key:
-                return i
-        names = ", ".join(repr(layer.name) for layer in model.layers)
-        raise ValueError(f"no layer named {key!r}. Layers: {names}.")
-    count = len(model.layers)
-    if isinstance(key, bool) or not isinstance(key, int) or not -count <= key < count:
-        raise ValueError(f"layer index must be an int in {-count}..{count - 1} or a layer name. "
-                         f"Received: {key!r}")
-    return key % count

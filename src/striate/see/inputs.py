@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from striate.see import _draw
+from striate.see import draw
 
 
 def fit_images(images, shape):
@@ -25,7 +25,7 @@ def fit_images(images, shape):
         images = _convert_channels(images, channels)
     if images.shape[1:3] == (height, width):
         return images
-    Image = _draw.pil_image()
+    Image = draw.pil_image()
     out = np.empty((len(images), height, width, channels), np.float32)
     for i, image in enumerate(images):
         for c in range(channels):
@@ -58,7 +58,7 @@ def load_picture(path, shape, invert=False):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no image file at {path}")
-    Image = _draw.pil_image()
+    Image = draw.pil_image()
     try:
         with Image.open(path) as image:
             mode = "L" if shape[-1] == 1 else "RGB"

@@ -17,6 +17,7 @@ import numpy as np
 from striate import training
 from striate.layers.conv import Conv2D
 from striate.layers.core import Activation, Dense
+from striate.layers.lookup import layer_index
 from striate.ops import activations as activation_ops
 from striate.ops import conv as conv_ops
 from striate.ops import dense as dense_ops
@@ -90,13 +91,7 @@ class Inspection:
 
     def layer(self, key):
         """A record by layer name or index."""
-        if isinstance(key, (int, np.integer)):
-            return self.layers[key]
-        for record in self.layers:
-            if record.name == key:
-                return record
-        names = ", ".join(repr(r.name) for r in self.layers)
-        raise ValueError(f"Inspection: no layer named {key!r}. Layers: {names}.")
+        return self.layers[layer_index(self.layers, key, "Inspection")]
 
     def __repr__(self):
         cls = "" if self.class_index is None else f", class_index={self.class_index}"

@@ -9,8 +9,9 @@ import math
 import numpy as np
 
 from striate.layers.conv import Conv2D
-from striate.see import _draw
-from striate.see.field import find_layer, receptive_field
+from striate.layers.lookup import layer_index
+from striate.see import draw
+from striate.see.field import receptive_field
 from striate.see.inspect import Inspection, inspect_model
 
 
@@ -34,7 +35,7 @@ def filter_images(model, layer=None):
         (name, array): the layer's name and the normalized kernels.
     """
     conv = _conv_layer(model, layer)
-    return conv.name, np.stack([_draw.normalize(k) for k in kernel_values(model, layer)])
+    return conv.name, np.stack([draw.normalize(k) for k in kernel_values(model, layer)])
 
 
 def kernel_values(model, layer=None):
@@ -57,7 +58,7 @@ def _conv_layer(model, layer):
         if not convs:
             raise ValueError(f"Sequential '{model.name}' has no Conv2D layer: no filters to show.")
         return convs[0]
-    conv = model.layers[find_layer(model, layer)]
+    conv = model.layers[layer_index(model.layers, layer)]
     if not isinstance(conv, Conv2D):
         raise TypeError(f"{conv.describe()} is not a Conv2D layer: it has no filters. Conv2D "
                          f"layers: {[m.name for m in model.layers if isinstance(m, Conv2D)]}.")
@@ -107,7 +108,7 @@ def _filter_pictures(name, images, weights):
     count, channels = images.shape[:2]
     columns = min(count, 8)
     rows = math.ceil(count / columns)
-    fig = _draw.figure(1.3 * columns + 0.4, 1.3 * rows + 0.8)
+    fig = draw.figure(1.3 * columns + 0.4, 1.3 * rows + 0.8)
     axes = fig.subplots(rows, columns, squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
@@ -124,10 +125,10 @@ def _filter_pictures(name, images, weights):
 def _filter_mosaic_figure(name, images):
     count, shown, kh, kw = images.shape
     inch = 0.4 / (max(kh, kw) + 1)  # one filter row or column is 0.4 inch
-    fig = _draw.figure(max(6.0, shown * (kw + 1) * inch + 1.2), count * (kh + 1) * inch + 1.5)
+    fig = draw.figure(max(6.0, shown * (kw + 1) * inch + 1.2), count * (kh + 1) * inch + 1.5)
     ax = fig.add_axes([0.9 / fig.get_figwidth(), 0.2 / fig.get_figheight(),
                        1 - 1.1 / fig.get_figwidth(), 1 - 1.4 / fig.get_figheight()])
-    gray = _draw.matplotlib().colormaps["gray"].with_extremes(bad="#b9cde5")  # tile gaps
+    gray = draw.matplotlib().colormaps["gray"].with_extremes(bad="#b9cde5")  # tile gaps
     ax.imshow(np.ma.masked_invalid(filter_mosaic(images)), cmap=gray, vmin=0, vmax=1,
               interpolation="nearest")
     ax.set_label(f"{name}/mosaic")
@@ -157,8 +158,8 @@ def feature_map_images(record, max_channels=None):
     if output.ndim == 3:
         channels = output.shape[-1] if max_channels is None else min(max_channels,
                                                                      output.shape[-1])
-        return [(c, _draw.normalize(output[..., c])) for c in range(channels)]
-    return [(None, _draw.normalize(output.reshape(1, -1)))]
+        return [(c, draw.normalize(output[..., c])) for c in range(channels)]
+    return [(None, draw.normalize(output.reshape(1, -1)))]
 
 
 def feature_maps(model_or_inspection, x=None, layers=None, max_channels=16, columns=8):
@@ -169,7 +170,7 @@ def feature_maps(model_or_inspection, x=None, layers=None, max_channels=16, colu
     records = inspection.layers if layers is None else [inspection.layer(k) for k in layers]
     # (key, title, pictures, raw values): the key labels each axes, e.g. "conv2d/3"
     blocks = [("input", f"input {inspection.input.shape}",
-               [(c, _draw.normalize(inspection.input[..., c]))
+               [(c, draw.normalize(inspection.input[..., c]))
                 for c in range(inspection.input.shape[-1])][:max_channels], inspection.input)]
     blocks += [(r.name, f"{r.name} ({r.type}) {tuple(r.shape)}",
                 feature_map_images(r, max_channels), r.output) for r in records]
@@ -178,7 +179,7 @@ def feature_maps(model_or_inspection, x=None, layers=None, max_channels=16, colu
     rows = [math.ceil(len(maps) / columns) if maps[0][0] is not None else 0
             for _, _, maps, _ in blocks]
     heights = [0.4 + (1.3 * r if r else 0.55) for r in rows]
-    fig = _draw.figure(1.2 * columns + 0.3, sum(heights) + 0.1)
+    fig = draw.figure(1.2 * columns + 0.3, sum(heights) + 0.1)
     parts = fig.subfigures(len(blocks), 1, height_ratios=heights, squeeze=False)[:, 0]
     for part, (key, title, maps, values), r, height in zip(parts, blocks, rows, heights):
         part.suptitle(title, x=0.01, y=1 - 0.06 / height, ha="left", va="top", fontsize=10,
@@ -222,22 +223,20 @@ def _show(ax, image, label):
 def receptive_field_picture(model, x, layer, position, channel=0):
     """The input with the rectangle one unit of `layer` sees, beside that layer's map with the
     unit marked."""
-    from striate.see.animate import _box
-
     inspection = inspect_model(model, x)
-    index = find_layer(model, layer)
+    index = layer_index(model.layers, layer, "receptive_field_picture")
     record = inspection.layers[index]
     field = receptive_field(model, index, position)
-    fig = _draw.figure(9, 4.4)
+    fig = draw.figure(9, 4.4)
     axes = fig.subplots(1, 2)
-    axes[0].imshow(_draw.image_of(inspection.input), cmap="gray", interpolation="nearest")
-    _box(axes[0], field.top, field.left, field.size[0], field.size[1], "tab:red")
+    axes[0].imshow(draw.image_of(inspection.input), cmap="gray", interpolation="nearest")
+    draw.box(axes[0], field.top, field.left, field.size[0], field.size[1], "tab:red")
     where = (f"rows {field.top}..{field.bottom - 1}, cols {field.left}..{field.right - 1} "
              f"({field.size[0]}x{field.size[1]})" if min(field.size) else "only padding")
     axes[0].set_title(f"input: {where}", fontsize=10)
     if record.spatial:
         axes[1].imshow(record.output[..., channel], cmap="gray", interpolation="nearest")
-        _box(axes[1], position[0], position[1], 1, 1, "tab:red")
+        draw.box(axes[1], position[0], position[1], 1, 1, "tab:red")
         axes[1].set_title(f"{record.name}, channel {channel}: unit {tuple(position)}",
                           fontsize=10)
     else:
@@ -258,9 +257,9 @@ def probabilities(model_or_inspection, x=None, labels=None, true_label=None):
     inspection = _inspection(model_or_inspection, x)
     values = inspection.output.ravel().astype(np.float64)
     labels = [str(i) for i in range(values.size)] if labels is None else [str(v) for v in labels]
-    fig = _draw.figure(10, 4)
+    fig = draw.figure(10, 4)
     axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 2.6]})
-    axes[0].imshow(_draw.image_of(inspection.input), cmap="gray", interpolation="nearest")
+    axes[0].imshow(draw.image_of(inspection.input), cmap="gray", interpolation="nearest")
     axes[0].set_xticks([])
     axes[0].set_yticks([])
     axes[0].set_title("input", fontsize=10)
@@ -295,16 +294,16 @@ def saliency(model_or_inspection, x=None, class_index="predicted", labels=None):
     """Which pixels move the class score most: the input, |gradient|, and both overlaid."""
     inspection = _inspection(model_or_inspection, x, class_index)
     heat = saliency_map(inspection)
-    fig = _draw.figure(10, 3.9)
+    fig = draw.figure(10, 3.9)
     axes = fig.subplots(1, 3)
-    picture = _draw.image_of(inspection.input)
+    picture = draw.image_of(inspection.input)
     axes[0].imshow(picture, cmap="gray", interpolation="nearest")
     axes[0].set_title("input", fontsize=10)
     axes[1].imshow(heat, cmap="hot", interpolation="nearest")
     axes[1].set_title("|d score / d pixel|", fontsize=10)
     axes[1].set_label("saliency")
     axes[2].imshow(picture, cmap="gray", interpolation="nearest")
-    axes[2].imshow(_draw.normalize(heat), cmap="hot", alpha=0.55, interpolation="nearest")
+    axes[2].imshow(draw.normalize(heat), cmap="hot", alpha=0.55, interpolation="nearest")
     axes[2].set_title("overlaid", fontsize=10)
     for ax in axes:
         ax.set_xticks([])

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from striate.see import _draw
+from striate.see import draw
 
 
 def load_history(source):
@@ -77,7 +77,7 @@ def training_curves(history):
     history = load_history(history)
     names = [k for k in history if not k.startswith("val_")]
     names += [k[4:] for k in history if k.startswith("val_") and k[4:] not in names]
-    fig = _draw.figure(4.6 * len(names), 3.8)
+    fig = draw.figure(4.6 * len(names), 3.8)
     axes = fig.subplots(1, len(names), squeeze=False)[0]
     for ax, name in zip(axes, names):
         for key, style in ((name, "-o"), (f"val_{name}", "--s")):
@@ -133,7 +133,7 @@ def confusion_picture(y_true, y_pred, labels=None, top=5):
     matrix = confusion_matrix(y_true, y_pred, None if labels is None else len(labels))
     classes = matrix.shape[0]
     labels = [str(i) for i in range(classes)] if labels is None else [str(v) for v in labels]
-    fig = _draw.figure(max(6, 0.55 * classes + 4.5), max(4.5, 0.5 * classes + 1.5))
+    fig = draw.figure(max(6, 0.55 * classes + 4.5), max(4.5, 0.5 * classes + 1.5))
     axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1.4]})
     ax = axes[0]
     ax.imshow(matrix, cmap="Blues", interpolation="nearest")

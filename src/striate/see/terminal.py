@@ -7,7 +7,7 @@ rows per line, 8-bit gray levels.
 
 import numpy as np
 
-from striate.see._draw import normalize
+from striate.see.draw import normalize
 
 SHADES = " ░▒▓█"
 

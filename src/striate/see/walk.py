@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from striate.see.field import find_layer, size_formula
+from striate.layers.base import normalize_padding, normalize_tuple
+from striate.layers.lookup import layer_index
+from striate.ops.geometry import conv_output_length, output_length_formula, same_padding
 
 ARTICLE_INPUT = np.array([[1, 1, 1, 0, 0],
                           [0, 1, 1, 1, 0],
@@ -95,31 +97,21 @@ class Walkthrough:
 
 
 def _geometry(n_rows, n_cols, window, strides, padding, where):
-    window, strides = _pair(window, "window", where), _pair(strides, "strides", where)
-    if padding not in ("valid", "same"):
-        raise ValueError(f"{where}: padding must be 'valid' or 'same'. "
-                         f"Received: padding={padding!r}")
-    formulas = tuple(size_formula(n, k, s, padding)
-                     for n, k, s in zip((n_rows, n_cols), window, strides))
-    out = [int(f.rsplit("= ", 1)[1]) for f in formulas]
+    window = normalize_tuple(where, "window", window)
+    strides = normalize_tuple(where, "strides", strides)
+    padding = normalize_padding(where, padding)
+    sizes = (n_rows, n_cols)
+    formulas = tuple(output_length_formula(n, k, s, padding)
+                     for n, k, s in zip(sizes, window, strides))
+    out = tuple(conv_output_length(n, k, s, padding) for n, k, s in zip(sizes, window, strides))
     if min(out) <= 0:
         raise ValueError(f"{where}: window {window[0]}x{window[1]} does not fit input "
                          f"{n_rows}x{n_cols}: output size {formulas[0]}, {formulas[1]}.")
     if padding == "same":
-        from striate.ops.conv import same_padding
-
-        pads = (same_padding(n_rows, window[0], strides[0]),
-                same_padding(n_cols, window[1], strides[1]))
+        pads = tuple(same_padding(n, k, s) for n, k, s in zip(sizes, window, strides))
     else:
         pads = ((0, 0), (0, 0))
-    return window, strides, pads, tuple(out), formulas
-
-
-def _pair(value, name, where):
-    pair = (value, value) if np.isscalar(value) else tuple(value)
-    if len(pair) != 2 or any(int(v) != v or v <= 0 for v in pair):
-        raise ValueError(f"{where}: {name} must be a positive int or two. Received: {name}={value!r}")
-    return tuple(int(v) for v in pair)
+    return window, strides, pads, out, formulas
 
 
 def _as_map(x, where, what="x"):
@@ -259,7 +251,8 @@ def layer_conv_walkthrough(model, layer, x, filter_index=0, positions=None, chan
     from striate.see.inspect import activation_name, inspect_model
     from striate.tensor import Tensor, no_grad
 
-    index = find_layer(model, layer)
+    where = "layer_conv_walkthrough"
+    index = layer_index(model.layers, layer, where)
     conv = model.layers[index]
     if not isinstance(conv, Conv2D):
         raise TypeError(f"layer_conv_walkthrough: {conv.describe()} is not a Conv2D layer.")
@@ -288,7 +281,8 @@ def layer_pool_walkthrough(model, layer, x, channel=0, positions=None):
     from striate.layers.pooling import AveragePooling2D, MaxPooling2D
     from striate.see.inspect import inspect_model
 
-    index = find_layer(model, layer)
+    where = "layer_pool_walkthrough"
+    index = layer_index(model.layers, layer, where)
     pool = model.layers[index]
     if not isinstance(pool, (MaxPooling2D, AveragePooling2D)):
         raise TypeError(f"layer_pool_walkthrough: {pool.describe()} is not a pooling layer.")

@@ -75,14 +75,13 @@ def _umask():
     return mask
 
 
-def save_figure(fig, path, dpi=None):
+def save_figure(fig, path):
     """Save a figure (format from the extension: .png, .svg, .pdf, .jpg) atomically."""
     extension = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
     if extension not in ("png", "svg", "pdf", "jpg", "jpeg"):
         raise ValueError(f"cannot save a picture as {path!r}: use .png, .svg, .pdf or .jpg")
     fmt = "jpeg" if extension == "jpg" else extension
-    return _atomic(path, lambda name: fig.savefig(name, format=fmt, dpi=dpi,
-                                                  facecolor="white"))
+    return _atomic(path, lambda name: fig.savefig(name, format=fmt, facecolor="white"))
 
 
 def save_frames(frames, path, duration=800):
@@ -120,3 +119,11 @@ def image_of(x):
     if x.ndim == 3:
         return x.mean(axis=-1)
     return x
+
+
+def box(ax, top, left, rows, cols, color, width=3, style="-"):
+    """Outline the cells rows x cols whose top left cell is (top, left) on an imshow axis."""
+    from matplotlib.patches import Rectangle
+
+    return ax.add_patch(Rectangle((left - 0.5, top - 0.5), cols, rows, fill=False,
+                                  edgecolor=color, linewidth=width, linestyle=style))
