@@ -120,10 +120,11 @@ def conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid", pixel_order="r
         # dL/dx = col2im(g @ W^T); dL/d[W; b] = patches^T @ g, whose last row (from the ones
         # column) is dL/db = sum of g over the pixels.
         g = g.astype(dtype, copy=False)
-        g_rows = None  # g as the GEMM's rows, for the kernel and bias gradients
-        if need_w or need_b:
-            g_rows = g.reshape(geo.rows, geo.filters) if blocks is None else \
-                np.empty((geo.rows, geo.filters), dtype)
+        g_rows = None  # g as the GEMM's rows (one per pixel), for the kernel and bias gradients
+        if (need_w or need_b) and blocks is None:
+            g_rows = g.reshape(geo.rows, geo.filters)
+        elif need_w or need_b:
+            g_rows = np.empty((geo.rows, geo.filters), dtype)  # filled piece by piece
         dx_pad = conv_gemm.padded_input_gradient(geo, dtype) if need_x else None
         w_offsets = conv_gemm.kernel_per_offset(kernel.data) if need_x else None
 

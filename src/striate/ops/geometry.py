@@ -131,7 +131,8 @@ def padding_mode(padding, op):
     mode = padding.lower() if isinstance(padding, str) else None
     if mode not in ("valid", "same"):
         raise ValueError(
-            f"{op}: padding must be 'valid' or 'same' (case-insensitive). Received: padding={padding!r}."
+            f"{op}: padding must be 'valid' or 'same' (case-insensitive). "
+            f"Received: padding={padding!r}."
         )
     return mode
 
@@ -177,8 +178,9 @@ def pad_spec(padding):
     )
     if not ok:
         raise ValueError(
-            "zero_padding2d: padding must be an int, (rows, cols) or ((top, bottom), (left, right)) "
-            f"of non-negative ints. Received: padding={padding!r}."
+            "zero_padding2d: padding must be an int, (rows, cols) or "
+            "((top, bottom), (left, right)) of non-negative ints. "
+            f"Received: padding={padding!r}."
         )
     return (int(spec[0][0]), int(spec[0][1])), (int(spec[1][0]), int(spec[1][1]))
 

@@ -130,9 +130,10 @@ def global_avg_pool2d(x, keepdims=False):
     n, h, w, c = xd.shape
     if h * w == 0:
         raise ValueError(
-            f"global_avg_pool2d: the input has no pixels to average. Received: input shape {xd.shape}."
+            f"global_avg_pool2d: the input has no pixels to average. "
+            f"Received: input shape {xd.shape}."
         )
-    out = xd.sum(axis=(1, 2), keepdims=keepdims) * (1.0 / (h * w))  # Python float: keeps dtype
+    out = xd.sum(axis=(1, 2), keepdims=keepdims) * (1.0 / (h * w))  # a Python float keeps dtype
 
     def backward(g):
         # dL/dx[n, y, x, c] = g[n, c] / (h * w), the same for every pixel
