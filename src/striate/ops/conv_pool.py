@@ -66,9 +66,9 @@ def conv2d_max_pool2d(x, kernel, bias=None, strides=(1, 1), padding="valid", rel
         x_pad = pad(x.data[n0:n1], geo.pads_h, geo.pads_w, 0)
         conv_gemm.conv_rows(x_pad, wb, patches, rows, geo, n0, n1)
         # out = max over each window's 4 cells (the masks say which won), then relu(out)
+        piece_masks = None if masks is None else [mask[n0:n1] for mask in masks]
         pooling.tournament(*blocks.parts(rows)[:, n0:n1], recording, overwrite=True,
-                           out=out[n0:n1], masks=None if masks is None else
-                           [mask[n0:n1] for mask in masks])
+                           out=out[n0:n1], masks=piece_masks)
         if relu:
             np.maximum(out[n0:n1], 0, out=out[n0:n1])
 
@@ -93,13 +93,12 @@ def conv2d_max_pool2d(x, kernel, bias=None, strides=(1, 1), padding="valid", rel
         w_offsets = conv_gemm.kernel_per_offset(kernel.data) if need_x else None
 
         def backward_piece(n0, n1):
-            g_pooled = g[n0:n1] * (out[n0:n1] > 0) if relu else g[n0:n1]
+            g_pooled = g[n0:n1] * (out[n0:n1] > 0) if relu else g[n0:n1]  # relu's backward
             pooling.route(g_pooled, [mask[n0:n1] for mask in masks],
-                          blocks.parts(g_rows)[:, n0:n1])
-            if need_x:
-                g_image = blocks.scatter(g_rows, pooled_only=True, batch=(n0, n1))
+                          blocks.parts(g_rows)[:, n0:n1])  # the pooling's, into conv rows
             share = conv_gemm.kernel_gradient(patches, g_rows, geo, n0, n1) if need_w else None
-            if need_x:
+            if need_x:  # the pooled pixels' gradient as an image, for col2im
+                g_image = blocks.scatter(g_rows, pooled_only=True, batch=(n0, n1))
                 conv_gemm.col2im(dx_pad[n0:n1], g_image, w_offsets, geo)
             return share
 
