@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from gradcheck import check_gradients
 
-from striate.ops import conv_gemm
+from striate.engine import conv_gemm
 from striate.ops.conv import conv2d, conv_output_length, same_padding, zero_padding2d
 from striate.tensor import Tensor, no_grad
 
@@ -21,7 +21,7 @@ STRIDES = [(1, 1), (2, 2), (3, 3), (1, 2), (3, 2)]
 def layout(request, monkeypatch):
     """Run a test once with each patch-matrix layout, whatever the channel count."""
     threshold = 10**9 if request.param == "kernel_major" else 0
-    monkeypatch.setattr(conv_gemm, "_KERNEL_MAJOR_CHANNELS", threshold)
+    monkeypatch.setattr(conv_gemm, "KERNEL_MAJOR_CHANNELS", threshold)
     return request.param
 
 
@@ -180,7 +180,7 @@ def test_input_gradient_is_skipped_when_not_needed(layout, monkeypatch):
     def forbidden(*args):
         raise AssertionError("col2im ran for an input that needs no gradient")
 
-    monkeypatch.setattr(conv_gemm, "_col2im", forbidden)
+    monkeypatch.setattr(conv_gemm, "col2im", forbidden)
     out = conv2d(x, kernel, bias, padding="same")
     g = rng.standard_normal(out.shape)
     out.backward(g)

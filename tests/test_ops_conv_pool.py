@@ -10,8 +10,8 @@ import pytest
 from gradcheck import check_gradients
 from rounding import assert_equal_within_rounding
 
-from striate.ops import conv_gemm
-from striate.ops.blocks import PixelBlocks
+from striate.engine import conv_gemm
+from striate.engine.blocks import PixelBlocks
 from striate.ops.conv import conv2d
 from striate.ops.conv_pool import conv2d_max_pool2d
 from striate.ops.pool import max_pool2d
@@ -32,7 +32,7 @@ CASES = [
 @pytest.fixture(params=["kernel_major", "pixel_major"])
 def layout(request, monkeypatch):
     threshold = 10**9 if request.param == "kernel_major" else 0
-    monkeypatch.setattr(conv_gemm, "_KERNEL_MAJOR_CHANNELS", threshold)
+    monkeypatch.setattr(conv_gemm, "KERNEL_MAJOR_CHANNELS", threshold)
     return request.param
 
 

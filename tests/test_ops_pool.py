@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from gradcheck import check_gradients
 
-from striate.ops import pool
+from striate.engine import pooling
 from striate.ops.pool import avg_pool2d, global_avg_pool2d, max_pool2d
 from striate.tensor import Tensor, no_grad
 
@@ -21,7 +21,7 @@ STRIDES = [None, (1, 1), (2, 2), (3, 3), (1, 2), (3, 2)]
 @pytest.fixture(params=["views", "take"])
 def path(request, monkeypatch):
     """Run a test once with strided views and once with np.take (where windows do not overlap)."""
-    monkeypatch.setattr(pool, "_TAKE_MAX_CHANNELS", 0 if request.param == "views" else 10**9)
+    monkeypatch.setattr(pooling, "TAKE_MAX_CHANNELS", 0 if request.param == "views" else 10**9)
     return request.param
 
 

@@ -3,20 +3,8 @@
 import numpy as np
 
 from striate import parallel
+from striate.engine.sums import column_sum
 from striate.tensor import Tensor
-
-_ONES = {}
-
-
-def column_sum(a2d):
-    """Sum a 2-D array over its rows as a ones-vector product (a BLAS gemv, ~8x `sum(axis=0)`)."""
-    key = (a2d.shape[0], a2d.dtype.str)
-    ones = _ONES.get(key)
-    if ones is None:
-        if len(_ONES) > 64:
-            _ONES.clear()
-        ones = _ONES[key] = np.ones(a2d.shape[0], dtype=a2d.dtype)
-    return ones @ a2d
 
 
 def dense(x, kernel, bias=None):

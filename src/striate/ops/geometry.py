@@ -1,5 +1,6 @@
-"""Keras's output-size and padding arithmetic, and the argument checks that conv and pooling
-share. Each check raises ValueError/TypeError saying what was expected and what was received."""
+"""Keras's output-size and padding arithmetic, padding itself, and the argument checks that
+conv and pooling share. Each check raises ValueError/TypeError saying what was expected and what
+was received."""
 
 import numbers
 
@@ -22,7 +23,7 @@ def conv_output_length(n, k, stride, padding):
     >>> conv_output_length(7, 3, 2, "same")
     4
     """
-    padding = _padding_mode(padding, "conv_output_length")
+    padding = padding_mode(padding, "conv_output_length")
     if padding == "valid":
         return (n - k) // stride + 1
     return -(-n // stride)
@@ -46,8 +47,22 @@ def same_padding(n, k, stride):
     return total // 2, total - total // 2
 
 
-def _pad(xd, pads_h, pads_w, value):
-    """Copy of xd with `value` rows/columns added around height and width (no copy if none)."""
+def pad(xd, pads_h, pads_w, value):
+    """Copy of an NHWC array with `value` rows and columns added around height and width.
+
+    Args:
+        xd: ndarray `(batch, height, width, channels)`.
+        pads_h, pads_w: `(top, bottom)` and `(left, right)`, non-negative ints.
+        value: what the new cells hold (0, or -inf for max pooling).
+
+    Returns:
+        ndarray `(batch, top + height + bottom, left + width + right, channels)`; xd itself,
+        not a copy, when all four pads are 0.
+
+    >>> pad(np.ones((1, 1, 2, 1)), (1, 0), (0, 1), 0)[0, :, :, 0]
+    array([[0., 0., 0.],
+           [1., 1., 0.]])
+    """
     (top, bottom), (left, right) = pads_h, pads_w
     if top == bottom == left == right == 0:
         return xd
@@ -58,26 +73,43 @@ def _pad(xd, pads_h, pads_w, value):
     return out
 
 
+def unpad(padded, pads_h, pads_w):
+    """The inverse of `pad`: a view of `padded` without its added rows and columns (how a
+    gradient with respect to a padded input becomes one with respect to the input).
+
+    >>> unpad(pad(np.ones((1, 1, 2, 1)), (1, 0), (0, 1), 0), (1, 0), (0, 1)).shape
+    (1, 1, 2, 1)
+    """
+    (top, bottom), (left, right) = pads_h, pads_w
+    _, hp, wp, _ = padded.shape
+    return padded[:, top : hp - bottom, left : wp - right, :]
+
+
 # ----------------------------------------------------------------------------------------------
-# Validation shared with pool.py: each raises ValueError/TypeError saying what was expected.
+# Argument checks shared by the conv and pooling ops: each raises ValueError/TypeError naming
+# the op (`op`) and the argument (`what`), saying what was expected and what was received.
 
 
-def _check_4d(array, op, what, dims):
-    _check_4d_shape(array.shape, op, what, dims)
+def check_4d(array, op, what, dims):
+    """An array with 4 dims, described by `dims`."""
+    check_4d_shape(array.shape, op, what, dims)
 
 
-def _check_4d_shape(shape, op, what, dims):
+def check_4d_shape(shape, op, what, dims):
+    """A shape with 4 dims."""
     if len(shape) != 4:
         raise ValueError(
             f"{op}: expected {what} with 4 dims {dims}. Received: {what} shape {shape}."
         )
 
 
-def _check_float(array, op, what):
-    _check_float_dtype(array.dtype, op, what)
+def check_float(array, op, what):
+    """An array of a float dtype."""
+    check_float_dtype(array.dtype, op, what)
 
 
-def _check_float_dtype(dtype, op, what):
+def check_float_dtype(dtype, op, what):
+    """A float dtype."""
     if dtype.kind != "f":
         raise TypeError(
             f"{op}: expected a float {what} (float32, or float64 for gradient checks). "
@@ -85,11 +117,8 @@ def _check_float_dtype(dtype, op, what):
         )
 
 
-def _check_same_dtype(xd, other, op, what):
-    _check_same_dtypes(xd.dtype, other.dtype, op, what)
-
-
-def _check_same_dtypes(x_dtype, other_dtype, op, what):
+def check_same_dtypes(x_dtype, other_dtype, op, what):
+    """Another argument's dtype equal to the input's."""
     if other_dtype != x_dtype:
         raise TypeError(
             f"{op}: the {what} dtype must match the input dtype (no silent casts). "
@@ -97,37 +126,44 @@ def _check_same_dtypes(x_dtype, other_dtype, op, what):
         )
 
 
-def _padding_mode(padding, op):
+def padding_mode(padding, op):
+    """'valid' or 'same' from a case-insensitive string."""
     mode = padding.lower() if isinstance(padding, str) else None
     if mode not in ("valid", "same"):
         raise ValueError(
-            f"{op}: padding must be 'valid' or 'same' (case-insensitive). Received: padding={padding!r}."
+            f"{op}: padding must be 'valid' or 'same' (case-insensitive). "
+            f"Received: padding={padding!r}."
         )
     return mode
 
 
 def _is_int(value):
-    # `type(...) is int` first: the ABC check for numbers.Integral costs microseconds per call
+    # `type(...) is int` first: the ABC check for numbers.Integral is slow (benchmarks/README.md)
     return type(value) is int or (
         isinstance(value, numbers.Integral) and not isinstance(value, bool))
 
 
-def _pair(value, name, op):
-    """(a, b) of positive ints from an int or a pair."""
-    pair = (value, value) if _is_int(value) else value
+def pair(value, name, op):
+    """(a, b) of positive ints from an int or a pair of them; a ValueError naming `name` and
+    `op` for anything else.
+
+    >>> pair(3, "strides", "conv2d"), pair([2, 1], "strides", "conv2d")
+    ((3, 3), (2, 1))
+    """
+    values = (value, value) if _is_int(value) else value
     if (
-        not isinstance(pair, (tuple, list))
-        or len(pair) != 2
-        or not all(_is_int(v) and v > 0 for v in pair)
+        not isinstance(values, (tuple, list))
+        or len(values) != 2
+        or not all(_is_int(v) and v > 0 for v in values)
     ):
         raise ValueError(
             f"{op}: {name} must be a positive int or a tuple of 2 positive ints. "
             f"Received: {name}={value!r}."
         )
-    return int(pair[0]), int(pair[1])
+    return int(values[0]), int(values[1])
 
 
-def _pad_spec(padding):
+def pad_spec(padding):
     """((top, bottom), (left, right)) of non-negative ints from Keras's three padding forms."""
     spec = padding
     if _is_int(spec):
@@ -142,13 +178,14 @@ def _pad_spec(padding):
     )
     if not ok:
         raise ValueError(
-            "zero_padding2d: padding must be an int, (rows, cols) or ((top, bottom), (left, right)) "
-            f"of non-negative ints. Received: padding={padding!r}."
+            "zero_padding2d: padding must be an int, (rows, cols) or "
+            "((top, bottom), (left, right)) of non-negative ints. "
+            f"Received: padding={padding!r}."
         )
     return (int(spec[0][0]), int(spec[0][1])), (int(spec[1][0]), int(spec[1][1]))
 
 
-def _checked_length(n, k, stride, padding, op, window, hw, received):
+def checked_length(n, k, stride, padding, op, window, hw, received):
     """conv_output_length, or a ValueError showing the arithmetic when the window does not fit."""
     out = conv_output_length(n, k, stride, padding)
     if out > 0:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from striate.ops.dense import column_sum
+from striate.engine.sums import column_sum
 from striate.tensor import Tensor
 
 

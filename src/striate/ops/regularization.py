@@ -19,7 +19,7 @@ def dropout(x, rate, rng=None):
     """Zero each unit with probability `rate`, scaling the kept ones by 1 / (1 - rate).
 
     Each unit draws 32 random bits `u` (two per 64-bit word of `rng.bit_generator.random_raw`,
-    about twice as fast as `rng.random`) and is kept when `u >= round(rate * 2**32)`, so
+    faster than `rng.random`: benchmarks/README.md) and is kept when `u >= round(rate * 2**32)`, so
     P(keep) = 1 - rate to within 2**-32 and the expected output equals `x`. The mask and the
     scale are stored together as one array `keep / (1 - rate)`, which is also the gradient's
     local factor. `rate == 0` returns `x` itself; `rate == 1` gives zeros.
