@@ -15,7 +15,10 @@ side by side; the engine says how, with NumPy and the BLAS:
 Engine functions work on ndarrays and plain geometry records. They never import an op or a
 Tensor, and never call back into one. An op that runs in pieces of the batch (on every core,
 `striate.parallel`) writes its per-piece work as engine calls and hands it to
-`parallel.run_pieces`. Two invariants hold throughout: every path gives the same numbers, bit
-for bit, as the plain one (`tests/test_plan.py`), and how work is cut depends on the sizes only,
-never on the threads (`tests/test_parallel.py`).
+`parallel.run_pieces`. Every GEMM is an `np.matmul` call (never `@`), so that a test can see
+them all. Two invariants hold throughout (docs/NUMERICS.md): how work is cut depends on the
+sizes only, never on the threads, so `fit`, `evaluate` and `predict` give the same numbers bit
+for bit on any thread count (`tests/test_parallel.py` records every GEMM's shapes and the BLAS's
+threads); and every fused or reordered path gives the plain path's numbers within float
+rounding (`tests/test_plan.py`, `tests/test_ops_conv_pool.py`).
 """

@@ -128,9 +128,9 @@ def kernel_gradient(patches, g_rows, geo, n0, n1):
     share = None
     for a, b in row_ranges(geo, n0, n1):
         if share is None:
-            share = patches[a:b].T @ g_rows[a:b]
+            share = np.matmul(patches[a:b].T, g_rows[a:b])
         else:
-            share += patches[a:b].T @ g_rows[a:b]
+            share += np.matmul(patches[a:b].T, g_rows[a:b])
     return share
 
 
@@ -181,7 +181,7 @@ def col2im(dx_pad, g_image, w_offsets, geo):
     else:
         dx_pad[...] = 0
     if c == 1:
-        blocks = (w_offsets @ g2.T).reshape(kh * kw, n, oh, ow, c)
+        blocks = np.matmul(w_offsets, g2.T).reshape(kh * kw, n, oh, ow, c)
     else:
         block = np.empty((n * oh * ow, c), g2.dtype)
     for offset in range(kh * kw):

@@ -24,4 +24,4 @@ def column_sum(a2d):
         if len(_ONES) > 64:
             _ONES.clear()
         ones = _ONES[key] = np.ones(a2d.shape[0], dtype=a2d.dtype)
-    return ones @ a2d
+    return np.matmul(ones, a2d)
