@@ -250,8 +250,8 @@ def test_fit_with_reused_batch_buffers_matches_a_plain_loop():
         order = backend.rng().permutation(len(x))
         for start in range(0, len(x), 16):
             indices = order[start:start + 16]
-            loss = plain.loss(y[indices], plain.call(Tensor(x[indices].astype(np.float32)),
-                                                     training=True))
+            loss, _ = plain.call_with_loss(Tensor(x[indices].astype(np.float32)), y[indices],
+                                           training=True)
             loss.backward()
             plain.optimizer.apply(plain.trainable_weights)
             for weight in plain.trainable_weights:

@@ -19,6 +19,8 @@ from striate import (
     models,
     optimizers,
     parallel,
+    saving,  # registers model.save, save_weights, load_weights and load_model
+    see,  # registers model.inspect
     utils,
 )
 from striate.models import Sequential
