@@ -32,5 +32,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Sequential", "Tensor", "activations", "backend", "callbacks", "datasets", "initializers",
     "layers", "losses", "metrics", "models", "no_grad", "num_threads", "optimizers", "parallel",
-    "set_num_threads", "utils",
+    "saving", "see", "set_num_threads", "utils",
 ]

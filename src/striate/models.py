@@ -129,7 +129,7 @@ class Sequential:
         return self.input_shape is not None and all(layer.built for layer in self.layers)
 
     def build(self, input_shape=None):
-        """Build every layer for `input_shape` (with the batch dimension, e.g. (None, 28, 28, 1))."""
+        """Build every layer for `input_shape` (with the batch dimension: (None, 28, 28, 1))."""
         if input_shape is not None:
             input_shape = (None,) + tuple(input_shape)[1:]
             if self.input_shape is not None and len(self.input_shape) == len(input_shape):
@@ -213,6 +213,9 @@ class Sequential:
         and the model's outputs as an ndarray, by the training plan (`striate.plan`: when the
         model ends in a softmax and the loss is a cross-entropy, the two run as one op).
         `inputs` is a float Tensor whose shape was already checked."""
+        if self.loss is None:
+            raise ValueError(f"call_with_loss: Sequential '{self.name}' has no loss; call "
+                             f"compile(loss=...) first. Received: loss=None.")
         steps = self._execution_plan(self.loss)
         out = inputs
         for function, layers in steps[:-1]:
@@ -233,7 +236,8 @@ class Sequential:
             self.build((None,) + array.shape[1:])
         if isinstance(inputs, Tensor):
             return self.call(inputs, training=training)
-        return self.call(Tensor(training_loop.prepare_inputs(self, array, "call")), training=training)
+        array = training_loop.prepare_inputs(self, array, "call")
+        return self.call(Tensor(array), training=training)
 
     # -- training --------------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None):

@@ -17,8 +17,9 @@ def _check_rate(owner, name, value, low=0.0, high=None, inclusive_high=False):
         raise TypeError(f"{owner}: {name} must be a number. Received: {name}={value!r}")
     too_high = high is not None and (value > high if inclusive_high else value >= high)
     if value < low or too_high or math.isnan(value):
-        bound = f"[{low}, {high}{']' if inclusive_high else ')'}" if high is not None else f">= {low}"
-        raise ValueError(f"{owner}: {name} must be in {bound}. Received: {name}={value!r}")
+        closing = "]" if inclusive_high else ")"
+        bound = f">= {low}" if high is None else f"in [{low}, {high}{closing}"
+        raise ValueError(f"{owner}: {name} must be {bound}. Received: {name}={value!r}")
     return float(value)
 
 
@@ -122,14 +123,18 @@ class Optimizer:
         self.iterations += 1
         self._prepare_step()
         packed = self._packed
-        if packed is not None and all(v.grad is not None for v in variables):
-            # One update over every weight at once: a dozen NumPy calls per step, not per weight.
+        if packed is not None:
+            # One update over every weight at once: a dozen NumPy calls per step, not per weight
+            # (unless a gradient is missing: then weight by weight, below).
             for view, variable in zip(packed["grad_views"], variables):
+                if variable.grad is None:
+                    break
                 np.copyto(view, variable.grad)
-            self._update(packed["params"], packed["grads"], packed["slots"])
-            if self.iterations % _FLUSH_EVERY == 0:
-                self._flush_tiny(packed["slots"])
-            return
+            else:
+                self._update(packed["params"], packed["grads"], packed["slots"])
+                if self.iterations % _FLUSH_EVERY == 0:
+                    self._flush_tiny(packed["slots"])
+                return
         for index, variable in enumerate(variables):
             if variable.grad is not None:
                 slots = {name: self.slots[name][index] for name in self.slot_names}

@@ -24,11 +24,10 @@ import warnings
 
 import numpy as np
 
-from striate import backend
+from striate import backend, models
 from striate import layers as layers_module
 from striate import losses as losses_module
 from striate import metrics as metrics_module
-from striate import models
 from striate import optimizers as optimizers_module
 from striate.model_archive import (  # noqa: F401 (ModelFileError is part of this API)
     JSON_MEMBER,
