@@ -71,9 +71,10 @@ class Optimizer:
                           for name in self.slot_names}
         for name, arrays in self.slots.items():
             if len(arrays) != len(variables):
-                raise ValueError(f"{type(self).__name__}.build: the restored state has "
-                                 f"{len(arrays)} arrays per slot, one per weight. Received: "
-                                 f"{len(variables)} variables.")
+                raise ValueError(f"{type(self).__name__}.build: the optimizer holds state for "
+                                 f"{len(arrays)} weights (slot {name!r}); give it the same "
+                                 f"weights, or use a new optimizer (compile again) for others. "
+                                 f"Received: {len(variables)} variables.")
         self._variables, self._packed = variables, None
         if not variables or len({v.data.dtype for v in variables}) != 1:
             return  # nothing to pack, or mixed dtypes: updated one by one

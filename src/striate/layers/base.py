@@ -120,7 +120,8 @@ class Layer:
 
         - 'activation': `call(x)` is `self.activation(self.call_without_activation(x))`, so the
           plan may apply the activation itself: after a max pooling (a ReLU) or inside the
-          loss (a softmax). An `Activation` layer is its activation alone.
+          loss (a softmax). (For an `Activation` layer `call_without_activation` is the
+          identity, so the plan drops that step.)
         - 'max_pool': `call(x)` is `max_pool2d(x, self.pool_size, self.strides, self.padding)`.
         - 'conv_max_pool': `call_max_pooled(x, relu)` is `call_without_activation(x)` followed
           by a 2x2 max pooling (and a ReLU), as one op, with the numbers of

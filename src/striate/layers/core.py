@@ -98,6 +98,10 @@ class Activation(Layer):
     def call(self, inputs, training=False):
         return self.activation(inputs)
 
+    def call_without_activation(self, inputs):
+        """The input itself (the plan drops this step)."""
+        return inputs
+
     @property
     def fusions(self):
         """'activation' (see `Layer.fusions`), unless a subclass overrides `call`."""
