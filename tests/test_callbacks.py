@@ -297,3 +297,20 @@ def test_terminate_on_nan_stops_at_the_batch():
     assert history.epoch == [0, 1, 2] and recorder.batches == 12
     with pytest.raises(RuntimeError, match="Batch 1: invalid flaky"):
         run([TerminateOnNaN(raise_error=True)])
+
+
+@pytest.mark.parametrize("bad", [-0.5, float("nan"), "fast"])
+def test_a_callback_setting_an_invalid_learning_rate_gets_the_constructors_error(bad):
+    class Setter(Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.model.optimizer.learning_rate = bad
+
+    error = ValueError if isinstance(bad, float) else TypeError
+    with pytest.raises(error) as from_constructor:
+        Adam(bad)
+    net = model(Adam(0.001))
+    with pytest.raises(error) as from_callback:
+        net.fit(*data(), epochs=1, verbose=0, callbacks=[Setter()])
+    assert str(from_callback.value) == str(from_constructor.value)
+    assert "Received: learning_rate=" in str(from_callback.value)
+    assert net.optimizer.learning_rate == 0.001  # unchanged

@@ -265,8 +265,8 @@ def plain_loop(plain, x, y):
         order = backend.rng().permutation(len(x))
         for start in range(0, len(x), 16):
             indices = order[start:start + 16]
-            loss = plain.loss(y[indices], plain.call(Tensor(x[indices].astype(np.float32)),
-                                                     training=True))
+            loss, _ = plain.call_with_loss(Tensor(x[indices].astype(np.float32)), y[indices],
+                                           training=True)
             loss.backward()
             plain.optimizer.apply(plain.trainable_weights)
             for weight in plain.trainable_weights:
@@ -287,3 +287,51 @@ def test_predict_and_evaluate_split_big_batches(monkeypatch):
     # the loss is a mean of -log p over 70 samples: each p within rounding, so the loss too
     assert_equal_within_rounding(np.float32(model.evaluate(x, y, batch_size=70, verbose=0)),
                                  np.float32(scores))
+
+
+def test_models_imports_neither_saving_nor_see_but_offers_their_tools(monkeypatch):
+    """The dependency points up: striate.saving and striate.see register into models."""
+    import ast
+    import inspect as inspect_module
+
+    from striate import models, saving
+    from striate.see import inspect as see_inspect
+
+    tree = ast.parse(inspect_module.getsource(models))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                 for alias in node.names}
+    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+             for alias in node.names}
+    assert not any(m.startswith(("striate.saving", "striate.see")) for m in imported if m)
+    assert not {"saving", "see"} & names
+    assert models._TOOLS["load_model"] is saving.load_model
+    assert models._TOOLS["inspect"] is see_inspect.inspect_model
+    model = Sequential([Dense(2, input_shape=(3,))])
+    monkeypatch.delitem(models._TOOLS, "inspect")
+    with pytest.raises(RuntimeError, match=r"Sequential.inspect: no implementation of 'inspect' "
+                                           r"is registered; it is registered by importing "
+                                           r"striate.see.inspect"):
+        model.inspect(np.ones(3))
+    with pytest.raises(ValueError, match="unknown tool 'explain'"):
+        models.register_tool("explain", print)
+
+
+def test_optimizer_build_packs_the_weights_it_is_handed():
+    model = Sequential([Input(shape=(3,)), Dense(4), Dense(2)])
+    before = model.get_weights()
+    weights = model.trainable_weights
+    first = weights[0].data
+    optimizer = striate.optimizers.Adam()
+    optimizer.build(weights)
+    views = [w.data for w in weights]
+    assert views[0] is not first and all(v.base is views[0].base for v in views)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), before, strict=True))
+    optimizer.build(weights)  # already built for them: nothing moves
+    assert all(w.data is v for w, v in zip(weights, views, strict=True))
+    model.set_weights(before)  # writes into the views
+    assert all(w.data is v for w, v in zip(weights, views, strict=True))
+    for w in weights:
+        w.grad = np.ones_like(w.data)
+    optimizer.apply(weights)
+    assert optimizer.iterations == 1 and all(w.data is v for w, v in zip(weights, views))

@@ -128,11 +128,12 @@ def test_activations_saturate_without_overflow():
         np.testing.assert_array_equal(act.elu(Tensor(big)).data, [-1.0, 1000.0])
 
 
-def test_softmax_keeps_logits_for_fused_loss():
-    x = Tensor(np.zeros((2, 3)))
-    assert act.softmax(x).saved is x
-    assert act.softmax(x, axis=1).saved is x
-    assert act.softmax(x, axis=0).saved is None  # a loss over the last axis must not fuse it
+def test_softmax_is_a_plain_op():
+    """No side channel for a later loss (the plan fuses softmax and loss explicitly)."""
+    x = Tensor(np.random.default_rng(0).standard_normal((2, 3)), requires_grad=True)
+    out = act.softmax(x)
+    assert out.parents == (x,) and not hasattr(out, "saved")
+    np.testing.assert_array_equal(out.data, act.softmax_probabilities(x.data))
 
 
 def test_relu_gradient_is_zero_at_zero():

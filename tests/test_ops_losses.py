@@ -54,8 +54,9 @@ def test_sparse_gradients_on_probabilities_and_logits(shape):
     p = probabilities(shape)
     check_gradients(lambda y: losses.sparse_categorical_crossentropy(labels, y), [p])
     check_gradients(lambda y: losses.sparse_categorical_crossentropy(labels, y, True), [p * 3])
-    # Through softmax: the fused path (the loss's parent is the logits).
+    # Through softmax: the chain rule, and the fused op (the loss's parent is the logits).
     check_gradients(lambda z: losses.sparse_categorical_crossentropy(labels, softmax(z)), [p * 3])
+    check_gradients(lambda z: losses.softmax_crossentropy(labels, z)[0], [p * 3])
 
 
 @pytest.mark.parametrize("targets", ["one_hot", "soft"])
@@ -65,6 +66,7 @@ def test_categorical_gradients(targets):
     check_gradients(lambda y: losses.categorical_crossentropy(t, y), [p])
     check_gradients(lambda y: losses.categorical_crossentropy(t, y, from_logits=True), [p * 3])
     check_gradients(lambda z: losses.categorical_crossentropy(t, softmax(z)), [p * 3])
+    check_gradients(lambda z: losses.softmax_crossentropy(t, z, sparse=False)[0], [p * 3])
 
 
 @pytest.mark.parametrize("shape", [(N, 1), (N, 3), (2, 3, 4)])
@@ -100,9 +102,11 @@ def test_sparse_softmax_clip_mask_matches_chain_rule(fused):
     zt = Tensor(z.copy(), requires_grad=True)
     p = softmax(zt)
     assert p.data[0, 0] == 1.0 and p.data[1, 1] == 0.0 and p.data[2, 2] < EPS
-    if not fused:
-        p.saved = None  # forces the loss through softmax's own backward
-    loss = losses.sparse_categorical_crossentropy(labels, p)
+    if fused:  # one op: the gradient goes straight to the logits
+        loss, probabilities = losses.softmax_crossentropy(labels, zt)
+        np.testing.assert_array_equal(probabilities, p.data)
+    else:  # through softmax's own backward
+        loss = losses.sparse_categorical_crossentropy(labels, p)
     assert loss.parents[0] is (zt if fused else p)
     loss.backward()
     np.testing.assert_array_equal(zt.grad[:3], 0.0)
@@ -155,6 +159,9 @@ def parity_cases():
         ("sparse", labels, probabilities((N, C)).astype(np.float32), "probs"),
         ("categorical", one_hot(labels).astype(np.float32), z, "softmax"),
         ("categorical", soft, z, "softmax"),
+        ("sparse", labels, z, "fused"),
+        ("categorical", one_hot(labels).astype(np.float32), z, "fused"),
+        ("categorical", soft, z, "fused"),
         ("categorical", soft, z, "logits"),
         ("categorical", soft, probabilities((N, C)).astype(np.float32), "probs"),
         ("binary", bin_t, bin_p, "probs"),
@@ -175,11 +182,15 @@ def test_losses_and_gradients_match_torch(case, dtype):
     ours_y = Tensor(y.copy(), requires_grad=True)
     pred = {"softmax": softmax, "sigmoid": sigmoid}.get(mode, lambda v: v)(ours_y)
     kwargs = {} if name == "mse" else {"from_logits": from_logits}
-    ours = OURS[name](t, pred, **kwargs)
+    if mode == "fused":  # softmax and loss as one op
+        ours = losses.softmax_crossentropy(t, ours_y, sparse=name == "sparse")[0]
+    else:
+        ours = OURS[name](t, pred, **kwargs)
     ours.backward()
 
     theirs_y = torch.tensor(y, requires_grad=True)
-    tpred = {"softmax": lambda v: torch.softmax(v, -1), "sigmoid": torch.sigmoid}.get(
+    softmax_ = lambda v: torch.softmax(v, -1)
+    tpred = {"softmax": softmax_, "fused": softmax_, "sigmoid": torch.sigmoid}.get(
         mode, lambda v: v
     )(theirs_y)
     theirs = torch_keras_loss(torch, name, torch.tensor(t), tpred, from_logits)

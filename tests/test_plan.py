@@ -9,14 +9,18 @@ from rounding import assert_equal_within_rounding
 from striate import zoo
 from striate.layers import Activation, Conv2D, Dense, Flatten, Input, MaxPool2D
 from striate.models import Sequential
-from striate.plan import describe
+from striate.plan import describe, execution_plan, layers_in_block_order
 from striate.tensor import Tensor
 
 
 def one_by_one(model, x, training=False):
+    """The layers one by one; a Conv2D that the plan fuses with its pooling sums its kernel
+    gradient in the same (block) pixel order as the fused op."""
+    blocks = layers_in_block_order(model._execution_plan())
     out = x
     for layer in model.layers:
-        out = layer.call(out, training=training)
+        options = {"pixel_order": "blocks"} if layer in blocks else {}
+        out = layer.call(out, training=training, **options)
     return out
 
 
@@ -64,7 +68,7 @@ def test_plan_equals_layers_one_by_one_within_rounding(name, dtype):
         weight.data = rng.standard_normal(weight.data.shape).astype(dtype)
     # Small integers, many of them zero: tied maxima and windows whose max is <= 0 everywhere.
     x = rng.integers(-2, 3, (4,) + shape).astype(dtype)
-    model.call(Tensor(x))  # builds the plan (which chooses each Conv2D's pixel order)
+    model.call(Tensor(x))  # builds the plan
     g = rng.standard_normal(model.call(Tensor(x)).shape).astype(dtype)
     fused = outputs_and_gradients(model, plan_call, x, g)
     unfused = outputs_and_gradients(model, one_by_one, x, g)
@@ -94,10 +98,10 @@ def test_plan_follows_changes_to_the_model():
     x = np.ones((1, 8, 8, 1), np.float32)
     model(x)
     assert describe(model._execution_plan()) == ["c + p, relu", "f"]
-    assert model.layers[0].pixel_order == "blocks"
+    assert layers_in_block_order(model._execution_plan()) == [model.layers[0]]
     model.layers[0].activation = Activation("tanh").activation
     assert describe(model._execution_plan()) == ["c", "p", "f"]  # tanh: no fusion
-    assert model.layers[0].pixel_order == "rows"
+    assert layers_in_block_order(model._execution_plan()) == []
     model.pop()
     model.pop()
     assert describe(model._execution_plan()) == ["c"]
@@ -116,3 +120,65 @@ def test_inspect_still_sees_each_layer_output():
         out = layer.call(out)
         np.testing.assert_array_equal(record.output, out.data[0])
     assert inspection.layers[1].output.shape == (27, 27, 6)  # the ReLU before pooling
+
+
+def test_the_plan_never_changes_a_layer():
+    model = zoo.article()
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+    before = [dict(vars(layer)) for layer in model.layers]
+    for _ in range(2):
+        for loss in (None, model.loss):
+            execution_plan(model.layers, loss)
+    after = [dict(vars(layer)) for layer in model.layers]
+    assert after == before
+
+
+def test_a_conv2d_that_overrides_call_is_not_fused():
+    class Doubled(Conv2D):
+        def call(self, inputs, training=False, pixel_order="rows"):
+            return super().call(inputs, training, pixel_order)
+
+    plain = [Conv2D(2, 3, activation="relu", name="c"), MaxPool2D(2, name="p")]
+    assert describe(execution_plan(plain)) == ["c + p, relu"]
+    doubled = [Doubled(2, 3, activation="relu", name="d"), MaxPool2D(2, name="p")]
+    assert doubled[0].fusions == frozenset() and plain[0].fusions
+    assert describe(execution_plan(doubled)) == ["d", "p"]
+
+
+@pytest.mark.parametrize("loss", ["sparse_categorical_crossentropy", "categorical_crossentropy"])
+@pytest.mark.parametrize("end", ["activation", "dense_softmax"])
+def test_softmax_and_cross_entropy_are_one_step(loss, end):
+    rng = np.random.default_rng(2)
+    last = [Dense(4), Activation("softmax")] if end == "activation" else [
+        Dense(4, activation="softmax")]
+    model = Sequential([Input(shape=(6,)), Dense(5, activation="relu")] + last)
+    model.compile(loss=loss, optimizer="sgd")
+    names = [layer.name for layer in model.layers]
+    fused_step = f"{names[-1]} (softmax) + {loss}"
+    expected = names[:-1] + [fused_step] if end == "activation" else [
+        names[0], f"{names[1]} (without activation)", fused_step]
+    assert describe(model._execution_plan(model.loss)) == expected
+    assert describe(model._execution_plan()) == names  # inference: the layers as they are
+    # Unsaturated inputs: the same loss and gradients as the clipped loss of the probabilities
+    # computed layer by layer and backpropagated through the softmax.
+    x = rng.standard_normal((8, 6)).astype(np.float32)
+    labels = rng.integers(0, 4, 8)
+    y = labels if loss.startswith("sparse") else np.eye(4, dtype=np.float32)[labels]
+
+    def loss_and_gradients(run):
+        for weight in model.weights:
+            weight.grad = None
+        value, outputs = run()
+        value.backward()
+        return value.data, outputs, [w.grad for w in model.trainable_weights]
+
+    def unfused():
+        outputs = one_by_one(model, Tensor(x))
+        return model.loss(y, outputs), outputs.data
+
+    fused = loss_and_gradients(lambda: model.call_with_loss(Tensor(x), y, training=True))
+    plain = loss_and_gradients(unfused)
+    assert fused[0] == plain[0] and np.array_equal(fused[1], plain[1])
+    for got, want in zip(fused[2], plain[2]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    assert model.loss.fuses_softmax

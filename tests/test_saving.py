@@ -55,7 +55,7 @@ def test_loaded_model_predicts_identically_with_same_config_and_compile(tmp_path
     assert loaded.loss.get_config() == model.loss.get_config()
     assert loaded._metric_identifiers == ["acc"] and loaded.metrics[0][0] == "acc"
     assert loaded.optimizer.iterations == model.optimizer.iterations == 5
-    for mine, theirs in zip(model.optimizer.variables(), loaded.optimizer.variables()):
+    for mine, theirs in zip(model.optimizer.state_arrays(), loaded.optimizer.state_arrays()):
         np.testing.assert_array_equal(mine, theirs)
     history = loaded.fit(*data(), epochs=1, verbose=0)
     assert sorted(history.history) == ["acc", "loss"]
@@ -156,12 +156,12 @@ def test_optimizer_state_round_trip():
     w.grad = np.full(3, 0.5, np.float32)
     opt.apply([w])
     other = RMSprop(centered=True, momentum=0.5)
-    other.set_state(opt.variables())
+    other.set_state(opt.state_arrays())
     assert other.iterations == 1
-    for a, b in zip(opt.variables(), other.variables()):
+    for a, b in zip(opt.state_arrays(), other.state_arrays()):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="slot"):
-        other.set_state(opt.variables()[:-1])
+        other.set_state(opt.state_arrays()[:-1])
 
 
 # -- weights files ---------------------------------------------------------------------------

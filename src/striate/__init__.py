@@ -19,6 +19,8 @@ from striate import (
     models,
     optimizers,
     parallel,
+    saving,  # registers model.save, save_weights, load_weights and load_model
+    see,  # registers model.inspect
     utils,
 )
 from striate.models import Sequential
@@ -30,5 +32,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Sequential", "Tensor", "activations", "backend", "callbacks", "datasets", "initializers",
     "layers", "losses", "metrics", "models", "no_grad", "num_threads", "optimizers", "parallel",
-    "set_num_threads", "utils",
+    "saving", "see", "set_num_threads", "utils",
 ]

@@ -15,6 +15,14 @@ class Loss:
     def __call__(self, y_true, y_pred):
         return self.function(y_true, y_pred, **self.options)
 
+    @property
+    def fuses_softmax(self):
+        """True when `softmax_crossentropy(y_true, logits)` computes this loss of
+        `softmax(logits)` as one op, which the execution plan then runs for a model that ends
+        in a softmax (`striate.plan`): the cross-entropies on probabilities, unless a subclass
+        overrides `__call__`."""
+        return False
+
     def get_config(self):
         return {"name": self.name, **self.options}
 
@@ -22,12 +30,29 @@ class Loss:
         return f"{type(self).__name__}({self.get_config()})"
 
 
-class SparseCategoricalCrossentropy(Loss):
+class _SoftmaxCrossentropy(Loss):
+    """A cross-entropy that can be computed together with the softmax before it."""
+
+    sparse = True
+
+    @property
+    def fuses_softmax(self):
+        return not self.options["from_logits"] and type(self).__call__ is Loss.__call__
+
+    def softmax_crossentropy(self, y_true, logits):
+        """`(loss, probabilities)` of `softmax(logits)`, as one op (the rule and its gradient:
+        `striate.ops.losses.softmax_crossentropy`)."""
+        return ops.softmax_crossentropy(y_true, logits, sparse=self.sparse)
+
+
+class SparseCategoricalCrossentropy(_SoftmaxCrossentropy):
     def __init__(self, from_logits=False, name="sparse_categorical_crossentropy"):
         super().__init__(ops.sparse_categorical_crossentropy, name, from_logits=from_logits)
 
 
-class CategoricalCrossentropy(Loss):
+class CategoricalCrossentropy(_SoftmaxCrossentropy):
+    sparse = False
+
     def __init__(self, from_logits=False, name="categorical_crossentropy"):
         super().__init__(ops.categorical_crossentropy, name, from_logits=from_logits)
 

@@ -1,7 +1,8 @@
 """Metrics as per-sample functions on ndarrays; `fit` averages them over samples.
 
-'acc' and 'accuracy' resolve, as in Keras, to the accuracy that fits the loss: sparse
-categorical for integer labels, categorical for one-hot labels, binary for one output unit.
+'acc' and 'accuracy' resolve, as in Keras, to the accuracy that fits the loss: binary for
+binary cross-entropy, categorical for categorical cross-entropy (one-hot labels), else sparse
+categorical (integer labels).
 """
 
 import numpy as np
@@ -43,7 +44,7 @@ _BY_NAME = {
 }
 
 
-def get(identifier, loss_name=None, output_units=None):
+def get(identifier, loss_name=None):
     """(log name, per-sample function) for a metric name or a function.
 
     'acc'/'accuracy' keep the name the user wrote (History keys follow it) and pick the accuracy
@@ -58,7 +59,7 @@ def get(identifier, loss_name=None, output_units=None):
     name = identifier.lower()
     if function is not None:
         return name, function
-    if loss_name == "binary_crossentropy" or (output_units == 1 and loss_name != "sparse_categorical_crossentropy"):
+    if loss_name == "binary_crossentropy":
         return name, binary_accuracy
     if loss_name == "categorical_crossentropy":
         return name, categorical_accuracy

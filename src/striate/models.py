@@ -12,6 +12,37 @@ from striate.plan import execution_plan, plan_key
 from striate.summary import summary_text
 from striate.tensor import Tensor
 
+# The tools a model offers that live above it (its files, seeing inside), registered by the
+# modules that provide them when they are imported (`import striate` imports them all):
+# striate.saving registers "save_model", "save_weights", "load_weights" and "load_model",
+# striate.see.inspect registers "inspect". So the imports point one way: those modules import
+# this one, never the reverse.
+_TOOLS = {}
+_TOOL_MODULES = {"save_model": "striate.saving", "save_weights": "striate.saving",
+                 "load_weights": "striate.saving", "load_model": "striate.saving",
+                 "inspect": "striate.see.inspect"}
+
+
+def register_tool(name, function):
+    """Make `function` the implementation of the model tool `name` (one of `_TOOL_MODULES`).
+
+    >>> register_tool("inspect", _TOOLS["inspect"])  # what striate.see.inspect does
+    """
+    if name not in _TOOL_MODULES:
+        raise ValueError(f"register_tool: unknown tool {name!r}; expected one of "
+                         f"{', '.join(sorted(_TOOL_MODULES))}. Received: name={name!r}")
+    _TOOLS[name] = function
+
+
+def _tool(name, where):
+    function = _TOOLS.get(name)
+    if function is None:
+        raise RuntimeError(f"{where}: no implementation of {name!r} is registered; it is "
+                           f"registered by importing {_TOOL_MODULES[name]} (which `import "
+                           f"striate` does). Received: registered tools "
+                           f"{sorted(_TOOLS) or 'none'}.")
+    return function
+
 
 class _SummaryMethod:
     """`model.summary()` prints the table; `model.summary` alone (as the article writes it, in a
@@ -44,10 +75,17 @@ class Sequential:
         self.compiled = False
         self.optimizer = self.loss = None
         self.metrics = []
-        self.stop_training = False
+        # Written by `fit` (striate.training) and callbacks, as in Keras: the History of the
+        # last fit; True to stop at the end of the current batch; and why fit stopped on its
+        # own (a loss that became NaN or infinite), or None.
         self.history = None
+        self.stop_training = False
+        self.stop_reason = None
         self.metadata = {}  # JSON-able facts saved with the model (dataset, class names...)
-        self._plan = self._plan_key = None  # how `call` runs the layers (striate.plan)
+        self._metric_identifiers = []  # what compile received, for saving
+        # How `call` and `call_with_loss` run the layers (striate.plan), cached per kind:
+        # {False: (key, inference steps), True: (key, training steps ending in the loss)}.
+        self._plans = {}
         for layer in layers or []:
             self.add(layer)
 
@@ -76,7 +114,6 @@ class Sequential:
         if self.input_shape is None and not self.layers and layer._declared_input_shape:
             self.input_shape = layer._declared_input_shape
         self.layers.append(layer)
-        self._plan = None
         if self.input_shape is not None:
             shape = self.input_shape if len(self.layers) == 1 else self.layers[-2].output_shape
             layer.build_for(shape)
@@ -85,7 +122,6 @@ class Sequential:
         """Remove the last layer."""
         if not self.layers:
             raise ValueError("Sequential.pop: the model has no layers.")
-        self._plan = None
         return self.layers.pop()
 
     @property
@@ -93,7 +129,7 @@ class Sequential:
         return self.input_shape is not None and all(layer.built for layer in self.layers)
 
     def build(self, input_shape=None):
-        """Build every layer for `input_shape` (with the batch dimension, e.g. (None, 28, 28, 1))."""
+        """Build every layer for `input_shape` (with the batch dimension: (None, 28, 28, 1))."""
         if input_shape is not None:
             input_shape = (None,) + tuple(input_shape)[1:]
             if self.input_shape is not None and len(self.input_shape) == len(input_shape):
@@ -168,15 +204,31 @@ class Sequential:
         """Run the layers on a float Tensor whose shape was already checked, by the execution
         plan (`striate.plan`: the layers in order, a ReLU before a max pooling moved after it)."""
         out = inputs
-        for function, layer in self._execution_plan():
-            out = function(layer, out, training)
+        for function, layers in self._execution_plan():
+            out = function(layers, out, training)
         return out
 
-    def _execution_plan(self):
-        key = plan_key(self.layers)
-        if self._plan is None or key != self._plan_key:
-            self._plan, self._plan_key = execution_plan(self.layers), key
-        return self._plan
+    def call_with_loss(self, inputs, y_true, training=False):
+        """`(loss, outputs)` for a batch: the compiled loss as a Tensor, ready for `backward`,
+        and the model's outputs as an ndarray, by the training plan (`striate.plan`: when the
+        model ends in a softmax and the loss is a cross-entropy, the two run as one op).
+        `inputs` is a float Tensor whose shape was already checked."""
+        if self.loss is None:
+            raise ValueError(f"call_with_loss: Sequential '{self.name}' has no loss; call "
+                             f"compile(loss=...) first. Received: loss=None.")
+        steps = self._execution_plan(self.loss)
+        out = inputs
+        for function, layers in steps[:-1]:
+            out = function(layers, out, training)
+        finish, operands = steps[-1]
+        return finish(operands, out, y_true)
+
+    def _execution_plan(self, loss=None):
+        key = plan_key(self.layers, loss)
+        cached = self._plans.get(loss is not None)
+        if cached is None or cached[0] != key:
+            cached = self._plans[loss is not None] = (key, execution_plan(self.layers, loss))
+        return cached[1]
 
     def __call__(self, inputs, training=False):
         array = inputs.data if isinstance(inputs, Tensor) else np.asarray(inputs)
@@ -184,7 +236,8 @@ class Sequential:
             self.build((None,) + array.shape[1:])
         if isinstance(inputs, Tensor):
             return self.call(inputs, training=training)
-        return self.call(Tensor(training_loop.prepare_inputs(self, array, "call")), training=training)
+        array = training_loop.prepare_inputs(self, array, "call")
+        return self.call(Tensor(array), training=training)
 
     # -- training --------------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None):
@@ -221,21 +274,15 @@ class Sequential:
     def save(self, filepath, overwrite=True):
         """Write one file with the architecture, weights, compile settings and training state
         (see `striate.saving`); `load_model(filepath)` reads it back."""
-        from striate import saving
-
-        saving.save_model(self, filepath, overwrite=overwrite)
+        _tool("save_model", "Sequential.save")(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite=True):
         """Write only the weights (with layer names and shapes, checked by `load_weights`)."""
-        from striate import saving
-
-        saving.save_weights(self, filepath, overwrite=overwrite)
+        _tool("save_weights", "Sequential.save_weights")(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath):
         """Set the weights from a `save_weights` or `save` file of the same architecture."""
-        from striate import saving
-
-        saving.load_weights(self, filepath)
+        _tool("load_weights", "Sequential.load_weights")(self, filepath)
 
     # -- seeing inside ---------------------------------------------------------------------------
     def inspect(self, x, class_index=None):
@@ -243,9 +290,7 @@ class Sequential:
         and, for `class_index` (an int or 'predicted'), the gradient of that class's score
         (before softmax) with respect to every layer's output and the input. See `striate.see`.
         """
-        from striate.see.inspect import inspect_model
-
-        return inspect_model(self, x, class_index)
+        return _tool("inspect", "Sequential.inspect")(self, x, class_index)
 
 
 def load_model(filepath, compile=True):
@@ -254,6 +299,4 @@ def load_model(filepath, compile=True):
     With `compile=True` it also restores the compile settings, the optimizer state and the
     shared random generator's state, so the next `fit` continues exactly as an unbroken run.
     """
-    from striate import saving
-
-    return saving.load_model(filepath, compile=compile)
+    return _tool("load_model", "load_model")(filepath, compile=compile)

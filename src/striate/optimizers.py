@@ -17,8 +17,9 @@ def _check_rate(owner, name, value, low=0.0, high=None, inclusive_high=False):
         raise TypeError(f"{owner}: {name} must be a number. Received: {name}={value!r}")
     too_high = high is not None and (value > high if inclusive_high else value >= high)
     if value < low or too_high or math.isnan(value):
-        bound = f"[{low}, {high}{']' if inclusive_high else ')'}" if high is not None else f">= {low}"
-        raise ValueError(f"{owner}: {name} must be in {bound}. Received: {name}={value!r}")
+        closing = "]" if inclusive_high else ")"
+        bound = f">= {low}" if high is None else f"in [{low}, {high}{closing}"
+        raise ValueError(f"{owner}: {name} must be {bound}. Received: {name}={value!r}")
     return float(value)
 
 
@@ -33,54 +34,50 @@ class Optimizer:
 
     def __init__(self, learning_rate, name=None):
         self.name = name or type(self).__name__.lower()
-        self.learning_rate = _check_rate(type(self).__name__, "learning_rate", learning_rate)
+        self.learning_rate = learning_rate
         self.iterations = 0
         self.slots = None  # one list of ndarrays per slot name, aligned with the variables
-        self._flat = None  # the variables, slots and gradients packed in one buffer each
+        self._variables = None  # the variables `build` prepared for
+        self._packed = None  # their values, slots and gradients in one buffer each (`build`)
         self._scratch = {}
 
+    @property
+    def learning_rate(self):
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        """Checked as the constructor checks it (callbacks that change it go through here)."""
+        self._learning_rate = _check_rate(type(self).__name__, "learning_rate", value)
+
     def build(self, variables):
-        self.slots = {name: [np.zeros_like(v.data) for v in variables] for name in self.slot_names}
-        self._flat = None
+        """Get ready to update `variables` (Variables, or Tensors with `requires_grad`): make
+        the slots (zeros, unless `set_state` restored them) and pack.
 
-    def apply_gradients(self, grads_and_vars):
-        """Apply one update. `grads_and_vars` is a list of (gradient ndarray, variable) pairs."""
-        pairs = list(grads_and_vars)
-        for grad, variable in pairs:
-            variable.grad = grad
-        self.apply([variable for _, variable in pairs])
-
-    def apply(self, variables):
-        """One update step for `variables`, using each variable's `.grad` (None is skipped)."""
-        if self.slots is None:
-            self.build(variables)
-        self.iterations += 1
-        self._prepare_step()
-        flat = self._packed(variables)
-        if flat is not None:
-            # One update over every weight at once: a dozen NumPy calls per step, not per weight.
-            for view, variable in zip(flat["grad_views"], variables):
-                np.copyto(view, variable.grad)
-            self._update(flat["params"], flat["grads"], flat["slots"])
-            if self.iterations % _FLUSH_EVERY == 0:
-                self._flush_tiny(flat["slots"])
+        Packing: when the variables share one dtype, their values are copied into one flat
+        buffer and each variable's `.data` is rebound to a view of it (same shape, dtype and
+        values); the slots and a gradient buffer are laid out the same way. One update then
+        covers every weight in a dozen NumPy calls, not a dozen per weight. Writing into
+        `variable.data` (as `set_weights` does) updates the buffer; an array taken from
+        `variable.data` before the build no longer follows the updates. `fit` calls this before
+        training, and `apply` calls it when it is given other variables, or a variable whose
+        `.data` was rebound since; otherwise it returns at once.
+        """
+        variables = list(variables)
+        if self._is_built_for(variables):
             return
-        for index, variable in enumerate(variables):
-            if variable.grad is not None:
-                slots = {name: self.slots[name][index] for name in self.slot_names}
-                self._update(variable.data, variable.grad, slots)
-
-    def _packed(self, variables):
-        """Pack the variables' values and the slots into one flat buffer each (the variables'
-        `.data` and the slot lists become views into them), once; None when that cannot be."""
-        flat = self._flat
-        if flat is not None and len(flat["variables"]) == len(variables) and all(
-                v is known and v.data is view for v, known, view in
-                zip(variables, flat["variables"], flat["param_views"])):
-            return flat
-        if not variables or any(v.grad is None for v in variables) or len(
-                {v.data.dtype for v in variables}) != 1:
-            return None
+        if self.slots is None:
+            self.slots = {name: [np.zeros_like(v.data) for v in variables]
+                          for name in self.slot_names}
+        for name, arrays in self.slots.items():
+            if len(arrays) != len(variables):
+                raise ValueError(f"{type(self).__name__}.build: the optimizer holds state for "
+                                 f"{len(arrays)} weights (slot {name!r}); give it the same "
+                                 f"weights, or use a new optimizer (compile again) for others. "
+                                 f"Received: {len(variables)} variables.")
+        self._variables, self._packed = variables, None
+        if not variables or len({v.data.dtype for v in variables}) != 1:
+            return  # nothing to pack, or mixed dtypes: updated one by one
         dtype = variables[0].data.dtype
         offsets = np.cumsum([0] + [v.data.size for v in variables])
 
@@ -96,14 +93,53 @@ class Optimizer:
         params, param_views = pack([v.data for v in variables])
         for variable, view in zip(variables, param_views):
             variable.data = view
-        grads, grad_views = pack([v.grad for v in variables])
+        grads, grad_views = pack([np.zeros_like(v.data) for v in variables])
         slots = {}
         for name in self.slot_names:
             slots[name], self.slots[name] = pack(self.slots[name])
-        self._flat = {"variables": list(variables), "params": params,
-                      "param_views": param_views, "grads": grads, "grad_views": grad_views,
-                      "slots": slots}
-        return self._flat
+        self._packed = {"params": params, "param_views": param_views, "grads": grads,
+                        "grad_views": grad_views, "slots": slots}
+
+    def _is_built_for(self, variables):
+        built = self._variables
+        if built is None or len(built) != len(variables):
+            return False
+        if self._packed is None:
+            return all(v is b for v, b in zip(variables, built))
+        return all(v is b and v.data is view for v, b, view in
+                   zip(variables, built, self._packed["param_views"]))
+
+    def apply_gradients(self, grads_and_vars):
+        """Apply one update. `grads_and_vars` is a list of (gradient ndarray, variable) pairs."""
+        pairs = list(grads_and_vars)
+        for grad, variable in pairs:
+            variable.grad = grad
+        self.apply([variable for _, variable in pairs])
+
+    def apply(self, variables):
+        """One update step for `variables`, using each variable's `.grad` (None is skipped).
+        Builds first (see `build`: it packs the variables) when not built for them."""
+        if not self._is_built_for(variables):
+            self.build(variables)
+        self.iterations += 1
+        self._prepare_step()
+        packed = self._packed
+        if packed is not None:
+            # One update over every weight at once: a dozen NumPy calls per step, not per weight
+            # (unless a gradient is missing: then weight by weight, below).
+            for view, variable in zip(packed["grad_views"], variables):
+                if variable.grad is None:
+                    break
+                np.copyto(view, variable.grad)
+            else:
+                self._update(packed["params"], packed["grads"], packed["slots"])
+                if self.iterations % _FLUSH_EVERY == 0:
+                    self._flush_tiny(packed["slots"])
+                return
+        for index, variable in enumerate(variables):
+            if variable.grad is not None:
+                slots = {name: self.slots[name][index] for name in self.slot_names}
+                self._update(variable.data, variable.grad, slots)
 
     def _flush_tiny(self, slots):
         """Set slot values too small to matter to zero. The moments of a weight whose gradient
@@ -139,15 +175,16 @@ class Optimizer:
     def from_config(cls, config):
         return cls(**config)
 
-    def variables(self):
-        """The optimizer's state as a flat list of arrays (iterations first), for saving."""
+    def state_arrays(self):
+        """The optimizer's state as a flat list of arrays (iterations first), for saving. (The
+        weights it updates are not in it: they are the model's.)"""
         arrays = [np.array(self.iterations, dtype=np.int64)]
         for name in self.slot_names:
             arrays.extend(self.slots[name] if self.slots else [])
         return arrays
 
     def set_state(self, arrays):
-        """Restore what `variables()` returned: iterations, then each slot's arrays in
+        """Restore what `state_arrays()` returned: iterations, then each slot's arrays in
         `slot_names` order (none when the optimizer had not taken a step yet)."""
         arrays = list(arrays)
         owner = type(self).__name__
@@ -161,7 +198,7 @@ class Optimizer:
                              f"{len(slot_arrays)} slot arrays.")
         per_slot = len(slot_arrays) // len(self.slot_names) if slot_arrays else 0
         self.iterations = int(arrays[0])
-        self._flat = None
+        self._variables = self._packed = None  # the next build packs the restored slots
         self.slots = None if not slot_arrays else {
             name: [np.array(a) for a in slot_arrays[i * per_slot:(i + 1) * per_slot]]
             for i, name in enumerate(self.slot_names)}

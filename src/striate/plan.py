@@ -1,39 +1,49 @@
-"""How `Sequential.call` runs its layers: in order, with two exact rewrites.
+"""How `Sequential` runs its layers: in order, with three exact rewrites.
 
 1. ReLU commutes with max pooling: `max(relu(window)) == relu(max(window))` for every window,
    and the gradients agree as well. Where the window's maximum is positive, the first maximum
    is the same cell before and after the ReLU and its gradient passes the ReLU unchanged; where
    it is <= 0, no gradient gets through either way. So wherever a ReLU (an `Activation('relu')`
-   layer, or a `Conv2D` with `activation='relu'`) is followed by a `MaxPooling2D`, the plan
+   layer, or a layer with `activation='relu'`) is followed by a `MaxPooling2D`, the plan
    pools first and applies the ReLU to the pooled output, which is ph*pw times smaller: for the
    usual 2x2 pool, 4x less ReLU work forward and backward.
 2. A `Conv2D` followed by a 2x2 `MaxPooling2D` (stride 2, 'valid'), with at most a ReLU between
    them (its own activation or an `Activation('relu')` layer), runs as one op,
    `striate.ops.conv_pool.conv2d_max_pool2d`, which also applies the ReLU after the pooling
    (by rule 1): the convolution's GEMM writes its pixels grouped by pooling window, so pooling
-   needs no gather or scatter.
-   The plan sets that Conv2D's `pixel_order` to 'blocks', the order the fused op sums the
-   kernel gradient in, so that the layer run on its own gives the same numbers.
+   needs no gather or scatter. Its kernel gradient is summed in that block order: the Conv2D
+   run alone gives the same numbers with `call(x, pixel_order='blocks')`
+   (`layers_in_block_order` names the layers fused so).
+3. Training (a plan given the model's `loss`): when a cross-entropy on probabilities follows a
+   final softmax (an `Activation('softmax')` layer, or a layer with `activation='softmax'`),
+   the last layer runs without its softmax and the loss step computes the softmax and the loss
+   as one op (`striate.ops.losses.softmax_crossentropy`, which holds the rule), returning the
+   probabilities as well, for the metrics.
 
-Both rewrites give bit-identical outputs and gradients (tests/test_plan.py). The plan is built
-once per list of layers (and their activations) and cached by the model. Each layer's own
+Rewrites 1 and 2 give bit-identical outputs and gradients (tests/test_plan.py); rewrite 3 gives
+the loss of the same probabilities. The plan is a pure function of the layers (what their
+`fusions` promise, their activations and pooling settings) and of the loss: it changes none of
+them. The model builds it once per list of layers and loss, and caches it. Each layer's own
 `call` gives its own output as before, so code that runs one layer at a time
 (`striate.see.inspect`) sees every layer's output.
 
->>> from striate.layers import Activation, Conv2D, Flatten, MaxPool2D
+>>> from striate.layers import Activation, Conv2D, Dense, Flatten, MaxPool2D
+>>> from striate.losses import SparseCategoricalCrossentropy
 >>> conv, pool = Conv2D(2, 3, activation="relu", name="conv"), MaxPool2D(2, name="pool")
 >>> describe(execution_plan([conv, pool, Flatten(name="flat")]))
 ['conv + pool, relu', 'flat']
 >>> describe(execution_plan([Activation("relu", name="relu"), MaxPool2D(3, name="pool3")]))
 ['pool3', 'relu']
+>>> dense = Dense(3, activation="softmax", name="dense")
+>>> describe(execution_plan([Flatten(name="flat"), dense], SparseCategoricalCrossentropy()))
+['flat', 'dense (without activation)', 'dense (softmax) + sparse_categorical_crossentropy']
 """
 
-from striate.layers.conv import Conv2D
 from striate.layers.core import Activation
-from striate.layers.pooling import MaxPooling2D
 from striate.ops import activations as activation_ops
 
 
+# Layer steps, each run as `x = function(layers, x, training)`.
 def _layer_call(layers, x, training):
     return layers[0].call(x, training=training)
 
@@ -54,23 +64,47 @@ def _relu(layers, x, training):
     return activation_ops.relu(x)
 
 
-def execution_plan(layers):
+# Loss steps, each run as `loss, outputs = function(operands, x, y_true)`.
+def _loss(operands, outputs, y_true):
+    return operands[0](y_true, outputs), outputs.data
+
+
+def _softmax_crossentropy(operands, logits, y_true):
+    return operands[0].softmax_crossentropy(y_true, logits)
+
+
+def execution_plan(layers, loss=None):
     """The steps that compute `layers` in sequence: a list of `(function, layers)`, each run as
-    `x = function(layers, x, training)`. Sets `pixel_order` on the Conv2D layers it sees."""
+    `x = function(layers, x, training)`. With a `loss` (a `striate.losses.Loss`), one more
+    step at the end, `(function, operands)` run as `loss, outputs = function(operands, x,
+    y_true)`, where `outputs` is the model's output as an ndarray. Changes nothing it reads."""
+    layers = list(layers)
+    softmax_layer = None
+    if loss is not None and layers and getattr(loss, "fuses_softmax", False) and _ends_in(
+            layers[-1], activation_ops.softmax):
+        softmax_layer = layers.pop()
+    steps = _layer_steps(layers)
+    if loss is None:
+        return steps
+    if softmax_layer is None:
+        return steps + [(_loss, (loss,))]
+    if not isinstance(softmax_layer, Activation):
+        steps.append((_without_activation, (softmax_layer,)))
+    return steps + [(_softmax_crossentropy, (loss, softmax_layer))]
+
+
+def _layer_steps(layers):
     steps, index = [], 0
     while index < len(layers):
         layer = layers[index]
         following = layers[index + 1 : index + 3]
-        if isinstance(layer, Conv2D):
-            layer.pixel_order = "rows"
         fused = _fused_conv_pool(layer, following)
         if fused:
-            layer.pixel_order = "blocks"
-            relu = _ends_in_relu(layer) or fused == 2
+            relu = _ends_in(layer, activation_ops.relu) or fused == 2
             steps.append((_conv_max_pool_relu if relu else _conv_max_pool,
                           (layer, *following[:fused])))
             index += 1 + fused
-        elif following and _is_max_pool(following[0]) and _ends_in_relu(layer):
+        elif following and _is_max_pool(following[0]) and _ends_in(layer, activation_ops.relu):
             if not isinstance(layer, Activation):
                 steps.append((_without_activation, (layer,)))
             steps += [(_layer_call, (following[0],)), (_relu, ())]
@@ -81,36 +115,60 @@ def execution_plan(layers):
     return steps
 
 
-def plan_key(layers):
-    """What the plan depends on: the layers and their activations (compared by identity)."""
-    return tuple((id(layer), id(getattr(layer, "activation", None))) for layer in layers)
+def plan_key(layers, loss=None):
+    """What the plan depends on besides the layers' classes and settings: the layers and their
+    activations (compared by identity), and the loss and whether it fuses a softmax."""
+    key = tuple((id(layer), id(getattr(layer, "activation", None))) for layer in layers)
+    if loss is None:
+        return key
+    return key, id(loss), getattr(loss, "fuses_softmax", False)
 
 
 def describe(steps):
-    """The plan in words, one entry per step."""
+    """The plan in words, one entry per step.
+
+    The loss step reads `<loss name>`, or `<layer> (softmax) + <loss name>` when it computes
+    the final softmax as well."""
     suffix = {_without_activation: " (without activation)", _conv_max_pool_relu: ", relu"}
-    return ["relu" if function is _relu else
-            " + ".join(layer.name for layer in layers) + suffix.get(function, "")
-            for function, layers in steps]
+    words = []
+    for function, operands in steps:
+        if function is _relu:
+            words.append("relu")
+        elif function is _loss:
+            words.append(operands[0].name)
+        elif function is _softmax_crossentropy:
+            words.append(f"{operands[1].name} (softmax) + {operands[0].name}")
+        else:
+            words.append(" + ".join(layer.name for layer in operands)
+                         + suffix.get(function, ""))
+    return words
+
+
+def layers_in_block_order(steps):
+    """The Conv2D layers that `steps` run fused with a max pooling: their kernel gradient is
+    summed in 2x2-block pixel order, which `layer.call(x, pixel_order='blocks')` reproduces
+    when such a layer is run alone."""
+    return [layers[0] for function, layers in steps
+            if function in (_conv_max_pool, _conv_max_pool_relu)]
 
 
 def _fused_conv_pool(layer, following):
     """How many of the `following` layers join `layer` in a fused conv + 2x2 max pool step:
     1 (the pool), 2 (a ReLU Activation, then the pool), or 0 (no fusion)."""
-    if not (isinstance(layer, Conv2D) and type(layer).call is Conv2D.call
-            and type(layer).call_without_activation is Conv2D.call_without_activation
-            and layer.activation in (activation_ops.relu, activation_ops.linear)):
+    if "conv_max_pool" not in layer.fusions or layer.activation not in (
+            activation_ops.relu, activation_ops.linear):
         return 0
     if following and _is_pool_2x2(following[0]):
         return 1
     if (layer.activation is activation_ops.linear and len(following) == 2
-            and _is_relu_layer(following[0]) and _is_pool_2x2(following[1])):
+            and isinstance(following[0], Activation)
+            and _ends_in(following[0], activation_ops.relu) and _is_pool_2x2(following[1])):
         return 2
     return 0
 
 
 def _is_max_pool(layer):
-    return isinstance(layer, MaxPooling2D) and type(layer).call is MaxPooling2D.call
+    return "max_pool" in layer.fusions
 
 
 def _is_pool_2x2(layer):
@@ -118,15 +176,7 @@ def _is_pool_2x2(layer):
             and layer.padding == "valid")
 
 
-def _is_relu_layer(layer):
-    return (isinstance(layer, Activation) and type(layer).call is Activation.call
-            and layer.activation is activation_ops.relu)
-
-
-def _ends_in_relu(layer):
-    if getattr(layer, "activation", None) is not activation_ops.relu:
-        return False
-    if isinstance(layer, Activation):
-        return type(layer).call is Activation.call
-    return isinstance(layer, Conv2D) and type(layer).call is Conv2D.call and (
-        type(layer).call_without_activation is Conv2D.call_without_activation)
+def _ends_in(layer, activation):
+    """True when the layer's output is `activation` of what `call_without_activation` gives
+    (or, for an `Activation` layer, of its input)."""
+    return "activation" in layer.fusions and layer.activation is activation

@@ -5,7 +5,7 @@ A file is a plain zip (it opens with `unzip`, or `np.load` as an .npz) with thes
 
     model.json            what the arrays are, as JSON (below)
     weights/00000.npy     the weights in `model.get_weights()` order (kernel then bias, ...)
-    optimizer/00000.npy   the optimizer state in `optimizer.variables()` order (iterations first)
+    optimizer/00000.npy   the optimizer state in `optimizer.state_arrays()` order (iterations first)
 
 model.json: {"format": "striate.model" | "striate.weights", "format_version": 1,
 "striate_version": "0.1.0", "weights": [{"layer": name, "class_name": ..., "arrays":
@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from striate import backend
+from striate import backend, models
 from striate import layers as layers_module
 from striate import losses as losses_module
 from striate import metrics as metrics_module
@@ -72,7 +72,7 @@ def save_model(model, filepath, overwrite=True):
     arrays = {f"weights/{i:05d}.npy": a for i, a in enumerate(model.get_weights())}
     document["optimizer_state"] = None
     if document["compile"] is not None:
-        state = model.optimizer.variables()
+        state = model.optimizer.state_arrays()
         document["optimizer_state"] = {"slot_names": list(model.optimizer.slot_names),
                                        "count": len(state)}
         arrays.update({f"optimizer/{i:05d}.npy": a for i, a in enumerate(state)})
@@ -142,8 +142,6 @@ def load_model(filepath, compile=True):
     """The Sequential written by `model.save(filepath)`: same layers and weights and, with
     `compile=True`, the compile settings, the optimizer state and the random generators' state
     (the shared one included), so `fit` continues exactly where it stopped."""
-    from striate.models import Sequential
-
     with open_archive(filepath) as (archive, document):
         _check_format(filepath, document, MODEL_FORMAT)
         path = os.fspath(filepath)
@@ -161,8 +159,8 @@ def load_model(filepath, compile=True):
         for index, entry in enumerate(_field(path, config, "layers", list)):
             layers.append(_layer_from_config(path, index, entry))
         try:
-            model = Sequential([layers_module.InputLayer(batch_input_shape=tuple(input_shape),
-                                                         name="input_layer")] + layers, name=name)
+            model = models.Sequential([layers_module.InputLayer(
+                batch_input_shape=tuple(input_shape), name="input_layer")] + layers, name=name)
             model.build()
         except (TypeError, ValueError, MemoryError) as error:
             raise crafted(path, f"its layers cannot be assembled: {error}") from None
@@ -321,3 +319,9 @@ def _restore_rng(path, document, model):
             raise crafted(path, f"a random-generator state is invalid: {error}") from None
     for generator, state in states:
         generator.bit_generator.state = state
+
+
+models.register_tool("save_model", save_model)
+models.register_tool("save_weights", save_weights)
+models.register_tool("load_weights", load_weights)
+models.register_tool("load_model", load_model)

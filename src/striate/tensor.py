@@ -39,7 +39,7 @@ def grad_enabled():
 class Tensor:
     """An ndarray on the tape. Leaves with `requires_grad=True` collect `.grad`."""
 
-    __slots__ = ("backward_fn", "data", "grad", "name", "op", "parents", "requires_grad", "saved")
+    __slots__ = ("backward_fn", "data", "grad", "name", "op", "parents", "requires_grad")
 
     def __init__(self, data, requires_grad=False, name=None):
         self.data = data
@@ -49,7 +49,6 @@ class Tensor:
         self.backward_fn = None
         self.op = "leaf"
         self.name = name
-        self.saved = None  # what an op wants a later fused op to see (e.g. softmax keeps its input)
 
     @classmethod
     def from_op(cls, data, parents, backward_fn, op):
@@ -128,7 +127,13 @@ def as_tensor(value):
 
 
 class Variable(Tensor):
-    """A layer's weight: a leaf Tensor that knows whether the optimizer may change it."""
+    """A layer's weight: a leaf Tensor that knows whether the optimizer may change it.
+
+    The optimizer that updates a Variable may rebind its `.data` to a view of one buffer that
+    holds every weight it updates (same shape, dtype and values: see `Optimizer.build`), so read
+    `variable.data` each time rather than keeping the array; writing into it (`np.copyto`, as
+    `Layer.set_weights` does) is always safe.
+    """
 
     __slots__ = ("trainable",)
 

@@ -1,7 +1,8 @@
 """The training loop behind `Sequential.fit`, `evaluate` and `predict`, and their input checks.
 
-One step: gather a batch, cast it to the model's float type, run the layers, compute the loss,
-stop if it is not finite (before the update, so the weights stay good), backpropagate, update.
+One step: gather a batch, cast it to the model's float type, run the layers and the loss (by
+the model's training plan, `striate.plan`), stop if the loss is not finite (before the update,
+so the weights stay good), backpropagate, update.
 
 A step does little besides its math: the batch is gathered and cast into two buffers reused
 every step (a step's graph, which may hold views of its input, is released by its backward pass
@@ -169,7 +170,8 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
     params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
     # History goes last, as in Keras, so it records what callbacks add (e.g. learning_rate)
     callback_list = CallbackList(list(callbacks or []) + [history], model, params)
-    model.history, model.stop_training = history, False
+    model.history, model.stop_training, model.stop_reason = history, False, None
+    model.optimizer.build(model.trainable_weights)  # packs the weights: see Optimizer.build
     backend.keep_freed_memory()
     with parallel.parallel_region():  # every core on the big ops (striate.parallel)
         callback_list.call("on_train_begin", {})
@@ -177,7 +179,8 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
             callback_list.call("on_epoch_begin", epoch, {})
-            logs = _train_epoch(model, x, y, batch_size, shuffle, verbose, callback_list, epoch,
+            progbar = Progbar(steps, verbose)
+            logs = _train_epoch(model, x, y, batch_size, shuffle, progbar, callback_list, epoch,
                                 epochs)
             if logs is None:
                 break
@@ -185,7 +188,7 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
                 logs.update(_run_evaluation(model, x_val, y_val, batch_size).logs("val_"))
             logs = {key: float(value) for key, value in logs.items()}
             if verbose:
-                model._last_progbar.finish(logs)
+                progbar.finish(logs)
             callback_list.call("on_epoch_end", epoch, logs)
             if model.stop_training:
                 break
@@ -193,7 +196,7 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
     return history
 
 
-def _train_epoch(model, x, y, batch_size, shuffle, verbose, callback_list, epoch, epochs):
+def _train_epoch(model, x, y, batch_size, shuffle, progbar, callback_list, epoch, epochs):
     n = len(x)
     steps = math.ceil(n / batch_size)
     order = backend.rng().permutation(n) if shuffle else None
@@ -201,7 +204,6 @@ def _train_epoch(model, x, y, batch_size, shuffle, verbose, callback_list, epoch
     variables = model.trainable_weights
     optimizer = model.optimizer
     averages = _Averages(model)
-    progbar = model._last_progbar = Progbar(steps, verbose)
     batch_hooks = callback_list.has_batch_hooks()
     live_logs = batch_hooks or progbar.dynamic
     for step in range(steps):
@@ -213,8 +215,7 @@ def _train_epoch(model, x, y, batch_size, shuffle, verbose, callback_list, epoch
             x_batch, y_batch = reader.read(indices), y[indices]
         if batch_hooks:
             callback_list.call("on_train_batch_begin", step, {})
-        outputs = model.call(Tensor(x_batch), training=True)
-        loss = model.loss(y_batch, outputs)
+        loss, outputs = model.call_with_loss(Tensor(x_batch), y_batch, training=True)
         loss_value = float(loss.data)
         if not math.isfinite(loss_value):
             _stop_on_bad_loss(model, loss_value, epoch, epochs, step, steps)
@@ -223,7 +224,7 @@ def _train_epoch(model, x, y, batch_size, shuffle, verbose, callback_list, epoch
         optimizer.apply(variables)
         for variable in variables:
             variable.grad = None
-        averages.add(loss_value, y_batch, outputs.data)
+        averages.add(loss_value, y_batch, outputs)
         if live_logs:
             logs = averages.logs()
             if batch_hooks:
@@ -283,9 +284,9 @@ def _run_evaluation(model, x, y, batch_size, progbar=None):
     averages = _Averages(model)
     with no_grad():
         for step, start, x_batch in _batches(model, x, batch_size):
-            outputs = model.call(Tensor(x_batch), training=False)
             y_batch = y[start:start + len(x_batch)]
-            averages.add(float(model.loss(y_batch, outputs).data), y_batch, outputs.data)
+            loss, outputs = model.call_with_loss(Tensor(x_batch), y_batch, training=False)
+            averages.add(float(loss.data), y_batch, outputs)
             if progbar is not None and progbar.dynamic:
                 progbar.update(step, averages.logs())
     return averages

@@ -113,6 +113,24 @@ class Layer:
     def call(self, inputs, training=False):
         return inputs
 
+    @property
+    def fusions(self):
+        """What the execution plan (`striate.plan`) may run in place of `call`, as a frozenset
+        of these promises (none by default: the plan then only calls `call`):
+
+        - 'activation': `call(x)` is `self.activation(self.call_without_activation(x))`, so the
+          plan may apply the activation itself: after a max pooling (a ReLU) or inside the
+          loss (a softmax). (For an `Activation` layer `call_without_activation` is the
+          identity, so the plan drops that step.)
+        - 'max_pool': `call(x)` is `max_pool2d(x, self.pool_size, self.strides, self.padding)`.
+        - 'conv_max_pool': `call_max_pooled(x, relu)` is `call_without_activation(x)` followed
+          by a 2x2 max pooling (and a ReLU), as one op, with the numbers of
+          `call_without_activation(x, pixel_order='blocks')` (`striate.ops.conv_pool`).
+
+        A layer that overrides the methods a promise names declares none of it.
+        """
+        return frozenset()
+
     def build_for(self, input_shape):
         """Check, build and record shapes; returns the output shape. Idempotent."""
         input_shape = tuple(input_shape)

@@ -38,6 +38,9 @@ def check_window_fits(layer, what, window, strides, padding, input_shape, argume
         f"Received: {argument}={window}.")
 
 
+_CONV_FUSIONS = frozenset({"activation", "conv_max_pool"})
+
+
 class Conv2D(Layer):
     """2-D convolution: `filters` kernels of `kernel_size` sliding with `strides` over NHWC input.
 
@@ -66,9 +69,6 @@ class Conv2D(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
-        # The GEMMs' pixel order ('rows' or 'blocks', see striate.ops.conv.conv2d): Sequential
-        # sets 'blocks' when it runs this layer fused with a following 2x2 max pooling.
-        self.pixel_order = "rows"
 
     def compute_output_shape(self, input_shape):
         height, width = check_window_fits(self, "kernel", self.kernel_size, self.strides,
@@ -82,20 +82,32 @@ class Conv2D(Layer):
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) \
             if self.use_bias else None
 
-    def call(self, inputs, training=False):
-        return self.activation(self.call_without_activation(inputs))
+    def call(self, inputs, training=False, pixel_order="rows"):
+        """The convolution, bias and activation. `pixel_order` ('rows' or 'blocks', see
+        `striate.ops.conv.conv2d`) only decides how the kernel gradient is rounded: 'blocks'
+        gives the numbers of the fused `call_max_pooled` that the plan runs."""
+        return self.activation(self.call_without_activation(inputs, pixel_order))
 
-    def call_without_activation(self, inputs):
+    def call_without_activation(self, inputs, pixel_order="rows"):
         """The convolution plus bias, before the activation."""
         return conv_ops.conv2d(inputs, self.kernel, self.bias, self.strides, self.padding,
-                               self.pixel_order)
+                               pixel_order)
 
     def call_max_pooled(self, inputs, relu=False):
-        """`call_without_activation` followed by 2x2 max pooling (and with `relu`, a ReLU),
-        fused into one op (needs `pixel_order == 'blocks'` to give exactly the numbers of the
-        layers run one by one)."""
+        """`call_without_activation(inputs, pixel_order='blocks')` followed by 2x2 max pooling
+        (and with `relu`, a ReLU), fused into one op with exactly those numbers."""
         return conv_pool_ops.conv2d_max_pool2d(inputs, self.kernel, self.bias, self.strides,
                                                self.padding, relu=relu)
+
+    @property
+    def fusions(self):
+        """'activation' and 'conv_max_pool' (see `Layer.fusions`), unless a subclass overrides
+        `call`, `call_without_activation` or `call_max_pooled`."""
+        cls = type(self)
+        if (cls.call is Conv2D.call and cls.call_max_pooled is Conv2D.call_max_pooled
+                and cls.call_without_activation is Conv2D.call_without_activation):
+            return _CONV_FUSIONS
+        return frozenset()
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,

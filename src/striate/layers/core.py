@@ -10,6 +10,8 @@ from striate.ops import dense as dense_ops
 from striate.ops import regularization
 from striate.ops import shape as shape_ops
 
+_ACTIVATION_FUSION = frozenset({"activation"})
+
 
 class InputLayer(Layer):
     """Declares the per-sample input shape of a Sequential model (`Input(shape=(28, 28, 1))`)."""
@@ -66,6 +68,19 @@ class Dense(Layer):
     def call(self, inputs, training=False):
         return self.activation(dense_ops.dense(inputs, self.kernel, self.bias))
 
+    def call_without_activation(self, inputs):
+        """`inputs @ kernel + bias`, before the activation."""
+        return dense_ops.dense(inputs, self.kernel, self.bias)
+
+    @property
+    def fusions(self):
+        """'activation' (see `Layer.fusions`), unless a subclass overrides `call` or
+        `call_without_activation`."""
+        cls = type(self)
+        if cls.call is Dense.call and cls.call_without_activation is Dense.call_without_activation:
+            return _ACTIVATION_FUSION
+        return frozenset()
+
     def get_config(self):
         return {**super().get_config(), "units": self.units,
                 "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
@@ -82,6 +97,15 @@ class Activation(Layer):
 
     def call(self, inputs, training=False):
         return self.activation(inputs)
+
+    def call_without_activation(self, inputs):
+        """The input itself (the plan drops this step)."""
+        return inputs
+
+    @property
+    def fusions(self):
+        """'activation' (see `Layer.fusions`), unless a subclass overrides `call`."""
+        return _ACTIVATION_FUSION if type(self).call is Activation.call else frozenset()
 
     def get_config(self):
         return {**super().get_config(), "activation": activations.serialize(self.activation)}

@@ -42,6 +42,14 @@ class MaxPooling2D(Pooling2D):
 
     _op = staticmethod(pool_ops.max_pool2d)
 
+    @property
+    def fusions(self):
+        """'max_pool' (see `Layer.fusions`), unless a subclass overrides `call` or `_op`."""
+        cls = type(self)
+        if cls.call is _Pooling2D.call and cls._op is MaxPooling2D._op:
+            return frozenset({"max_pool"})
+        return frozenset()
+
 
 class AveragePooling2D(Pooling2D):
     """Averages each window; with 'same' only real cells are counted."""

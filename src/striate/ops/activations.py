@@ -89,9 +89,6 @@ def tanh(x):
 def softmax(x, axis=-1):
     """exp(x - max) / sum(exp(x - max)) along `axis` (stable for any logits).
 
-    When `axis` is the last axis the output keeps its logits in `out.saved`, so a
-    cross-entropy loss can skip this node and send `(p - onehot) / N` to the logits directly.
-
     Args:
         x: Tensor of logits.
         axis: the axis that sums to one (default last).
@@ -103,19 +100,28 @@ def softmax(x, axis=-1):
     >>> softmax(Tensor(np.array([[0.0, 0.0]]))).data
     array([[0.5, 0.5]])
     """
-    out = x.data - np.maximum.reduce(x.data, axis=axis, keepdims=True)
-    np.exp(out, out=out)
-    out /= np.add.reduce(out, axis=axis, keepdims=True)
+    out = softmax_probabilities(x.data, axis)
 
     def backward(g):
         gy = g * out
         gy -= out * np.add.reduce(gy, axis=axis, keepdims=True)
         return (gy,)  # dL/dx = y * (g - sum(g * y))
 
-    result = _unary(x, out, backward, "softmax")
-    if axis in (-1, x.data.ndim - 1):
-        result.saved = x
-    return result
+    return _unary(x, out, backward, "softmax")
+
+
+def softmax_probabilities(logits, axis=-1):
+    """The forward of `softmax` on an ndarray, returning a new array: also what the fused
+    softmax + cross-entropy (`striate.ops.losses.softmax_crossentropy`) computes, bit for bit.
+
+    >>> import numpy as np
+    >>> softmax_probabilities(np.array([0.0, np.log(3.0)]))
+    array([0.25, 0.75])
+    """
+    out = logits - np.maximum.reduce(logits, axis=axis, keepdims=True)
+    np.exp(out, out=out)
+    out /= np.add.reduce(out, axis=axis, keepdims=True)
+    return out
 
 
 def linear(x):

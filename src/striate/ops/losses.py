@@ -5,16 +5,14 @@ Probabilities are handled as Keras 3 does on the torch backend: `p = y_pred / su
 value was clipped (torch.clip passes gradient only for min <= p <= max), so a sample whose
 true-class probability is exactly 1.0, or under 1e-7, contributes no gradient.
 
-When `y_pred` is a softmax output (`y_pred.op == "softmax"` and `y_pred.saved` holds its logits),
-the cross-entropies skip the softmax node and send the gradient straight to the logits:
-sparse `mask * (p - onehot) / N`; categorical `(p * sum(y * mask) - y * mask) / N`, where `mask`
-marks the probabilities the clip left unchanged (`clip(p) == p`). This is the exact chain rule
-through normalisation, clip and softmax, in three array operations.
+`softmax_crossentropy` computes a softmax and a cross-entropy after it as one op (the execution
+plan runs it when a model ending in softmax is trained with a cross-entropy: `striate.plan`).
 """
 
 import numpy as np
 
 from striate import backend
+from striate.ops.activations import softmax_probabilities
 from striate.tensor import Tensor, as_tensor
 
 _sum = np.add.reduce  # the ufunc method: ~1 us where np.sum / .sum() cost several on small arrays
@@ -135,34 +133,41 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
     if pred.ndim < 1:
         raise ValueError(f"{name}: y_pred needs a class axis. Received: y_pred.shape=()")
     labels = _sparse_labels(name, y_true, pred.shape)
+    if not from_logits:
+        return _sparse_clipped(labels, y_pred, pred, through_softmax=False)
+    p2 = pred.reshape(-1, pred.shape[-1])
+    count = p2.shape[0]
+    rows = np.arange(count)
+    shifted = p2 - np.maximum.reduce(p2, axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    total = _sum(exp, axis=1)
+    value = _sum(np.log(total)) - _sum(shifted[rows, labels])
+
+    def backward(g):
+        d = exp / total[:, None]
+        d[rows, labels] -= 1
+        d *= float(g) / count
+        return (d.reshape(pred.shape),)  # dL/dz = (softmax(z) - onehot) / N
+
+    return Tensor.from_op(_scalar(value / count, pred.dtype), (y_pred,), backward, name)
+
+
+def _sparse_clipped(labels, parent, pred, through_softmax):
+    """Keras 3's clipped sparse cross-entropy of probabilities `pred`; the gradient goes to
+    `parent`: `pred` itself, or the logits `pred` is the softmax of (`through_softmax`)."""
     classes = pred.shape[-1]
     p2 = pred.reshape(-1, classes)
     count = p2.shape[0]
     rows = np.arange(count)
     dtype = pred.dtype
-
-    if from_logits:
-        shifted = p2 - np.maximum.reduce(p2, axis=1, keepdims=True)
-        exp = np.exp(shifted)
-        total = _sum(exp, axis=1)
-        value = _sum(np.log(total)) - _sum(shifted[rows, labels])
-
-        def backward(g):
-            d = exp / total[:, None]
-            d[rows, labels] -= 1
-            d *= float(g) / count
-            return (d.reshape(pred.shape),)  # dL/dz = (softmax(z) - onehot) / N
-
-        return Tensor.from_op(_scalar(value / count, dtype), (y_pred,), backward, name)
-
     lo, hi = _bounds(dtype)
     total = _sum(p2, axis=1)
     p_true = p2[rows, labels]
     p_true /= total
     clipped = _clip(p_true, lo, hi)
     value = -_sum(np.log(clipped))
-
-    if y_pred.op == "softmax" and y_pred.saved is not None:
+    name = "sparse_categorical_crossentropy"
+    if through_softmax:
 
         def fused_backward(g):
             # mask: torch.clip passes gradient only where lo <= p <= hi, i.e. where clip kept p
@@ -171,8 +176,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
             d[rows, labels] -= coef
             return (d.reshape(pred.shape),)  # dL/dz = mask * (p - onehot) / N
 
-        parents = (y_pred.saved,)
-        return Tensor.from_op(_scalar(value / count, dtype), parents, fused_backward, name)
+        return Tensor.from_op(_scalar(value / count, dtype), (parent,), fused_backward, name)
 
     def backward(g):
         coef = np.multiply(clipped == p_true, float(g) / count, dtype=dtype)
@@ -182,7 +186,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
         d[rows, labels] -= coef / clipped
         return (d.reshape(pred.shape),)  # dL/dy_j = mask / (N S) * (1 - [j == label] / p_label)
 
-    return Tensor.from_op(_scalar(value / count, dtype), (y_pred,), backward, name)
+    return Tensor.from_op(_scalar(value / count, dtype), (parent,), backward, name)
 
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False):
@@ -201,9 +205,33 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False):
     >>> round(float(categorical_crossentropy(np.array([[0.0, 1.0]]), p).data), 4)
     0.2877
     """
-    name = "categorical_crossentropy"
     y_pred = as_tensor(y_pred)
     pred = y_pred.data
+    t2 = _categorical_targets(y_true, pred)
+    if not from_logits:
+        return _categorical_clipped(t2, y_pred, pred, through_softmax=False)
+    p2 = pred.reshape(-1, pred.shape[-1])
+    count = p2.shape[0]
+    shifted = p2 - np.maximum.reduce(p2, axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    total = _sum(exp, axis=1, keepdims=True)
+    log_p = shifted - np.log(total)
+    value = -_sum(t2 * log_p, axis=None)
+
+    def backward(g):
+        d = exp / total
+        d *= _sum(t2, axis=1, keepdims=True)
+        d -= t2
+        d *= float(g) / count
+        return (d.reshape(pred.shape),)  # dL/dz = (softmax(z) * sum(y) - y) / N
+
+    name = "categorical_crossentropy"
+    return Tensor.from_op(_scalar(value / count, pred.dtype), (y_pred,), backward, name)
+
+
+def _categorical_targets(y_true, pred):
+    """Validate targets for predictions `(..., C)`; return them as `(M, C)` in pred's dtype."""
+    name = "categorical_crossentropy"
     if pred.ndim < 1:
         raise ValueError(f"{name}: y_pred needs a class axis. Received: y_pred.shape=()")
     raw = _array(y_true)
@@ -216,40 +244,27 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False):
         )
     if raw.shape != pred.shape:
         raise _mismatch(name, raw, pred.shape, pred.shape)
+    return raw.astype(pred.dtype, copy=False).reshape(-1, classes)
+
+
+def _categorical_clipped(t2, parent, pred, through_softmax):
+    """Keras 3's clipped categorical cross-entropy of probabilities `pred` for targets `t2`
+    (N, C); the gradient goes to `parent`, as in `_sparse_clipped`."""
     dtype = pred.dtype
-    t2 = raw.astype(dtype, copy=False).reshape(-1, classes)
-    p2 = pred.reshape(-1, classes)
+    p2 = pred.reshape(-1, pred.shape[-1])
     count = p2.shape[0]
-
-    if from_logits:
-        shifted = p2 - np.maximum.reduce(p2, axis=1, keepdims=True)
-        exp = np.exp(shifted)
-        total = _sum(exp, axis=1, keepdims=True)
-        log_p = shifted - np.log(total)
-        value = -_sum(t2 * log_p, axis=None)
-
-        def backward(g):
-            d = exp / total
-            d *= _sum(t2, axis=1, keepdims=True)
-            d -= t2
-            d *= float(g) / count
-            return (d.reshape(pred.shape),)  # dL/dz = (softmax(z) * sum(y) - y) / N
-
-        return Tensor.from_op(_scalar(value / count, dtype), (y_pred,), backward, name)
-
     lo, hi = _bounds(dtype)
     total = _sum(p2, axis=1, keepdims=True)
     p = p2 / total
     clipped = _clip(p, lo, hi)
     value = -_sum(t2 * np.log(clipped), axis=None)
-    fused = y_pred.op == "softmax" and y_pred.saved is not None
 
     def backward(g):
         # y * mask: the clip passes gradient only for lo <= p <= hi
         tm = np.multiply(t2, clipped == p)
         c = _sum(tm, axis=1, keepdims=True)
         scale = float(g) / count
-        if fused:
+        if through_softmax:
             d = p * c
             d -= tm
             d *= scale
@@ -260,8 +275,40 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False):
         d /= total
         return (d.reshape(pred.shape),)  # dL/dy = (sum(y mask) - y mask / p) / (N S)
 
-    parents = (y_pred.saved,) if fused else (y_pred,)
-    return Tensor.from_op(_scalar(value / count, dtype), parents, backward, name)
+    name = "categorical_crossentropy"
+    return Tensor.from_op(_scalar(value / count, dtype), (parent,), backward, name)
+
+
+def softmax_crossentropy(y_true, logits, sparse=True):
+    """The cross-entropy of `softmax(logits)` as one op: `(loss, probabilities)`.
+
+    The one place that decides how a cross-entropy after a softmax is computed (the execution
+    plan runs it: `striate.plan`). The rule is Keras 3's: the value is the clipped loss above
+    of `p = softmax(logits)` (exactly `striate.ops.activations.softmax`'s), and the gradient
+    goes straight to the logits, the exact chain rule through normalisation, clip and softmax:
+    sparse `mask * (p - onehot) / N`; categorical `(p * sum(y * mask) - y * mask) / N`, where
+    `mask` marks the probabilities the clip left unchanged (`clip(p) == p`).
+
+    Args:
+        y_true: labels (sparse) or targets (categorical), as the two losses above take them.
+        logits: Tensor `(..., C)`, the softmax's input (the softmax runs over the last axis).
+        sparse: True for `sparse_categorical_crossentropy`, False for `categorical_...`.
+
+    Returns:
+        (scalar loss Tensor whose parent is `logits`, the probabilities as an ndarray).
+
+    >>> import numpy as np
+    >>> loss, p = softmax_crossentropy(np.array([1]), Tensor(np.array([[0.0, np.log(3.0)]])))
+    >>> round(float(loss.data), 4), p.round(2).tolist()
+    (0.2877, [[0.25, 0.75]])
+    """
+    logits = as_tensor(logits)
+    probabilities = softmax_probabilities(logits.data)
+    if sparse:
+        labels = _sparse_labels("sparse_categorical_crossentropy", y_true, probabilities.shape)
+        return _sparse_clipped(labels, logits, probabilities, True), probabilities
+    t2 = _categorical_targets(y_true, probabilities)
+    return _categorical_clipped(t2, logits, probabilities, True), probabilities
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from striate import training
+from striate import models, training
 from striate.layers.conv import Conv2D
 from striate.layers.core import Activation, Dense
 from striate.layers.lookup import layer_index
@@ -252,3 +252,6 @@ def activation_name(layer):
 def _ends_in_softmax(model):
     return bool(model.layers) and getattr(model.layers[-1], "activation", None) \
         is activation_ops.softmax
+
+
+models.register_tool("inspect", inspect_model)
