@@ -46,7 +46,7 @@ class MaxPooling2D(Pooling2D):
     def fusions(self):
         """'max_pool' (see `Layer.fusions`), unless a subclass overrides `call` or `_op`."""
         cls = type(self)
-        if cls.call is _Pooling2D.call and cls._op is MaxPooling2D._op:
+        if cls.call is Pooling2D.call and cls._op is MaxPooling2D._op:
             return frozenset({"max_pool"})
         return frozenset()
 

@@ -215,7 +215,7 @@ def output_length_formula(n, k, stride, padding):
     >>> output_length_formula(28, 30, 1, "valid"), output_length_formula(5, 3, 2, "same")
     ('floor((28 - 30) / 1) + 1 = -1', 'floor((5 + 2 - 3) / 2) + 1 = 3')
     """
-    padding = _padding_mode(padding, "output_length_formula")
+    padding = padding_mode(padding, "output_length_formula")
     total = sum(same_padding(n, k, stride)) if padding == "same" else 0
     pad = f" + {total}" if total else ""
     return f"floor(({n}{pad} - {k}) / {stride}) + 1 = {conv_output_length(n, k, stride, padding)}"
