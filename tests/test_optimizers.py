@@ -147,12 +147,10 @@ def test_adam_first_step_moves_each_weight_by_about_the_learning_rate():
     np.testing.assert_allclose(w.data, [-0.1, 0.1, -0.1, 0.1], rtol=1e-3)
 
 
-# Infinity passes the constructor today: strict, so the fix (issue 10, item 3) must drop the mark.
-ACCEPTS_INF = pytest.mark.xfail(strict=True, reason="learning_rate=inf is not refused yet")
 BAD_RATES = [
     pytest.param(-0.1, id="negative"),
     pytest.param(float("nan"), id="nan"),
-    pytest.param(float("inf"), id="inf", marks=ACCEPTS_INF),
+    pytest.param(float("inf"), id="inf"),
     pytest.param(-float("inf"), id="-inf"),
 ]
 

@@ -8,6 +8,7 @@ from striate import optimizers as optimizers_module
 from striate import training as training_loop
 from striate.layers.base import Layer
 from striate.layers.core import InputLayer
+from striate.layers.lookup import layer_index
 from striate.plan import execution_plan, plan_key
 from striate.summary import summary_text
 from striate.tensor import Tensor
@@ -151,17 +152,9 @@ class Sequential:
         return self.layers[-1].output_shape if self.layers and self.built else None
 
     def get_layer(self, name=None, index=None):
-        """A layer by name or by index."""
-        if index is not None:
-            if not -len(self.layers) <= index < len(self.layers):
-                raise ValueError(f"get_layer: index {index} is out of range; the model has "
-                                 f"{len(self.layers)} layers.")
-            return self.layers[index]
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        names = ", ".join(repr(layer.name) for layer in self.layers)
-        raise ValueError(f"get_layer: no layer named {name!r}. Layers: {names}.")
+        """A layer by name or by index (`striate.layers.lookup.layer_index`)."""
+        key = name if index is None else index
+        return self.layers[layer_index(self.layers, key, "get_layer")]
 
     # -- weights -------------------------------------------------------------------------------
     @property

@@ -16,9 +16,9 @@ def _check_rate(owner, name, value, low=0.0, high=None, inclusive_high=False):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
         raise TypeError(f"{owner}: {name} must be a number. Received: {name}={value!r}")
     too_high = high is not None and (value > high if inclusive_high else value >= high)
-    if value < low or too_high or math.isnan(value):
+    if value < low or too_high or not math.isfinite(value):
         closing = "]" if inclusive_high else ")"
-        bound = f">= {low}" if high is None else f"in [{low}, {high}{closing}"
+        bound = f"finite and >= {low}" if high is None else f"in [{low}, {high}{closing}"
         raise ValueError(f"{owner}: {name} must be {bound}. Received: {name}={value!r}")
     return float(value)
 

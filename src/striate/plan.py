@@ -20,8 +20,9 @@
    as one op (`striate.ops.losses.softmax_crossentropy`, which holds the rule), returning the
    probabilities as well, for the metrics.
 
-Rewrites 1 and 2 give bit-identical outputs and gradients (tests/test_plan.py); rewrite 3 gives
-the loss of the same probabilities. The plan is a pure function of the layers (what their
+Rewrite 1 is exact; rewrite 2 gives the outputs and gradients of the layers one by one within
+float rounding (its GEMMs have other heights: docs/NUMERICS.md, tests/test_plan.py); rewrite 3
+gives the loss of the same probabilities. The plan is a pure function of the layers (what their
 `fusions` promise, their activations and pooling settings) and of the loss: it changes none of
 them. The model builds it once per list of layers and loss, and caches it. Each layer's own
 `call` gives its own output as before, so code that runs one layer at a time

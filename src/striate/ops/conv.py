@@ -80,9 +80,9 @@ def conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid", pixel_order="r
         padding: 'valid' or 'same' (case-insensitive); 'same' pads with zeros as Keras does.
         pixel_order: the order of the output pixels in the GEMMs: 'rows' (row-major) or
             'blocks' (2x2 blocks, `striate.engine.blocks`). The output is the same either way;
-            the order only decides how the kernel gradient's sum over pixels is rounded. Conv2D
-            uses 'blocks' when a 2x2 max pooling follows it, so that the fused
-            `conv2d_max_pool2d` that `Sequential` runs then gives exactly the same numbers.
+            the order only decides how the kernel gradient's sum over pixels is rounded. The
+            fused `conv2d_max_pool2d` sums in block order: `Conv2D.call(x, pixel_order=
+            'blocks')` is the unfused path that sums the same way (`striate.plan`).
 
     Returns:
         Tensor `(batch, out_height, out_width, filters)` in the input's dtype.

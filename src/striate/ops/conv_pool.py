@@ -1,7 +1,8 @@
 """A convolution followed by 2x2 max pooling, as one op that never builds the full-size image.
 
 `conv2d_max_pool2d(x, kernel, bias)` equals `max_pool2d(conv2d(x, kernel, bias,
-pixel_order="blocks"), 2)`, bit for bit, values and gradients. The convolution's GEMM writes
+pixel_order="blocks"), 2)`, values and gradients, within float rounding (its GEMMs cover only
+the pixels the pooling reads, so they have other heights: docs/NUMERICS.md). The convolution's GEMM writes
 its output rows in 2x2-block order (`striate.engine.blocks`), so the pooling windows' four cells
 are four contiguous arrays: the max and its gradient routing (`striate.engine.pooling.tournament`
 and `route`) run on whole arrays, with no gather before and no scatter after, and the kernel
@@ -10,8 +11,8 @@ gradient is the pooled gradient scattered back into an image, for col2im. Each p
 batch goes from its patches through the GEMM to the pooling (and ReLU) in one task, while its
 rows are still in cache.
 
-Sequential runs this op for Conv2D -> (ReLU) -> MaxPooling2D(2) (see `striate.plan`), and marks
-that Conv2D to use block order when it runs alone, so both ways give the same numbers.
+Sequential runs this op for Conv2D -> (ReLU) -> MaxPooling2D(2) (see `striate.plan`); that
+Conv2D run alone with `pixel_order='blocks'` sums its kernel gradient in the same order.
 
 >>> import numpy as np
 >>> from striate.ops.conv import conv2d
@@ -19,7 +20,7 @@ that Conv2D to use block order when it runs alone, so both ways give the same nu
 >>> x = np.random.default_rng(0).standard_normal((2, 7, 7, 1))
 >>> kernel = np.ones((2, 2, 1, 3))
 >>> fused = conv2d_max_pool2d(x, kernel).data
->>> bool((fused == max_pool2d(conv2d(x, kernel, pixel_order="blocks"), 2).data).all())
+>>> bool(np.allclose(fused, max_pool2d(conv2d(x, kernel, pixel_order="blocks"), 2).data))
 True
 """
 
