@@ -20,12 +20,18 @@ from workloads import read_idx  # noqa: E402
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("framework", choices=("striate", "keras"))
     parser.add_argument("epochs", type=int, nargs="?", default=10)
-    parser.add_argument("init", nargs="?", default=None, metavar="INIT.npz",
-                        help="initial weights: written by striate if missing, else loaded")
+    parser.add_argument(
+        "init",
+        nargs="?",
+        default=None,
+        metavar="INIT.npz",
+        help="initial weights: written by striate if missing, else loaded",
+    )
     args = parser.parse_args()
     framework, epochs = args.framework, args.epochs
     x = read_idx("train-images-idx3-ubyte.gz")[..., None]
@@ -60,15 +66,19 @@ def main():
         np.savez(init, **{f"w{i}": w for i, w in enumerate(model.get_weights())})
     if os.environ.get("SHUFFLE_SEED"):  # another batch order from the same start
         (keras if framework == "keras" else striate).utils.set_random_seed(
-            int(os.environ["SHUFFLE_SEED"]))
+            int(os.environ["SHUFFLE_SEED"])
+        )
     model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
     for epoch in range(epochs):
         start = time.perf_counter()
         history = model.fit(x, y, batch_size=32, epochs=1, verbose=0, validation_data=(xt, yt))
         logs = {k: v[0] for k, v in history.history.items()}
-        print(f"{framework} epoch {epoch + 1}: {time.perf_counter() - start:.2f}s "
-              f"loss {logs['loss']:.4f} acc {logs['acc']:.4f} val_loss {logs['val_loss']:.4f} "
-              f"val_acc {logs['val_acc']:.4f}", flush=True)
+        print(
+            f"{framework} epoch {epoch + 1}: {time.perf_counter() - start:.2f}s "
+            f"loss {logs['loss']:.4f} acc {logs['acc']:.4f} val_loss {logs['val_loss']:.4f} "
+            f"val_acc {logs['val_acc']:.4f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -134,8 +134,12 @@ def main():
     parser.add_argument("--repeat", type=int, default=7, help="rounds per case (A B A B ...)")
     parser.add_argument("--no-torch", action="store_true", help="time striate only")
     parser.add_argument("--tune-malloc", action="store_true", help="keep freed memory for reuse")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="striate's threads (default: every core this process may use)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="striate's threads (default: every core this process may use)",
+    )
     args = parser.parse_args()
     if args.threads is not None:
         parallel.set_num_threads(args.threads)

@@ -35,11 +35,23 @@ def available_peers():
 
 
 def measure(framework, workload, samples, threads):
-    env = dict(os.environ, KERAS_BACKEND="torch", OMP_NUM_THREADS=str(threads),
-               OPENBLAS_NUM_THREADS=str(threads),
-               STRIATE_NUM_THREADS=str(threads))
-    command = [sys.executable, os.path.join(HERE, "workloads.py"), framework, workload,
-               "--samples", str(samples), "--threads", str(threads)]
+    env = dict(
+        os.environ,
+        KERAS_BACKEND="torch",
+        OMP_NUM_THREADS=str(threads),
+        OPENBLAS_NUM_THREADS=str(threads),
+        STRIATE_NUM_THREADS=str(threads),
+    )
+    command = [
+        sys.executable,
+        os.path.join(HERE, "workloads.py"),
+        framework,
+        workload,
+        "--samples",
+        str(samples),
+        "--threads",
+        str(threads),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"{framework} {workload} failed:\n{result.stderr[-2000:]}")
@@ -47,8 +59,9 @@ def measure(framework, workload, samples, threads):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small subset, one pair (for CI)")
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
@@ -59,9 +72,12 @@ def main():
     peers, missing = available_peers()
     if args.peers:
         peers = [p for p in peers if p in args.peers.split(",")]
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, {args.threads} threads; samples {samples}; "
-          f"{pairs} alternating pair(s) per peer", flush=True)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, {args.threads} threads; samples {samples}; "
+        f"{pairs} alternating pair(s) per peer",
+        flush=True,
+    )
     if missing:
         print("missing peers: " + "; ".join(missing), flush=True)
     rows = []
@@ -76,12 +92,25 @@ def main():
                     result = measure(name, workload, samples, args.threads)
                     times[name].append(result["seconds"])
                     memory[name].append(result["peak_rss_mb"])
-                    print(f"  {workload:8s} {name:8s} {result['seconds']:7.2f} s  "
-                          f"{result['peak_rss_mb']:7.0f} MB", flush=True)
-        rows.append((workload, {k: statistics.median(v) for k, v in times.items()},
-                     {k: max(v) for k, v in memory.items()}))
-    header = ["workload", "striate s"] + [f"{p} s" for p in peers] + [
-        f"striate/{p}" for p in peers] + ["striate MB"] + [f"{p} MB" for p in peers]
+                    print(
+                        f"  {workload:8s} {name:8s} {result['seconds']:7.2f} s  "
+                        f"{result['peak_rss_mb']:7.0f} MB",
+                        flush=True,
+                    )
+        rows.append(
+            (
+                workload,
+                {k: statistics.median(v) for k, v in times.items()},
+                {k: max(v) for k, v in memory.items()},
+            )
+        )
+    header = (
+        ["workload", "striate s"]
+        + [f"{p} s" for p in peers]
+        + [f"striate/{p}" for p in peers]
+        + ["striate MB"]
+        + [f"{p} MB" for p in peers]
+    )
     print()
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))

@@ -29,7 +29,7 @@ def read_idx(name):
     with opener(path, "rb") as handle:
         raw = handle.read()
     ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
@@ -86,11 +86,20 @@ def torch_models():
     import torch
     from torch import nn
 
-    article = nn.Sequential(nn.Conv2d(1, 6, 2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                            nn.Linear(1014, 10))
-    convnet = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3),
-                            nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.5),
-                            nn.Linear(1600, 10))
+    article = nn.Sequential(
+        nn.Conv2d(1, 6, 2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1014, 10)
+    )
+    convnet = nn.Sequential(
+        nn.Conv2d(1, 32, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(0.5),
+        nn.Linear(1600, 10),
+    )
     return torch, article, convnet
 
 
@@ -108,7 +117,7 @@ def torch_train(workload, x, y):
     model.train()
     order = torch.randperm(len(xs))
     for begin in range(0, len(xs), batch):
-        index = order[begin:begin + batch]
+        index = order[begin : begin + batch]
         optimizer.zero_grad()
         loss = loss_fn(model(xs[index]), ys[index])
         loss.backward()
@@ -126,7 +135,7 @@ def torch_predict(xt):
     with torch.no_grad():
         for model, scale in ((article, 1.0), (convnet, 255.0)):
             for begin in range(0, len(xs), 1000):
-                torch.softmax(model(xs[begin:begin + 1000] / scale), dim=1).numpy()
+                torch.softmax(model(xs[begin : begin + 1000] / scale), dim=1).numpy()
     return time.perf_counter() - start
 
 
@@ -136,13 +145,29 @@ def keras_models():
     import keras
 
     layers = keras.layers
-    article = keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(6, 2),
-                                layers.Activation("relu"), layers.MaxPool2D(2), layers.Flatten(),
-                                layers.Dense(10), layers.Activation("softmax")])
-    convnet = keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(32, 3, activation="relu"),
-                                layers.MaxPool2D(2), layers.Conv2D(64, 3, activation="relu"),
-                                layers.MaxPool2D(2), layers.Flatten(), layers.Dropout(0.5),
-                                layers.Dense(10, activation="softmax")])
+    article = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(6, 2),
+            layers.Activation("relu"),
+            layers.MaxPool2D(2),
+            layers.Flatten(),
+            layers.Dense(10),
+            layers.Activation("softmax"),
+        ]
+    )
+    convnet = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPool2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPool2D(2),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
     return keras, article, convnet
 
 
@@ -170,7 +195,7 @@ def main():
         torch.set_num_threads(args.threads)
     x, y, xt = load(args.samples)
     if args.workload == "predict":
-        seconds = globals()[f"{args.framework}_predict"](xt[:args.samples])
+        seconds = globals()[f"{args.framework}_predict"](xt[: args.samples])
     else:
         seconds = globals()[f"{args.framework}_train"](args.workload, x, y)
     print(json.dumps({"seconds": seconds, "peak_rss_mb": rss_mb()}))

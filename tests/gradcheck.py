@@ -39,8 +39,12 @@ def check_gradients(fn, arrays, seed=0, h=1e-6, rtol=1e-5, atol=1e-8, coords=6):
         for position in rng.choice(flat.size, size=min(coords, flat.size), replace=False):
             bump = np.zeros_like(flat)
             bump[position] = h
-            plus = [a if i != index else (flat + bump).reshape(a.shape) for i, a in enumerate(arrays)]
-            minus = [a if i != index else (flat - bump).reshape(a.shape) for i, a in enumerate(arrays)]
+            plus = [
+                a if i != index else (flat + bump).reshape(a.shape) for i, a in enumerate(arrays)
+            ]
+            minus = [
+                a if i != index else (flat - bump).reshape(a.shape) for i, a in enumerate(arrays)
+            ]
             numeric = (_loss(fn, plus, weights) - _loss(fn, minus, weights)) / (2 * h)
             value = analytic.reshape(-1)[position]
             assert abs(numeric - value) <= atol + rtol * max(abs(numeric), abs(value)) + 1e-7, (

@@ -45,8 +45,12 @@ ARTICLE_CODE = [
     "model.fit(x_train, y_train, batch_size=32, epochs=10, validation_data=(x_test,y_test))",
 ]
 ARTICLE_SUMMARY = [  # (output shape, parameters) per layer, then the totals
-    ("(None, 27, 27, 6)", "30"), ("(None, 27, 27, 6)", "0"), ("(None, 13, 13, 6)", "0"),
-    ("(None, 1014)", "0"), ("(None, 10)", "10,150"), ("(None, 10)", "0"),
+    ("(None, 27, 27, 6)", "30"),
+    ("(None, 27, 27, 6)", "0"),
+    ("(None, 13, 13, 6)", "0"),
+    ("(None, 1014)", "0"),
+    ("(None, 10)", "10,150"),
+    ("(None, 10)", "0"),
 ]
 ARTICLE_TOTALS = ["Total params: 10,180", "Trainable params: 10,180", "Non-trainable params: 0"]
 
@@ -57,7 +61,7 @@ def assert_article_summary(text):
     for line in text.splitlines():
         if "(None," in line:
             start = line.index("(None,")
-            rows.append((line[start:line.index(")", start) + 1], line.split()[-1]))
+            rows.append((line[start : line.index(")", start) + 1], line.split()[-1]))
     assert rows == ARTICLE_SUMMARY
     for total in ARTICLE_TOTALS:
         assert total in text, total
@@ -65,8 +69,14 @@ def assert_article_summary(text):
 
 def test_article_model_summary_has_the_articles_numbers(capsys):
     model = Sequential()
-    for layer in [Conv2D(6, 2, input_shape=(28, 28, 1)), Activation("relu"), MaxPool2D(2),
-                  Flatten(), Dense(10), Activation("softmax")]:
+    for layer in [
+        Conv2D(6, 2, input_shape=(28, 28, 1)),
+        Activation("relu"),
+        MaxPool2D(2),
+        Flatten(),
+        Dense(10),
+        Activation("softmax"),
+    ]:
         model.add(layer)
     model.summary()
     assert_article_summary(capsys.readouterr().out)
@@ -90,8 +100,14 @@ def test_article_program_runs_and_prints_its_summary(tmp_path):
     write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", xt[:500])
     write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", yt[:500])
     env = dict(os.environ, STRIATE_MNIST_DIR=str(tmp_path), STRIATE_DATASET_MIRRORS="")
-    result = subprocess.run([sys.executable, "-m", "striate.cli", "run", ARTICLE],
-                            capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "striate.cli", "run", ARTICLE],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert_article_summary(out)

@@ -64,13 +64,18 @@ SEQUENCES = [
     [3.0, 2.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
 ]
 EARLY_STOPPING = [
-    {"patience": 0}, {"patience": 2}, {"patience": 2, "min_delta": 0.02},
-    {"patience": 1, "baseline": 0.45}, {"patience": 1, "start_from_epoch": 3},
-    {"patience": 2, "mode": "max"}, {"patience": 3, "restore_best_weights": True},
+    {"patience": 0},
+    {"patience": 2},
+    {"patience": 2, "min_delta": 0.02},
+    {"patience": 1, "baseline": 0.45},
+    {"patience": 1, "start_from_epoch": 3},
+    {"patience": 2, "mode": "max"},
+    {"patience": 3, "restore_best_weights": True},
     {"patience": 1, "restore_best_weights": True, "start_from_epoch": 2},
 ]
 REDUCE_LR = [
-    {"patience": 1}, {"patience": 2, "factor": 0.5, "cooldown": 1},
+    {"patience": 1},
+    {"patience": 2, "factor": 0.5, "cooldown": 1},
     {"patience": 0, "min_lr": 0.02, "factor": 0.5},
     {"patience": 1, "mode": "max", "min_delta": 0.05},
 ]
@@ -130,10 +135,12 @@ def data(n=32, seed=0):
 def model(optimizer=None, seed=0):
     reset_names()
     striate.utils.set_random_seed(seed)
-    net = Sequential([Dense(4, activation="relu", input_shape=(8,)),
-                      Dense(2, activation="softmax")])
-    net.compile(optimizer=optimizer or SGD(0.1), loss="sparse_categorical_crossentropy",
-                metrics=["acc"])
+    net = Sequential(
+        [Dense(4, activation="relu", input_shape=(8,)), Dense(2, activation="softmax")]
+    )
+    net.compile(
+        optimizer=optimizer or SGD(0.1), loss="sparse_categorical_crossentropy", metrics=["acc"]
+    )
     return net
 
 
@@ -169,10 +176,19 @@ def test_early_stopping_restores_best_weights_same_as_best_checkpoint(tmp_path):
     values = [1.0, 0.5, 0.7, 0.8, 0.9, 0.3]
     best_file = tmp_path / "best.striate"
     stopper = EarlyStopping(patience=2, restore_best_weights=True)
-    history = net.fit(*data(), epochs=6, batch_size=8, verbose=0, validation_data=data(8, 1),
-                      callbacks=[Inject("val_loss", values), recorder,
-                                 ModelCheckpoint(best_file, save_best_only=True,
-                                                 save_weights_only=True), stopper])
+    history = net.fit(
+        *data(),
+        epochs=6,
+        batch_size=8,
+        verbose=0,
+        validation_data=data(8, 1),
+        callbacks=[
+            Inject("val_loss", values),
+            recorder,
+            ModelCheckpoint(best_file, save_best_only=True, save_weights_only=True),
+            stopper,
+        ],
+    )
     assert history.epoch == [0, 1, 2, 3] and history.history["val_loss"] == values[:4]
     assert (stopper.stopped_epoch, stopper.best_epoch, recorder.batches) == (3, 1, 16)
     assert same(net.get_weights(), recorder.weights[1])
@@ -183,8 +199,11 @@ def test_early_stopping_restores_best_weights_same_as_best_checkpoint(tmp_path):
 
 
 def test_early_stopping_warns_listing_available_keys():
-    with pytest.warns(UserWarning, match=r"`val_loss`, which is not available\. Available "
-                                         r"metrics are: loss, acc\. Pass validation_data"):
+    with pytest.warns(
+        UserWarning,
+        match=r"`val_loss`, which is not available\. Available "
+        r"metrics are: loss, acc\. Pass validation_data",
+    ):
         history = model().fit(*data(), epochs=2, verbose=0, callbacks=[EarlyStopping()])
     assert len(history.epoch) == 2
 
@@ -192,48 +211,93 @@ def test_early_stopping_warns_listing_available_keys():
 def test_model_checkpoint_best_only_writes_on_improvement(tmp_path):
     pattern = str(tmp_path / "ckpt-{epoch:02d}-{val_loss:.2f}.striate")
     net = model()
-    net.fit(*data(), epochs=4, verbose=0, validation_data=data(8, 1),
-            callbacks=[Inject("val_loss", [1.0, 0.5, 0.7, 0.4]),
-                       ModelCheckpoint(pattern, save_best_only=True)])
-    assert sorted(os.listdir(tmp_path)) == ["ckpt-01-1.00.striate", "ckpt-02-0.50.striate",
-                                            "ckpt-04-0.40.striate"]
+    net.fit(
+        *data(),
+        epochs=4,
+        verbose=0,
+        validation_data=data(8, 1),
+        callbacks=[
+            Inject("val_loss", [1.0, 0.5, 0.7, 0.4]),
+            ModelCheckpoint(pattern, save_best_only=True),
+        ],
+    )
+    assert sorted(os.listdir(tmp_path)) == [
+        "ckpt-01-1.00.striate",
+        "ckpt-02-0.50.striate",
+        "ckpt-04-0.40.striate",
+    ]
     loaded = load_model(tmp_path / "ckpt-04-0.40.striate")
     assert same(loaded.get_weights(), net.get_weights()) and loaded.compiled
     folder = tmp_path / "acc"
-    model().fit(*data(), epochs=3, verbose=0, validation_data=data(8, 1),
-                callbacks=[Inject("val_acc", [0.5, 0.4, 0.6]),
-                           ModelCheckpoint(str(folder / "{epoch}.striate"), monitor="val_acc",
-                                           save_best_only=True, save_weights_only=True)])
+    model().fit(
+        *data(),
+        epochs=3,
+        verbose=0,
+        validation_data=data(8, 1),
+        callbacks=[
+            Inject("val_acc", [0.5, 0.4, 0.6]),
+            ModelCheckpoint(
+                str(folder / "{epoch}.striate"),
+                monitor="val_acc",
+                save_best_only=True,
+                save_weights_only=True,
+            ),
+        ],
+    )
     assert sorted(os.listdir(folder)) == ["1.striate", "3.striate"]  # folder made as needed
 
 
 def test_model_checkpoint_every_epoch_every_n_batches_and_bad_pattern(tmp_path):
     net = model()
-    net.fit(*data(), epochs=2, batch_size=8, verbose=0,
-            callbacks=[ModelCheckpoint(tmp_path / "last.striate"),
-                       ModelCheckpoint(str(tmp_path / "b{epoch}-{batch}.striate"), save_freq=2,
-                                       save_weights_only=True)])
-    assert sorted(os.listdir(tmp_path)) == ["b1-2.striate", "b1-4.striate", "b2-2.striate",
-                                            "b2-4.striate", "last.striate"]
+    net.fit(
+        *data(),
+        epochs=2,
+        batch_size=8,
+        verbose=0,
+        callbacks=[
+            ModelCheckpoint(tmp_path / "last.striate"),
+            ModelCheckpoint(
+                str(tmp_path / "b{epoch}-{batch}.striate"), save_freq=2, save_weights_only=True
+            ),
+        ],
+    )
+    assert sorted(os.listdir(tmp_path)) == [
+        "b1-2.striate",
+        "b1-4.striate",
+        "b2-2.striate",
+        "b2-4.striate",
+        "last.striate",
+    ]
     assert same(load_model(tmp_path / "last.striate").get_weights(), net.get_weights())
     with pytest.raises(ValueError, match=r"cannot fill in the file name.*val_los.*val_loss"):
-        model().fit(*data(), epochs=1, verbose=0, validation_data=data(8, 1),
-                    callbacks=[ModelCheckpoint(str(tmp_path / "{val_los:.2f}.striate"))])
+        model().fit(
+            *data(),
+            epochs=1,
+            verbose=0,
+            validation_data=data(8, 1),
+            callbacks=[ModelCheckpoint(str(tmp_path / "{val_los:.2f}.striate"))],
+        )
 
 
 def test_csv_logger_content_and_append(tmp_path):
     path = tmp_path / "log.csv"
     net = model()
-    history = net.fit(*data(), epochs=3, verbose=0, validation_data=data(8, 1),
-                      callbacks=[CSVLogger(path)])
+    history = net.fit(
+        *data(), epochs=3, verbose=0, validation_data=data(8, 1), callbacks=[CSVLogger(path)]
+    )
     with open(path, newline="") as file:
         rows = list(csv.reader(file))
     assert rows[0] == ["epoch", "acc", "loss", "val_acc", "val_loss"]
     assert [int(row[0]) for row in rows[1:]] == [0, 1, 2]
     for column, key in enumerate(rows[0][1:], start=1):
         assert [float(row[column]) for row in rows[1:]] == history.history[key]
-    net.fit(*data(), epochs=2, verbose=0, validation_data=data(8, 1),
-            callbacks=[CSVLogger(path, append=True)])
+    net.fit(
+        *data(),
+        epochs=2,
+        verbose=0,
+        validation_data=data(8, 1),
+        callbacks=[CSVLogger(path, append=True)],
+    )
     text = path.read_text()
     assert text.count("epoch,") == 1 and len(text.splitlines()) == 6
     semi = tmp_path / "semi.csv"
@@ -243,36 +307,58 @@ def test_csv_logger_content_and_append(tmp_path):
 
 def test_learning_rate_scheduler_sets_rate_and_logs_it():
     net = model(SGD(0.01))
-    history = net.fit(*data(), epochs=3, verbose=0,
-                      callbacks=[LearningRateScheduler(lambda epoch, lr: 0.1 / (epoch + 1))])
+    history = net.fit(
+        *data(),
+        epochs=3,
+        verbose=0,
+        callbacks=[LearningRateScheduler(lambda epoch, lr: 0.1 / (epoch + 1))],
+    )
     assert history.history["learning_rate"] == [0.1, 0.05, 0.1 / 3]
     assert net.optimizer.learning_rate == 0.1 / 3
     net.fit(*data(), epochs=1, verbose=0, callbacks=[LearningRateScheduler(lambda epoch: 0.5)])
     assert net.optimizer.learning_rate == 0.5
     with pytest.raises(ValueError, match="finite number >= 0. Received: 'fast'"):
-        net.fit(*data(), epochs=1, verbose=0,
-                callbacks=[LearningRateScheduler(lambda epoch, lr: "fast")])
+        net.fit(
+            *data(),
+            epochs=1,
+            verbose=0,
+            callbacks=[LearningRateScheduler(lambda epoch, lr: "fast")],
+        )
 
 
 def test_learning_rate_scheduler_changes_adams_step():
     scheduled = model(Adam(0.001))
-    scheduled.fit(*data(), epochs=1, batch_size=8, shuffle=False, verbose=0,
-                  callbacks=[LearningRateScheduler(lambda epoch, lr: lr * 10)])
+    scheduled.fit(
+        *data(),
+        epochs=1,
+        batch_size=8,
+        shuffle=False,
+        verbose=0,
+        callbacks=[LearningRateScheduler(lambda epoch, lr: lr * 10)],
+    )
     direct = model(Adam(0.01))
     direct.fit(*data(), epochs=1, batch_size=8, shuffle=False, verbose=0)
     assert same(scheduled.get_weights(), direct.get_weights())
     frozen = model(Adam(0.001))
     before = frozen.get_weights()
-    frozen.fit(*data(), epochs=1, verbose=0,
-               callbacks=[LearningRateScheduler(lambda epoch, lr: 0.0)])
+    frozen.fit(
+        *data(), epochs=1, verbose=0, callbacks=[LearningRateScheduler(lambda epoch, lr: 0.0)]
+    )
     assert same(frozen.get_weights(), before)
 
 
 def test_reduce_lr_on_plateau_in_fit():
     net = model(SGD(0.1))
-    history = net.fit(*data(), epochs=6, verbose=0, validation_data=data(8, 1),
-                      callbacks=[Inject("val_loss", [1.0] * 6),
-                                 ReduceLROnPlateau(patience=2, factor=0.5, min_lr=0.03)])
+    history = net.fit(
+        *data(),
+        epochs=6,
+        verbose=0,
+        validation_data=data(8, 1),
+        callbacks=[
+            Inject("val_loss", [1.0] * 6),
+            ReduceLROnPlateau(patience=2, factor=0.5, min_lr=0.03),
+        ],
+    )
     assert history.history["learning_rate"] == [0.1, 0.1, 0.1, 0.05, 0.05, 0.03]
     assert net.optimizer.learning_rate == 0.03
 
@@ -288,8 +374,9 @@ def test_terminate_on_nan_stops_at_the_batch():
         calls.clear()
         net, recorder = model(), Recorder()
         net.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=[flaky])
-        return net.fit(*data(), epochs=3, batch_size=8, verbose=0,
-                       callbacks=callbacks + [recorder]), recorder
+        return net.fit(
+            *data(), epochs=3, batch_size=8, verbose=0, callbacks=callbacks + [recorder]
+        ), recorder
 
     history, recorder = run([TerminateOnNaN()])
     assert history.epoch == [0] and recorder.batches == 2 and np.isnan(history.history["flaky"][0])

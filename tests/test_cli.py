@@ -33,13 +33,20 @@ def _keeps_metadata():
     return getattr(load_model(path), "metadata", None) == {"class_names": ["a"]}
 
 
-needs_metadata = pytest.mark.skipif(not _keeps_metadata(),
-                                    reason="striate.saving does not keep model.metadata yet")
+needs_metadata = pytest.mark.skipif(
+    not _keeps_metadata(), reason="striate.saving does not keep model.metadata yet"
+)
 
 
 def cli(cwd, *args, ok=True):
-    result = subprocess.run([sys.executable, "-m", "striate.cli", *map(str, args)], cwd=cwd, check=False,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "striate.cli", *map(str, args)],
+        cwd=cwd,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if ok:
         assert result.returncode == 0, result.stderr
     return result
@@ -49,8 +56,9 @@ def cli(cwd, *args, ok=True):
 def work(tmp_path_factory):
     """A folder holding a model trained by `striate train` on the digits, and test images."""
     root = tmp_path_factory.mktemp("cli")
-    result = cli(root, "train", "--dataset", "digits", "--epochs", 2, "--seed", 0,
-                 "--out", "digits.striate")
+    result = cli(
+        root, "train", "--dataset", "digits", "--epochs", 2, "--seed", 0, "--out", "digits.striate"
+    )
     (_, _), (x_test, y_test) = digits.load_data()
     for i in range(3):
         Image.fromarray(x_test[i]).save(root / f"digit{i}.png")
@@ -62,8 +70,9 @@ def test_train_shows_progress_and_saves(work):
     root, result, _, _ = work
     assert "Total params: 580" in result.stdout
     assert "Epoch 2/2" in result.stdout and "val_acc" in result.stdout
-    assert re.search(r"test loss \d\.\d{4} - test acc \d\.\d{4} on 360 digits images",
-                     result.stdout)
+    assert re.search(
+        r"test loss \d\.\d{4} - test acc \d\.\d{4} on 360 digits images", result.stdout
+    )
     assert result.stdout.rstrip().endswith("Saved the model to digits.striate")
     assert load_model(root / "digits.striate").input_shape == (None, 8, 8, 1)
 
@@ -94,13 +103,19 @@ def test_evaluate_matches_model_evaluate(work):
     model = load_model(root / "digits.striate")
     loss, acc = model.evaluate(x_test * SCALE, y_test, verbose=0)
     out = cli(root, "evaluate", "digits.striate", "--dataset", "digits").stdout
-    assert out.strip() == (f"loss: {loss:.4f} - acc: {acc:.4f} on 360 images of the digits "
-                           f"test split")
+    assert out.strip() == (
+        f"loss: {loss:.4f} - acc: {acc:.4f} on 360 images of the digits test split"
+    )
     for threads in (1, 3):  # the same numbers on any number of threads
-        assert cli(root, "evaluate", "digits.striate", "--dataset", "digits", "--threads",
-                   threads).stdout == out
-    found = json.loads(cli(root, "evaluate", "digits.striate", "--dataset", "digits",
-                           "--json").stdout)
+        assert (
+            cli(
+                root, "evaluate", "digits.striate", "--dataset", "digits", "--threads", threads
+            ).stdout
+            == out
+        )
+    found = json.loads(
+        cli(root, "evaluate", "digits.striate", "--dataset", "digits", "--json").stdout
+    )
     assert found["loss"] == pytest.approx(loss, rel=1e-6) and found["acc"] == acc
     assert found["samples"] == 360
 
@@ -109,8 +124,10 @@ def test_evaluate_matches_model_evaluate(work):
 @pytest.mark.slow  # train/predict/evaluate subprocess runs
 def test_evaluate_defaults_to_the_training_dataset(work):
     root = work[0]
-    assert cli(root, "evaluate", "digits.striate").stdout == cli(
-        root, "evaluate", "digits.striate", "--dataset", "digits").stdout
+    assert (
+        cli(root, "evaluate", "digits.striate").stdout
+        == cli(root, "evaluate", "digits.striate", "--dataset", "digits").stdout
+    )
     summary = cli(root, "summary", "digits.striate").stdout
     assert "Trained on: digits" in summary and "Classes: 0, 1, 2, 3" in summary
 
@@ -119,8 +136,9 @@ def test_evaluate_defaults_to_the_training_dataset(work):
 def test_summary_of_a_file_and_of_architectures(work):
     root = work[0]
     model = load_model(root / "digits.striate")
-    assert f"Total params: {model.count_params():,}" in cli(root, "summary",
-                                                             "digits.striate").stdout
+    assert (
+        f"Total params: {model.count_params():,}" in cli(root, "summary", "digits.striate").stdout
+    )
     assert "Total params: 61,706" in cli(root, "summary", "lenet5").stdout
     shaped = cli(root, "summary", "lenet5", "--input-shape", "32,32,3", "--classes", 100).stdout
     assert "Total params: 90,776" in shaped and "(None, 100)" in shaped
@@ -137,10 +155,24 @@ def test_train_predict_evaluate_an_image_folder(tmp_path):
             draw = ImageDraw.Draw(image)
             (draw.ellipse if label == 0 else draw.rectangle)(box, fill=(20, 20 * i, 90))
             image.save(tmp_path / "shapes" / shape / f"{i}.png")
-    result = cli(tmp_path, "train", "--dataset", "shapes", "--image-size", "16,16",
-                 "--color-mode", "grayscale", "--epochs", 1, "--seed", 3)
-    assert ("Found 20 files belonging to 2 classes.\nUsing 16 files for training.\n"
-            "Using 4 files for validation.") in result.stdout
+    result = cli(
+        tmp_path,
+        "train",
+        "--dataset",
+        "shapes",
+        "--image-size",
+        "16,16",
+        "--color-mode",
+        "grayscale",
+        "--epochs",
+        1,
+        "--seed",
+        3,
+    )
+    assert (
+        "Found 20 files belonging to 2 classes.\nUsing 16 files for training.\n"
+        "Using 4 files for validation."
+    ) in result.stdout
     assert "validation acc" in result.stdout
     assert "Saved the model to article-shapes.striate" in result.stdout
     model = load_model(tmp_path / "article-shapes.striate")
@@ -153,8 +185,9 @@ def test_train_predict_evaluate_an_image_folder(tmp_path):
     if _keeps_metadata():
         assert {t["class"] for t in found[0]["top"]} == {"circle", "square"}
         out = cli(tmp_path, "evaluate", "article-shapes.striate").stdout
-        assert out.rstrip().endswith("on 4 images of the validation subset of "
-                                     f"{tmp_path / 'shapes'}")
+        assert out.rstrip().endswith(
+            f"on 4 images of the validation subset of {tmp_path / 'shapes'}"
+        )
 
 
 @pytest.mark.slow  # train/predict/evaluate subprocess runs
@@ -164,9 +197,20 @@ def test_train_a_model_file_and_predict_a_digit_photo(work, tmp_path):
         "from striate.models import Sequential\n\n"
         "def build_model(input_shape, classes):\n"
         "    return Sequential([Input(shape=input_shape), Flatten(),\n"
-        "                       Dense(classes, activation='softmax')])\n")
-    result = cli(tmp_path, "train", "--model", "my_net.py", "--dataset", "digits",
-                 "--epochs", 1, "--verbose", 0)
+        "                       Dense(classes, activation='softmax')])\n"
+    )
+    result = cli(
+        tmp_path,
+        "train",
+        "--model",
+        "my_net.py",
+        "--dataset",
+        "digits",
+        "--epochs",
+        1,
+        "--verbose",
+        0,
+    )
     assert "Saved the model to my_net-digits.striate" in result.stdout
     assert len(load_model(tmp_path / "my_net-digits.striate").layers) == 2
 
@@ -176,8 +220,9 @@ def test_train_a_model_file_and_predict_a_digit_photo(work, tmp_path):
     photo = Image.new("L", (300, 400), 235)
     ImageDraw.Draw(photo).line([(150, 60), (160, 330)], fill=30, width=18)
     photo.save(tmp_path / "one.jpg")
-    found = json.loads(cli(tmp_path, "predict", "lenet.striate", "one.jpg", "--digit-photo",
-                           "--json").stdout)
+    found = json.loads(
+        cli(tmp_path, "predict", "lenet.striate", "one.jpg", "--digit-photo", "--json").stdout
+    )
     pixels = mnist_like(Image.open(tmp_path / "one.jpg"))[None, ..., None] * SCALE
     expected = model.predict(pixels, verbose=0)[0]
     assert found[0]["probabilities"] == pytest.approx(expected.tolist(), rel=1e-5, abs=1e-7)
@@ -197,35 +242,38 @@ def mistakes(work):
     return root
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["train", "--dataset", "nope"], "unknown dataset 'nope'"),
-    (["train", "--dataset", "no_such_folder/"], "no such folder: no_such_folder/"),
-    (["train", "--dataset", "empty_folder"], "has no class subfolders"),
-    (["train", "--model", "nope"], "unknown model 'nope'; choose one of article, convnet"),
-    (["train", "--model", "missing.py"], "no such file: missing.py"),
-    (["train", "--model", "nobuild.py", "--dataset", "digits"], "does not define build_model"),
-    (["train", "--model", "broken.py", "--dataset", "digits"], "broken.py, line 1"),
-    (["train", "--model", "lenet5", "--dataset", "digits"], "at least 12x12"),
-    (["train", "--dataset", "digits", "--out", "nodir/m.striate"], "does not exist"),
-    (["train", "--dataset", "digits", "--image-size", "9,9"], "are for image folders"),
-    (["train", "--epochs", "x"], "invalid int value: 'x'"),
-    (["predict", "missing.striate", "digit0.png"], "no such file: missing.striate"),
-    (["predict", "fake.striate", "digit0.png"], "not a striate model file"),
-    (["predict", "digits.striate", "missing.png"], "no such file: missing.png"),
-    (["predict", "digits.striate", "notimg.png"], "notimg.png is not an image"),
-    (["predict", "digits.striate", "cut.png"], "cannot read image cut.png"),
-    (["predict", "dense.striate", "digit0.png"], "input (None, 64) is not an image"),
-    (["predict", "digits.striate", "digit0.png", "--digit-photo"], "takes 8x8x1 images"),
-    (["predict", "digits.striate", "digit0.png", "--top", "0"], "--top must be 1 or more"),
-    (["predict", "digits.striate"], "required: IMAGE"),
-    (["evaluate", "digits.striate", "--dataset", "nope"], "unknown dataset 'nope'"),
-    (["evaluate", "fake.striate"], "not a striate model file"),
-    (["summary", "nope"], "unknown model 'nope'"),
-    (["summary", "missing.striate"], "no such file: missing.striate"),
-    (["summary", "lenet5", "--input-shape", "28,28"], "3 positive integers like 28,28,1"),
-    (["summary", "lenet5", "--input-shape", "8,8,1"], "at least 12x12"),
-    (["train", "--dataset", "digits", "--threads", "0"], "--threads must be 1 or more"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["train", "--dataset", "nope"], "unknown dataset 'nope'"),
+        (["train", "--dataset", "no_such_folder/"], "no such folder: no_such_folder/"),
+        (["train", "--dataset", "empty_folder"], "has no class subfolders"),
+        (["train", "--model", "nope"], "unknown model 'nope'; choose one of article, convnet"),
+        (["train", "--model", "missing.py"], "no such file: missing.py"),
+        (["train", "--model", "nobuild.py", "--dataset", "digits"], "does not define build_model"),
+        (["train", "--model", "broken.py", "--dataset", "digits"], "broken.py, line 1"),
+        (["train", "--model", "lenet5", "--dataset", "digits"], "at least 12x12"),
+        (["train", "--dataset", "digits", "--out", "nodir/m.striate"], "does not exist"),
+        (["train", "--dataset", "digits", "--image-size", "9,9"], "are for image folders"),
+        (["train", "--epochs", "x"], "invalid int value: 'x'"),
+        (["predict", "missing.striate", "digit0.png"], "no such file: missing.striate"),
+        (["predict", "fake.striate", "digit0.png"], "not a striate model file"),
+        (["predict", "digits.striate", "missing.png"], "no such file: missing.png"),
+        (["predict", "digits.striate", "notimg.png"], "notimg.png is not an image"),
+        (["predict", "digits.striate", "cut.png"], "cannot read image cut.png"),
+        (["predict", "dense.striate", "digit0.png"], "input (None, 64) is not an image"),
+        (["predict", "digits.striate", "digit0.png", "--digit-photo"], "takes 8x8x1 images"),
+        (["predict", "digits.striate", "digit0.png", "--top", "0"], "--top must be 1 or more"),
+        (["predict", "digits.striate"], "required: IMAGE"),
+        (["evaluate", "digits.striate", "--dataset", "nope"], "unknown dataset 'nope'"),
+        (["evaluate", "fake.striate"], "not a striate model file"),
+        (["summary", "nope"], "unknown model 'nope'"),
+        (["summary", "missing.striate"], "no such file: missing.striate"),
+        (["summary", "lenet5", "--input-shape", "28,28"], "3 positive integers like 28,28,1"),
+        (["summary", "lenet5", "--input-shape", "8,8,1"], "at least 12x12"),
+        (["train", "--dataset", "digits", "--threads", "0"], "--threads must be 1 or more"),
+    ],
+)
 def test_user_mistakes_are_one_line(mistakes, args, expected):
     result = cli(mistakes, *args, ok=False)
     assert result.returncode != 0

@@ -34,8 +34,14 @@ def fit_article(scale, epochs):
         x, xt = x / np.float32(255), xt / np.float32(255)
     model = zoo.article()
     model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
-    return model.fit(x[..., None], y, batch_size=32, epochs=epochs, verbose=2,
-                     validation_data=(xt[..., None], yt))
+    return model.fit(
+        x[..., None],
+        y,
+        batch_size=32,
+        epochs=epochs,
+        verbose=2,
+        validation_data=(xt[..., None], yt),
+    )
 
 
 def test_article_model_learns_fashion_mnist():
@@ -53,8 +59,7 @@ def test_convnet_learns_fashion_mnist():
     x, xt = x[:20000, ..., None] / np.float32(255), xt[..., None] / np.float32(255)
     model = zoo.convnet()
     model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
-    history = model.fit(x, y[:20000], batch_size=128, epochs=1, verbose=2,
-                        validation_data=(xt, yt))
+    history = model.fit(x, y[:20000], batch_size=128, epochs=1, verbose=2, validation_data=(xt, yt))
     assert history.history["val_acc"][0] > 0.72
 
 
@@ -63,15 +68,31 @@ def test_article_model_learns_digits():
     (x, y), (xt, yt) = digits.load_data()
     model = zoo.article((8, 8, 1))
     model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
-    history = model.fit(x[..., None] / 255, y, epochs=20, verbose=0,
-                        validation_data=(xt[..., None] / 255, yt))
+    history = model.fit(
+        x[..., None] / 255, y, epochs=20, verbose=0, validation_data=(xt[..., None] / 255, yt)
+    )
     assert history.history["val_acc"][-1] > 0.80
 
 
 def test_readme_first_command_trains_on_digits(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "striate.cli", "train", "--dataset", "digits", "--epochs", "3",
-         "--seed", "0"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        [
+            sys.executable,
+            "-m",
+            "striate.cli",
+            "train",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "3",
+            "--seed",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "Total params: 580" in result.stdout
     assert "Epoch 3/3" in result.stdout and "val_acc" in result.stdout

@@ -26,8 +26,13 @@ def test_engine_imports_nothing_above_it(path):
             imported.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module)
-    above = {name for name in imported if name.startswith("striate")
-             and name != "striate.parallel" and not name.startswith("striate.engine")}
+    above = {
+        name
+        for name in imported
+        if name.startswith("striate")
+        and name != "striate.parallel"
+        and not name.startswith("striate.engine")
+    }
     assert not above
 
 
@@ -42,8 +47,9 @@ def test_unpad_inverts_pad(pads):
 
 @pytest.mark.parametrize("channels, kernel_major", [(1, True), (4, True), (5, False), (8, False)])
 def test_patch_matrix_layout_follows_the_channel_count(channels, kernel_major):
-    geo = conv_gemm.ConvGeometry((2, 5, 5, channels), (3, 3, channels, 4), (1, 1), (0, 0),
-                                 (0, 0), (3, 3), None)
+    geo = conv_gemm.ConvGeometry(
+        (2, 5, 5, channels), (3, 3, channels, 4), (1, 1), (0, 0), (0, 0), (3, 3), None
+    )
     patches = conv_gemm.patch_matrix(geo, np.float32, ones=True)
     assert patches.shape == (2 * 3 * 3, 3 * 3 * channels + 1)
     assert patches.T.flags.c_contiguous == kernel_major
@@ -56,8 +62,9 @@ def test_conv_pieces_compose_to_one_gemm(pooled):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((3, 7, 6, 2))
     kernel, bias = rng.standard_normal((2, 3, 2, 4)), rng.standard_normal(4)
-    geo = conv_gemm.ConvGeometry(x.shape, kernel.shape, (1, 1), (0, 0), (0, 0), (6, 4),
-                                 PixelBlocks(3, 6, 4), pooled)
+    geo = conv_gemm.ConvGeometry(
+        x.shape, kernel.shape, (1, 1), (0, 0), (0, 0), (6, 4), PixelBlocks(3, 6, 4), pooled
+    )
     wb = conv_gemm.kernel_with_bias(kernel, bias)
     patches = conv_gemm.patch_matrix(geo, x.dtype, ones=True)
     rows = np.empty((geo.rows, 4))
@@ -73,7 +80,9 @@ def test_conv_pieces_compose_to_one_gemm(pooled):
     else:
         assert np.allclose(blocks.scatter(rows), expected)
     g_rows = rng.standard_normal(rows.shape)
-    shares = [conv_gemm.kernel_gradient(patches, g_rows, geo, n0, n1) for n0, n1 in [(0, 1), (1, 3)]]
+    shares = [
+        conv_gemm.kernel_gradient(patches, g_rows, geo, n0, n1) for n0, n1 in [(0, 1), (1, 3)]
+    ]
     assert np.allclose(conv_gemm.add_in_order(shares), patches.T @ g_rows)
 
 
@@ -82,8 +91,9 @@ def test_pooling_gradients_reach_the_padded_input(take_max_channels):
     """Each way back (first max, tournament winner, every cell) on both gather paths."""
     rng = np.random.default_rng(2)
     x_pad = rng.standard_normal((2, 6, 6, 3))
-    windows = pooling.Windows(x_pad.shape, (2, 2), (2, 2), (0, 0), (0, 0), (3, 3),
-                              take_max_channels)
+    windows = pooling.Windows(
+        x_pad.shape, (2, 2), (2, 2), (0, 0), (0, 0), (3, 3), take_max_channels
+    )
     x_pad = windows.source(x_pad)
     out, code = pooling.running_max(windows, x_pad, recording=True)
     pairs, masks = pooling.tournament(*windows.all_parts(x_pad), recording=True)
@@ -95,5 +105,6 @@ def test_pooling_gradients_reach_the_padded_input(take_max_channels):
     assert np.array_equal(first != 0, x_pad == window_max)
     spread = pooling.to_every_cell(windows, g, 0.25)
     assert np.array_equal(spread, (g * 0.25).repeat(2, axis=1).repeat(2, axis=2))
-    assert np.allclose(pooling.window_sum(windows, x_pad) * 0.25,
-                       x_pad.reshape(2, 3, 2, 3, 2, 3).mean(axis=(2, 4)))
+    assert np.allclose(
+        pooling.window_sum(windows, x_pad) * 0.25, x_pad.reshape(2, 3, 2, 3, 2, 3).mean(axis=(2, 4))
+    )

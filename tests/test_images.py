@@ -19,8 +19,14 @@ COLORS = {"cat": (200, 30, 30), "dog": (30, 200, 30), "bird": (30, 30, 200)}
 def _folder(root, counts=None):
     """root/<class>/ with solid-color images of assorted sizes, modes and formats."""
     counts = counts or {"cat": 5, "dog": 4, "bird": 6}
-    formats = [("png", "RGB"), ("jpg", "RGB"), ("bmp", "RGB"), ("gif", "P"), ("PNG", "RGBA"),
-               ("jpeg", "L")]
+    formats = [
+        ("png", "RGB"),
+        ("jpg", "RGB"),
+        ("bmp", "RGB"),
+        ("gif", "P"),
+        ("PNG", "RGBA"),
+        ("jpeg", "L"),
+    ]
     for name, count in counts.items():
         os.makedirs(root / name / "nested")
         for i in range(count):
@@ -44,8 +50,7 @@ def _class_of(path):
 @pytest.mark.parametrize("color_mode, channels", [("rgb", 3), ("grayscale", 1), ("rgba", 4)])
 def test_folder_shapes_labels_and_pixels(tmp_path, color_mode, channels):
     _folder(tmp_path)
-    data = image_dataset_from_directory(tmp_path, (6, 9), color_mode, shuffle=False,
-                                        verbose=False)
+    data = image_dataset_from_directory(tmp_path, (6, 9), color_mode, shuffle=False, verbose=False)
     x, y = data
     assert data.class_names == ["bird", "cat", "dog"]  # alphabetical, hidden folder ignored
     assert x.shape == (15, 6, 9, channels) and x.dtype == np.uint8
@@ -71,8 +76,9 @@ def test_folder_order_without_shuffle_is_sorted_walk_order(tmp_path):
 
 def test_split_sizes_disjoint_deterministic_and_keras_order(tmp_path):
     _folder(tmp_path)
-    train, val = image_dataset_from_directory(tmp_path, (5, 5), validation_split=0.25,
-                                              subset="both", seed=7, verbose=False)
+    train, val = image_dataset_from_directory(
+        tmp_path, (5, 5), validation_split=0.25, subset="both", seed=7, verbose=False
+    )
     assert (len(train.x), len(val.x)) == (12, 3)  # int(0.25 * 15) = 3 held out
     assert not set(train.file_paths) & set(val.file_paths)
     everything = image_dataset_from_directory(tmp_path, (5, 5), shuffle=False, verbose=False)
@@ -80,14 +86,17 @@ def test_split_sizes_disjoint_deterministic_and_keras_order(tmp_path):
     assert train.file_paths + val.file_paths == [everything.file_paths[i] for i in order]
     np.testing.assert_array_equal(np.concatenate([train.y, val.y]), everything.y[order])
     np.testing.assert_array_equal(np.concatenate([train.x, val.x]), everything.x[order])
-    again = image_dataset_from_directory(tmp_path, (5, 5), validation_split=0.25,
-                                         subset="training", seed=7, verbose=False)
+    again = image_dataset_from_directory(
+        tmp_path, (5, 5), validation_split=0.25, subset="training", seed=7, verbose=False
+    )
     assert again.file_paths == train.file_paths
-    only_val = image_dataset_from_directory(tmp_path, (5, 5), validation_split=0.25,
-                                            subset="validation", seed=7, verbose=False)
+    only_val = image_dataset_from_directory(
+        tmp_path, (5, 5), validation_split=0.25, subset="validation", seed=7, verbose=False
+    )
     np.testing.assert_array_equal(only_val.x, val.x)
-    other = image_dataset_from_directory(tmp_path, (5, 5), validation_split=0.25,
-                                         subset="validation", seed=8, verbose=False)
+    other = image_dataset_from_directory(
+        tmp_path, (5, 5), validation_split=0.25, subset="validation", seed=8, verbose=False
+    )
     assert other.file_paths != val.file_paths
 
 
@@ -95,14 +104,17 @@ def test_verbose_counts_like_keras(tmp_path, capsys):
     _folder(tmp_path)
     image_dataset_from_directory(tmp_path, (3, 3), validation_split=0.2, subset="both", seed=1)
     assert capsys.readouterr().out.splitlines() == [
-        "Found 15 files belonging to 3 classes.", "Using 12 files for training.",
-        "Using 3 files for validation."]
+        "Found 15 files belonging to 3 classes.",
+        "Using 12 files for training.",
+        "Using 3 files for validation.",
+    ]
 
 
 def test_class_names_choose_and_order_classes(tmp_path):
     _folder(tmp_path)
-    data = image_dataset_from_directory(tmp_path, (3, 3), class_names=["dog", "bird"],
-                                        shuffle=False, verbose=False)
+    data = image_dataset_from_directory(
+        tmp_path, (3, 3), class_names=["dog", "bird"], shuffle=False, verbose=False
+    )
     assert data.class_names == ["dog", "bird"]
     assert data.y.tolist() == [0] * 4 + [1] * 6
 
@@ -111,8 +123,9 @@ def test_result_works_as_fit_data(tmp_path):
     from striate import zoo
 
     _folder(tmp_path)
-    train, val = image_dataset_from_directory(tmp_path, (12, 12), "grayscale", 0.2, "both",
-                                              seed=0, verbose=False)
+    train, val = image_dataset_from_directory(
+        tmp_path, (12, 12), "grayscale", 0.2, "both", seed=0, verbose=False
+    )
     model = zoo.article((12, 12, 1), len(train.class_names))
     model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
     history = model.fit(*train, epochs=1, validation_data=val, verbose=0)
@@ -139,7 +152,9 @@ def test_folder_errors(tmp_path):
     (tmp_path / "file.png").write_bytes(b"")
     with pytest.raises(NotADirectoryError, match="file.png is a file"):
         image_dataset_from_directory(tmp_path / "file.png")
-    with pytest.raises(ValueError, match="has no class subfolders. Put the images of each class in a subfolder"):
+    with pytest.raises(
+        ValueError, match="has no class subfolders. Put the images of each class in a subfolder"
+    ):
         image_dataset_from_directory(tmp_path)
     os.makedirs(tmp_path / "a")
     (tmp_path / "a" / "readme.txt").write_text("x")
@@ -155,8 +170,9 @@ def test_folder_errors(tmp_path):
     with pytest.raises(ValueError, match="validation_split must be a fraction"):
         image_dataset_from_directory(tmp_path, validation_split=1.5, subset="both", seed=1)
     with pytest.raises(ValueError, match="leaves no validation images out of 1"):
-        image_dataset_from_directory(tmp_path, validation_split=0.5, subset="both", seed=1,
-                                     verbose=False)
+        image_dataset_from_directory(
+            tmp_path, validation_split=0.5, subset="both", seed=1, verbose=False
+        )
     with pytest.raises(ValueError, match="color_mode must be one of"):
         image_dataset_from_directory(tmp_path, color_mode="cmyk")
     with pytest.raises(ValueError, match=r"image_size must be \(height, width\)"):
@@ -201,8 +217,10 @@ def _check_mnist_like(digit):
     height, width = np.ptp(rows) + 1, np.ptp(cols) + 1
     assert max(height, width) == 20 and min(height, width) <= 20  # fits 20x20, touches it
     weights = digit.astype(np.float64)
-    center = (weights.sum(1) @ np.arange(28) / weights.sum(),
-              weights.sum(0) @ np.arange(28) / weights.sum())
+    center = (
+        weights.sum(1) @ np.arange(28) / weights.sum(),
+        weights.sum(0) @ np.arange(28) / weights.sum(),
+    )
     assert abs(center[0] - 14) <= 0.5 and abs(center[1] - 14) <= 0.5, center
     return height, width
 

@@ -25,8 +25,12 @@ CASES = [
     (lambda: Conv2D(6, 2), (None, 28, 28, 1), (None, 27, 27, 6), 30),
     (lambda: Conv2D(32, 3, activation="relu"), (None, 28, 28, 1), (None, 26, 26, 32), 320),
     (lambda: Conv2D(64, 3), (None, 13, 13, 32), (None, 11, 11, 64), 18496),
-    (lambda: Conv2D(4, (3, 2), strides=(2, 3), padding="same"), (None, 7, 8, 3), (None, 4, 3, 4),
-     76),
+    (
+        lambda: Conv2D(4, (3, 2), strides=(2, 3), padding="same"),
+        (None, 7, 8, 3),
+        (None, 4, 3, 4),
+        76,
+    ),
     (lambda: Conv2D(5, 4, strides=3, use_bias=False), (None, 6, 6, 2), (None, 1, 1, 5), 160),
     (lambda: MaxPooling2D(2), (None, 27, 27, 6), (None, 13, 13, 6), 0),
     (lambda: MaxPooling2D(3, strides=2, padding="same"), (None, 7, 7, 2), (None, 4, 4, 2), 0),
@@ -60,7 +64,8 @@ def test_shapes_and_params_match_live_keras(factory, input_shape, output_shape, 
     keras = pytest.importorskip("keras")
     ours = factory()
     theirs = getattr(keras.layers, type(ours).__name__).from_config(
-        {k: v for k, v in ours.get_config().items() if k not in ("dtype", "name")})
+        {k: v for k, v in ours.get_config().items() if k not in ("dtype", "name")}
+    )
     theirs.build(input_shape)
     assert tuple(theirs.compute_output_shape(input_shape)) == output_shape
     assert theirs.count_params() == params
@@ -80,7 +85,10 @@ def test_config_round_trip(factory, input_shape, output_shape, params):
 def test_default_names_count_up():
     layers.base.reset_names()
     assert [Conv2D(1, 1).name, Conv2D(1, 1).name, MaxPooling2D().name] == [
-        "conv2d", "conv2d_1", "max_pooling2d"]
+        "conv2d",
+        "conv2d_1",
+        "max_pooling2d",
+    ]
     assert GlobalAveragePooling2D().name == "global_average_pooling2d"
     assert BatchNormalization().name == "batch_normalization"
 
@@ -99,17 +107,26 @@ def test_glorot_limit_for_article_conv():
     assert np.all(layer.bias.data == 0)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: Conv2D(0, 3), r"Conv2D 'conv2d\w*': filters must be a positive int\. Received: "
-                           r"filters=0"),
-    (lambda: Conv2D(3, (2, 0)), r"kernel_size must be 2 positive ints\. Received: "),
-    (lambda: Conv2D(3, 3, padding="full"), r"padding must be 'valid' or 'same'\. Received: "
-                                           r"padding='full'"),
-    (lambda: Dense(-1), r"Dense 'dense\w*': units must be a positive int\. Received: units=-1"),
-    (lambda: Dropout(1.0), r"rate must be a number in \[0, 1\)\. Received: rate=1\.0"),
-    (lambda: Dense(3, bogus=1), r"Dense: unexpected keyword argument\(s\) bogus"),
-    (lambda: Reshape((2, -1, -1)), "at most one -1"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            lambda: Conv2D(0, 3),
+            r"Conv2D 'conv2d\w*': filters must be a positive int\. Received: "
+            r"filters=0",
+        ),
+        (lambda: Conv2D(3, (2, 0)), r"kernel_size must be 2 positive ints\. Received: "),
+        (
+            lambda: Conv2D(3, 3, padding="full"),
+            r"padding must be 'valid' or 'same'\. Received: "
+            r"padding='full'",
+        ),
+        (lambda: Dense(-1), r"Dense 'dense\w*': units must be a positive int\. Received: units=-1"),
+        (lambda: Dropout(1.0), r"rate must be a number in \[0, 1\)\. Received: rate=1\.0"),
+        (lambda: Dense(3, bogus=1), r"Dense: unexpected keyword argument\(s\) bogus"),
+        (lambda: Reshape((2, -1, -1)), "at most one -1"),
+    ],
+)
 def test_error_texts(make, message):
     with pytest.raises((ValueError, TypeError), match=message):
         make()
@@ -118,8 +135,11 @@ def test_error_texts(make, message):
 def test_conv_rejects_wrong_channels_after_build():
     layer = Conv2D(2, 3)
     layer(np.zeros((1, 5, 5, 3), dtype=np.float32))
-    with pytest.raises(ValueError, match=r"expected input shape \(None, 5, 5, 3\)\. Received: "
-                                         r"input shape \(None, 5, 5, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected input shape \(None, 5, 5, 3\)\. Received: "
+        r"input shape \(None, 5, 5, 1\)",
+    ):
         layer(np.zeros((1, 5, 5, 1), dtype=np.float32))
 
 
@@ -147,14 +167,22 @@ def test_layer_index_by_name_index_and_negative_index():
     assert layer_index(found, -1) == 2 and layer_index(found, -3) == 0
 
 
-@pytest.mark.parametrize("key, message", [
-    ("nope", r"^get_layer: no layer named 'nope'\. Layers: 'conv', 'flat', 'out'\.$"),
-    (3, (r"^get_layer: layer index must be an int in -3\.\.2 or a layer name "
-         r"\('conv', 'flat', 'out'\)\. Received: 3$")),
-    (-4, r"in -3\.\.2 .* Received: -4$"),
-    (True, r"Received: True$"),
-    (1.0, r"Received: 1\.0$"),
-])
+@pytest.mark.parametrize(
+    "key, message",
+    [
+        ("nope", r"^get_layer: no layer named 'nope'\. Layers: 'conv', 'flat', 'out'\.$"),
+        (
+            3,
+            (
+                r"^get_layer: layer index must be an int in -3\.\.2 or a layer name "
+                r"\('conv', 'flat', 'out'\)\. Received: 3$"
+            ),
+        ),
+        (-4, r"in -3\.\.2 .* Received: -4$"),
+        (True, r"Received: True$"),
+        (1.0, r"Received: 1\.0$"),
+    ],
+)
 def test_layer_index_errors_name_the_valid_layers(key, message):
     from striate.layers.lookup import layer_index
 

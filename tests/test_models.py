@@ -40,9 +40,19 @@ def test_article_summary_numbers():
     out = io.StringIO()
     model.summary(print_fn=lambda text: out.write(text))
     text = out.getvalue()
-    for expected in ["conv2d (Conv2D)", "(None, 27, 27, 6)", "(None, 13, 13, 6)", "(None, 1014)",
-                     "(None, 10)", "10,150", "Total params: 10,180", "Trainable params: 10,180",
-                     "Non-trainable params: 0", "max_pooling2d (MaxPooling2D)", "activation_1"]:
+    for expected in [
+        "conv2d (Conv2D)",
+        "(None, 27, 27, 6)",
+        "(None, 13, 13, 6)",
+        "(None, 1014)",
+        "(None, 10)",
+        "10,150",
+        "Total params: 10,180",
+        "Trainable params: 10,180",
+        "Non-trainable params: 0",
+        "max_pooling2d (MaxPooling2D)",
+        "activation_1",
+    ]:
         assert expected in text, expected
     assert re.search(r"conv2d \(Conv2D\)\s+\(None, 27, 27, 6\)\s+30\b", text)
     # `model.summary` without the call, as the article writes it, shows the table too
@@ -51,17 +61,26 @@ def test_article_summary_numbers():
 
 
 def test_input_layer_and_list_constructor():
-    model = Sequential([Input(shape=(8, 8, 1)), Conv2D(4, 3, padding="same"), Flatten(),
-                        Dense(3, activation="softmax")])
+    model = Sequential(
+        [
+            Input(shape=(8, 8, 1)),
+            Conv2D(4, 3, padding="same"),
+            Flatten(),
+            Dense(3, activation="softmax"),
+        ]
+    )
     assert model.output_shape == (None, 3)
     assert [w.shape for w in model.get_weights()] == [(3, 3, 1, 4), (4,), (256, 3), (3,)]
 
 
 def test_kernel_too_big_fails_at_add_with_arithmetic():
     model = Sequential()
-    with pytest.raises(ValueError, match=r"Conv2D 'conv2d\w*': kernel 30x30 does not fit input "
-                                         r"28x28 with padding 'valid'\. Output size would be "
-                                         r"floor\(\(28 - 30\) / 1\) \+ 1 = -1"):
+    with pytest.raises(
+        ValueError,
+        match=r"Conv2D 'conv2d\w*': kernel 30x30 does not fit input "
+        r"28x28 with padding 'valid'\. Output size would be "
+        r"floor\(\(28 - 30\) / 1\) \+ 1 = -1",
+    ):
         model.add(Conv2D(6, 30, input_shape=(28, 28, 1)))
 
 
@@ -96,8 +115,11 @@ def test_input_errors():
     x, y = toy_data()
     with pytest.raises(ValueError, match=r"same number of samples.*64 samples, y with 63"):
         model.fit(x, y[:-1], verbose=0)
-    with pytest.raises(ValueError, match=r"expects input shape \(None, 8, 8, 1\)\. Received: x of "
-                                         r"shape \(64, 8, 8\)\. Add the channel axis"):
+    with pytest.raises(
+        ValueError,
+        match=r"expects input shape \(None, 8, 8, 1\)\. Received: x of "
+        r"shape \(64, 8, 8\)\. Add the channel axis",
+    ):
         model.fit(x[..., 0], y, verbose=0)
     with pytest.raises(ValueError, match="empty"):
         model.fit(x[:0], y[:0], verbose=0)
@@ -142,8 +164,9 @@ def test_epoch_loss_is_sample_weighted_mean_and_val_on_full_set():
     model.compile(loss="mse", optimizer=striate.optimizers.SGD(learning_rate=0.0))
     x = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     y = np.array([[1.0], [1.0], [3.0]])  # batch losses 1 (2 samples) and 9 (1 sample)
-    history = model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0,
-                        validation_data=(x, y))
+    history = model.fit(
+        x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, validation_data=(x, y)
+    )
     assert history.history["loss"][0] == pytest.approx(11 / 3)
     assert history.history["val_loss"][0] == pytest.approx(11 / 3)
 
@@ -151,8 +174,15 @@ def test_epoch_loss_is_sample_weighted_mean_and_val_on_full_set():
 def test_seed_reproducibility():
     def run():
         striate.utils.set_random_seed(42)
-        model = Sequential([Conv2D(6, 2, input_shape=(8, 8, 1), activation="relu"),
-                            MaxPool2D(2), Flatten(), Dropout(0.3), Dense(2, activation="softmax")])
+        model = Sequential(
+            [
+                Conv2D(6, 2, input_shape=(8, 8, 1), activation="relu"),
+                MaxPool2D(2),
+                Flatten(),
+                Dropout(0.3),
+                Dense(2, activation="softmax"),
+            ]
+        )
         model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
         x, y = toy_data(64)
         history = model.fit(x / 255, y, batch_size=8, epochs=2, verbose=0)
@@ -216,8 +246,11 @@ def test_verbose_2_prints_one_line_per_epoch(capsys):
     model.fit(x, y, batch_size=16, epochs=2, verbose=2, validation_data=(x, y))
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2" and len(lines) == 4
-    assert re.fullmatch(r"3/3 - \d+s - \d+(ms|us)/step - acc: \d\.\d{4} - loss: \d+\.\d{4} - "
-                        r"val_acc: \d\.\d{4} - val_loss: \d+\.\d{4}", lines[1])
+    assert re.fullmatch(
+        r"3/3 - \d+s - \d+(ms|us)/step - acc: \d\.\d{4} - loss: \d+\.\d{4} - "
+        r"val_acc: \d\.\d{4} - val_loss: \d+\.\d{4}",
+        lines[1],
+    )
 
 
 def test_verbose_1_in_a_log_is_not_a_flood(capsys):
@@ -238,8 +271,14 @@ def test_fit_with_reused_batch_buffers_matches_a_plain_loop():
 
     def make():
         striate.utils.set_random_seed(3)
-        model = Sequential([Input(shape=(8, 8, 1)), Flatten(), Dense(6, activation="relu"),
-                            Dense(2, activation="softmax")])
+        model = Sequential(
+            [
+                Input(shape=(8, 8, 1)),
+                Flatten(),
+                Dense(6, activation="relu"),
+                Dense(2, activation="softmax"),
+            ]
+        )
         model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
         return model
 
@@ -264,9 +303,10 @@ def plain_loop(plain, x, y):
     for _ in range(2):
         order = backend.rng().permutation(len(x))
         for start in range(0, len(x), 16):
-            indices = order[start:start + 16]
-            loss, _ = plain.call_with_loss(Tensor(x[indices].astype(np.float32)), y[indices],
-                                           training=True)
+            indices = order[start : start + 16]
+            loss, _ = plain.call_with_loss(
+                Tensor(x[indices].astype(np.float32)), y[indices], training=True
+            )
             loss.backward()
             plain.optimizer.apply(plain.trainable_weights)
             for weight in plain.trainable_weights:
@@ -285,8 +325,9 @@ def test_predict_and_evaluate_split_big_batches(monkeypatch):
     assert training._inference_chunk(model, 70) < 70
     assert_equal_within_rounding(model.predict(x, batch_size=70, verbose=0), whole)
     # the loss is a mean of -log p over 70 samples: each p within rounding, so the loss too
-    assert_equal_within_rounding(np.float32(model.evaluate(x, y, batch_size=70, verbose=0)),
-                                 np.float32(scores))
+    assert_equal_within_rounding(
+        np.float32(model.evaluate(x, y, batch_size=70, verbose=0)), np.float32(scores)
+    )
 
 
 def test_models_imports_neither_saving_nor_see_but_offers_their_tools(monkeypatch):
@@ -299,19 +340,30 @@ def test_models_imports_neither_saving_nor_see_but_offers_their_tools(monkeypatc
 
     tree = ast.parse(inspect_module.getsource(models))
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
-                 for alias in node.names}
-    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-             for alias in node.names}
+    imported |= {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    names = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
     assert not any(m.startswith(("striate.saving", "striate.see")) for m in imported if m)
     assert not {"saving", "see"} & names
     assert models._TOOLS["load_model"] is saving.load_model
     assert models._TOOLS["inspect"] is see_inspect.inspect_model
     model = Sequential([Dense(2, input_shape=(3,))])
     monkeypatch.delitem(models._TOOLS, "inspect")
-    with pytest.raises(RuntimeError, match=r"Sequential.inspect: no implementation of 'inspect' "
-                                           r"is registered; it is registered by importing "
-                                           r"striate.see.inspect"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"Sequential.inspect: no implementation of 'inspect' "
+        r"is registered; it is registered by importing "
+        r"striate.see.inspect",
+    ):
         model.inspect(np.ones(3))
     with pytest.raises(ValueError, match="unknown tool 'explain'"):
         models.register_tool("explain", print)

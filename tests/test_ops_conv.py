@@ -168,7 +168,7 @@ def test_gradients(layout, channels):
         except AssertionError as error:
             raise AssertionError(
                 f"{h}x{w}x{channels}, kernel {kh}x{kw}, {strides}, {padding}: {error}"
-            )
+            ) from error
 
 
 def test_input_gradient_is_skipped_when_not_needed(layout, monkeypatch):
@@ -290,7 +290,10 @@ def test_error_messages():
     k = np.zeros((2, 2, 1, 6), np.float32)
     with pytest.raises(
         ValueError,
-        match=r"conv2d: expected input with 4 dims \(batch, height, width, channels\)\. Received: input shape \(28, 28\)\.",
+        match=(
+            r"conv2d: expected input with 4 dims \(batch, height, width, channels\)\. "
+            r"Received: input shape \(28, 28\)\."
+        ),
     ):
         conv2d(np.zeros((28, 28), np.float32), k)
     with pytest.raises(
@@ -305,7 +308,10 @@ def test_error_messages():
         conv2d(x, k, padding="full")
     with pytest.raises(
         ValueError,
-        match=r"strides must be a positive int or a tuple of 2 positive ints\. Received: strides=\(0, 1\)",
+        match=(
+            r"strides must be a positive int or a tuple of 2 positive ints\. "
+            r"Received: strides=\(0, 1\)"
+        ),
     ):
         conv2d(x, k, strides=(0, 1))
     with pytest.raises(ValueError, match=r"strides=1\.5"):
@@ -313,7 +319,10 @@ def test_error_messages():
     big = np.zeros((30, 30, 1, 6), np.float32)
     with pytest.raises(
         ValueError,
-        match=r"kernel 30x30 does not fit input 28x28 with padding 'valid'\. Output size would be floor\(\(28 - 30\) / 1\) \+ 1 = -1\.",
+        match=(
+            r"kernel 30x30 does not fit input 28x28 with padding 'valid'\. "
+            r"Output size would be floor\(\(28 - 30\) / 1\) \+ 1 = -1\."
+        ),
     ):
         conv2d(x, big)
     with pytest.raises(ValueError, match=r"expected a bias of shape \(6,\)"):

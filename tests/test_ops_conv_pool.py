@@ -79,8 +79,9 @@ def test_block_order_gives_the_same_output_and_input_gradient(layout, dtype):
     for h, w, c, k, s, padding in CASES:
         arrays = case_arrays(h, w, c, k, dtype, rng, ties=False)
         rows = run(functools.partial(conv2d, strides=s, padding=padding), arrays)
-        blocks = run(functools.partial(conv2d, strides=s, padding=padding, pixel_order="blocks"),
-                     arrays)
+        blocks = run(
+            functools.partial(conv2d, strides=s, padding=padding, pixel_order="blocks"), arrays
+        )
         assert np.array_equal(rows[0], blocks[0]) and np.array_equal(rows[1], blocks[1])
         # The kernel and bias gradients sum over pixels in another order: equal up to rounding.
         tolerance = 1e-12 if dtype == np.float64 else 1e-4
@@ -137,8 +138,9 @@ def test_fused_errors():
         conv2d(np.ones((1, 6, 6, 1)), np.ones((2, 2, 1, 1)), pixel_order="columns")
 
 
-@pytest.mark.parametrize("trainable", [(True, False, True), (False, True, False), (True, False,
-                                                                                 False)])
+@pytest.mark.parametrize(
+    "trainable", [(True, False, True), (False, True, False), (True, False, False)]
+)
 def test_fused_equals_unfused_for_each_subset_of_gradients(layout, trainable):
     """Input, kernel, bias: whichever need a gradient, fused and unfused give the same ones."""
     rng = np.random.default_rng(5)

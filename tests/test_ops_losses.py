@@ -189,7 +189,10 @@ def test_losses_and_gradients_match_torch(case, dtype):
     ours.backward()
 
     theirs_y = torch.tensor(y, requires_grad=True)
-    softmax_ = lambda v: torch.softmax(v, -1)
+
+    def softmax_(v):
+        return torch.softmax(v, -1)
+
     tpred = {"softmax": softmax_, "fused": softmax_, "sigmoid": torch.sigmoid}.get(
         mode, lambda v: v
     )(theirs_y)

@@ -193,7 +193,7 @@ def test_gradients(path, op):
         except AssertionError as error:
             raise AssertionError(
                 f"{h}x{w}, pool {pool_size}, strides {strides}, {padding}: {error}"
-            )
+            ) from error
 
 
 def test_global_avg_pool2d():
@@ -264,7 +264,10 @@ def test_error_messages():
     x = np.zeros((1, 4, 4, 2), np.float32)
     with pytest.raises(
         ValueError,
-        match=r"max_pool2d: expected input with 4 dims \(batch, height, width, channels\)\. Received: input shape \(4, 4\)\.",
+        match=(
+            r"max_pool2d: expected input with 4 dims \(batch, height, width, channels\)\. "
+            r"Received: input shape \(4, 4\)\."
+        ),
     ):
         max_pool2d(np.zeros((4, 4), np.float32))
     with pytest.raises(
@@ -274,14 +277,20 @@ def test_error_messages():
         avg_pool2d(x, padding="full")
     with pytest.raises(
         ValueError,
-        match=r"max_pool2d: pool_size must be a positive int or a tuple of 2 positive ints\. Received: pool_size=\(2, 0\)",
+        match=(
+            r"max_pool2d: pool_size must be a positive int or a tuple of 2 positive ints\. "
+            r"Received: pool_size=\(2, 0\)"
+        ),
     ):
         max_pool2d(x, (2, 0))
     with pytest.raises(ValueError, match=r"strides=-1"):
         avg_pool2d(x, 2, strides=-1)
     with pytest.raises(
         ValueError,
-        match=r"max_pool2d: pool 5x5 does not fit input 4x4 with padding 'valid'\. Output size would be floor\(\(4 - 5\) / 1\) \+ 1 = 0\.",
+        match=(
+            r"max_pool2d: pool 5x5 does not fit input 4x4 with padding 'valid'\. "
+            r"Output size would be floor\(\(4 - 5\) / 1\) \+ 1 = 0\."
+        ),
     ):
         max_pool2d(x, 5, 1)
     with pytest.raises(TypeError, match=r"expected a float input .* Received: input dtype int64"):

@@ -66,15 +66,19 @@ OPS = {
 
 @pytest.mark.parametrize("name", sorted(OPS))
 @pytest.mark.parametrize("channels", [1, 6])  # kernel-major and pixel-major patches
-@pytest.mark.parametrize("trainable", [(True, True, True), (False, True, True),
-                                       (True, False, True), (True, True, False)])
-def test_ops_give_the_same_numbers_on_any_number_of_threads(split_everything, name, channels,
-                                                            trainable):
+@pytest.mark.parametrize(
+    "trainable", [(True, True, True), (False, True, True), (True, False, True), (True, True, False)]
+)
+def test_ops_give_the_same_numbers_on_any_number_of_threads(
+    split_everything, name, channels, trainable
+):
     rng = np.random.default_rng(0)
     # 5 images (uneven chunks), odd 7x9 convolution output (pixels no pool window covers)
-    arrays = [rng.standard_normal((5, 9, 11, channels)).astype(np.float32),
-              rng.standard_normal((3, 3, channels, 4)).astype(np.float32),
-              rng.standard_normal(4).astype(np.float32)]
+    arrays = [
+        rng.standard_normal((5, 9, 11, channels)).astype(np.float32),
+        rng.standard_normal((3, 3, channels, 4)).astype(np.float32),
+        rng.standard_normal(4).astype(np.float32),
+    ]
     outside = forward_backward(OPS[name], arrays, trainable)  # serial, the BLAS's own threads
     results = []
     for threads in (1, 2, 3, 5, 8):
@@ -88,12 +92,13 @@ def test_ops_give_the_same_numbers_on_any_number_of_threads(split_everything, na
 
 @pytest.mark.parametrize("shape", [(7, 13), (5, 9, 11, 6)])
 @pytest.mark.parametrize("trainable", [(True, True, True), (False, True, False)])
-def test_dense_gives_the_same_numbers_on_any_number_of_threads(split_everything, shape,
-                                                               trainable):
+def test_dense_gives_the_same_numbers_on_any_number_of_threads(split_everything, shape, trainable):
     rng = np.random.default_rng(4)
-    arrays = [rng.standard_normal(shape).astype(np.float32),
-              rng.standard_normal((shape[-1], 5)).astype(np.float32),
-              rng.standard_normal(5).astype(np.float32)]
+    arrays = [
+        rng.standard_normal(shape).astype(np.float32),
+        rng.standard_normal((shape[-1], 5)).astype(np.float32),
+        rng.standard_normal(5).astype(np.float32),
+    ]
     outside = forward_backward(dense, arrays, trainable)
     results = []
     for threads in (1, 2, 3):
@@ -110,8 +115,11 @@ def train_convnet(threads, x, y):
     model = zoo.convnet()
     model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
     history = model.fit(x, y, batch_size=128, epochs=1, verbose=0, validation_data=(x, y))
-    return model.get_weights() + [model.predict(x, verbose=0)] + [
-        np.array(values) for values in history.history.values()]
+    return (
+        model.get_weights()
+        + [model.predict(x, verbose=0)]
+        + [np.array(values) for values in history.history.values()]
+    )
 
 
 def test_training_gives_the_same_weights_on_any_number_of_threads():
@@ -171,6 +179,7 @@ def test_run_returns_results_in_order_and_raises_a_tasks_error_after_all_finish(
                 raise KeyError("task 2 failed")
             finished.append(i)
             return i * i
+
         return work
 
     try:
@@ -188,8 +197,9 @@ def test_pieces_cover_the_range_evenly():
         for parts in (1, 2, 3, 200):
             cut = parallel.pieces(length, parts)
             assert cut[0][0] == 0 and cut[-1][1] == length
-            assert all(a < b for a, b in cut) and all(cut[i][1] == cut[i + 1][0]
-                                                      for i in range(len(cut) - 1))
+            assert all(a < b for a, b in cut) and all(
+                cut[i][1] == cut[i + 1][0] for i in range(len(cut) - 1)
+            )
             sizes = [b - a for a, b in cut]
             assert max(sizes) - min(sizes) <= 1 and len(cut) == min(length, parts)
 
@@ -201,8 +211,9 @@ def test_thread_count_errors(monkeypatch):
     with parallel.parallel_region(), pytest.raises(ValueError, match="while fit, evaluate"):
         parallel.set_num_threads(2)
     monkeypatch.setenv("STRIATE_NUM_THREADS", "two")
-    with pytest.raises(ValueError, match="STRIATE_NUM_THREADS must be a positive int. "
-                                         "Received: 'two'"):
+    with pytest.raises(
+        ValueError, match="STRIATE_NUM_THREADS must be a positive int. Received: 'two'"
+    ):
         parallel._default_threads()
     monkeypatch.setenv("STRIATE_NUM_THREADS", "3")
     assert parallel._default_threads() == 3
@@ -211,13 +222,19 @@ def test_thread_count_errors(monkeypatch):
 @pytest.mark.parametrize("channels", [1, 6])
 def test_fused_equals_unfused_in_pieces(split_everything, channels):
     rng = np.random.default_rng(2)
-    arrays = [rng.standard_normal((6, 9, 8, channels)).astype(np.float32),
-              rng.standard_normal((2, 2, channels, 3)).astype(np.float32),
-              rng.standard_normal(3).astype(np.float32)]
+    arrays = [
+        rng.standard_normal((6, 9, 8, channels)).astype(np.float32),
+        rng.standard_normal((2, 2, channels, 3)).astype(np.float32),
+        rng.standard_normal(3).astype(np.float32),
+    ]
     parallel.set_num_threads(2)
     with parallel.parallel_region():
-        assert_same([forward_backward(OPS["fused"], arrays, (True, True, True)),
-                     forward_backward(OPS["conv blocks then pool"], arrays, (True, True, True))])
+        assert_same(
+            [
+                forward_backward(OPS["fused"], arrays, (True, True, True)),
+                forward_backward(OPS["conv blocks then pool"], arrays, (True, True, True)),
+            ]
+        )
 
 
 def test_run_inside_a_task_and_in_a_forked_child_does_not_hang():

@@ -31,8 +31,11 @@ def keras_twin(model):
     """The same architecture in Keras, built from striate's layer configs."""
     twin = keras.Sequential([keras.Input(shape=model.input_shape[1:])])
     for layer in model.layers:
-        config = {k: v for k, v in layer.get_config().items()
-                  if k not in ("dtype", "batch_input_shape", "name")}
+        config = {
+            k: v
+            for k, v in layer.get_config().items()
+            if k not in ("dtype", "batch_input_shape", "name")
+        }
         twin.add(getattr(keras.layers, type(layer).__name__).from_config(config))
     twin.set_weights(model.get_weights())
     return twin
@@ -49,19 +52,22 @@ def data(n=96, seed=0, scale=True):
 
 
 def mixed_model():
-    return Sequential([
-        Conv2D(4, 3, padding="same", activation="relu", input_shape=SHAPE),
-        BatchNormalization(),
-        MaxPool2D(2),
-        Conv2D(6, (2, 3), strides=(1, 2), activation="tanh"),
-        AveragePooling2D(2, padding="same"),
-        GlobalAveragePooling2D(),
-        Dense(10, activation="softmax"),
-    ])
+    return Sequential(
+        [
+            Conv2D(4, 3, padding="same", activation="relu", input_shape=SHAPE),
+            BatchNormalization(),
+            MaxPool2D(2),
+            Conv2D(6, (2, 3), strides=(1, 2), activation="tanh"),
+            AveragePooling2D(2, padding="same"),
+            GlobalAveragePooling2D(),
+            Dense(10, activation="softmax"),
+        ]
+    )
 
 
-@pytest.mark.parametrize("make", [lambda: zoo.article(SHAPE), lambda: zoo.convnet((16, 16, 1)),
-                                  mixed_model])
+@pytest.mark.parametrize(
+    "make", [lambda: zoo.article(SHAPE), lambda: zoo.convnet((16, 16, 1)), mixed_model]
+)
 def test_same_weights_same_predictions_as_keras(make):
     striate.utils.set_random_seed(0)
     model = make()
@@ -76,8 +82,13 @@ def test_same_weights_same_predictions_as_pytorch():
     model = zoo.convnet((16, 16, 1))
     w = model.get_weights()
     net = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(32, 64, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2))
+        torch.nn.Conv2d(1, 32, 3),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(32, 64, 3),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+    )
     head = torch.nn.Linear(64 * 2 * 2, 10)
     with torch.no_grad():
         net[0].weight.copy_(torch.from_numpy(w[0].transpose(3, 2, 0, 1)))
@@ -97,35 +108,43 @@ def test_same_weights_same_predictions_as_pytorch():
 
 OPTIMIZERS = {
     "sgd": (lambda lib: lib.optimizers.SGD(learning_rate=0.05)),
-    "sgd_nesterov": (lambda lib: lib.optimizers.SGD(learning_rate=0.02, momentum=0.9,
-                                                     nesterov=True)),
+    "sgd_nesterov": (
+        lambda lib: lib.optimizers.SGD(learning_rate=0.02, momentum=0.9, nesterov=True)
+    ),
     "sgd_momentum": (lambda lib: lib.optimizers.SGD(learning_rate=0.02, momentum=0.9)),
     "adam": (lambda lib: lib.optimizers.Adam(learning_rate=0.003)),
     "rmsprop": (lambda lib: lib.optimizers.RMSprop(learning_rate=0.002)),
-    "rmsprop_centered_momentum": (lambda lib: lib.optimizers.RMSprop(
-        learning_rate=0.001, momentum=0.5, centered=True)),
+    "rmsprop_centered_momentum": (
+        lambda lib: lib.optimizers.RMSprop(learning_rate=0.001, momentum=0.5, centered=True)
+    ),
 }
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-@pytest.mark.parametrize("make", [lambda: zoo.article(SHAPE), mixed_model],
-                         ids=["article", "mixed"])
+@pytest.mark.parametrize(
+    "make", [lambda: zoo.article(SHAPE), mixed_model], ids=["article", "mixed"]
+)
 def test_training_matches_keras(name, make):
     striate.utils.set_random_seed(3)
     model = make()
     twin = keras_twin(model)
     x, y = data()
-    model.compile(loss="sparse_categorical_crossentropy", optimizer=OPTIMIZERS[name](striate),
-                  metrics=["acc"])
-    twin.compile(loss="sparse_categorical_crossentropy", optimizer=OPTIMIZERS[name](keras),
-                 metrics=["acc"])
-    ours = model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0,
-                     validation_data=(x[:32], y[:32]))
-    theirs = twin.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0,
-                      validation_data=(x[:32], y[:32]))
+    model.compile(
+        loss="sparse_categorical_crossentropy", optimizer=OPTIMIZERS[name](striate), metrics=["acc"]
+    )
+    twin.compile(
+        loss="sparse_categorical_crossentropy", optimizer=OPTIMIZERS[name](keras), metrics=["acc"]
+    )
+    ours = model.fit(
+        x, y, batch_size=16, epochs=3, shuffle=False, verbose=0, validation_data=(x[:32], y[:32])
+    )
+    theirs = twin.fit(
+        x, y, batch_size=16, epochs=3, shuffle=False, verbose=0, validation_data=(x[:32], y[:32])
+    )
     for key in ("loss", "val_loss", "acc", "val_acc"):
-        np.testing.assert_allclose(ours.history[key], theirs.history[key], rtol=2e-4, atol=1e-5,
-                                   err_msg=key)
+        np.testing.assert_allclose(
+            ours.history[key], theirs.history[key], rtol=2e-4, atol=1e-5, err_msg=key
+        )
     for a, b in zip(model.get_weights(), twin.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=2e-5)
 

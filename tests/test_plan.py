@@ -42,16 +42,33 @@ MODELS = {
     # Conv2D -> Activation('relu') -> 2x2 pool: fused conv + pool, then the ReLU (27x27 conv).
     "article": lambda shape: zoo.article(shape),
     # Conv2D(relu) -> 2x2 pool twice: fused, with a 3x3 conv taking an input gradient.
-    "convnet": lambda shape: Sequential([Input(shape=shape), Conv2D(8, 3, activation="relu"),
-                                         MaxPool2D(2), Conv2D(16, 3, activation="relu"),
-                                         MaxPool2D(2), Flatten(), Dense(5)]),
+    "convnet": lambda shape: Sequential(
+        [
+            Input(shape=shape),
+            Conv2D(8, 3, activation="relu"),
+            MaxPool2D(2),
+            Conv2D(16, 3, activation="relu"),
+            MaxPool2D(2),
+            Flatten(),
+            Dense(5),
+        ]
+    ),
     # A linear conv before the pool (no ReLU), and a 'same' conv.
-    "linear": lambda shape: Sequential([Input(shape=shape), Conv2D(4, 3, padding="same"),
-                                        MaxPool2D(2), Flatten(), Dense(3)]),
+    "linear": lambda shape: Sequential(
+        [Input(shape=shape), Conv2D(4, 3, padding="same"), MaxPool2D(2), Flatten(), Dense(3)]
+    ),
     # The ReLU moves after pools that are not fused: 3x3 windows, stride 1, 'same' padding.
-    "moved": lambda shape: Sequential([Input(shape=shape), Conv2D(4, 2, activation="relu"),
-                                       MaxPool2D(3, strides=1), Activation("relu"),
-                                       MaxPool2D(2, padding="same"), Flatten(), Dense(3)]),
+    "moved": lambda shape: Sequential(
+        [
+            Input(shape=shape),
+            Conv2D(4, 2, activation="relu"),
+            MaxPool2D(3, strides=1),
+            Activation("relu"),
+            MaxPool2D(2, padding="same"),
+            Flatten(),
+            Dense(3),
+        ]
+    ),
 }
 
 
@@ -73,28 +90,43 @@ def test_plan_equals_layers_one_by_one_within_rounding(name, dtype):
     fused = outputs_and_gradients(model, plan_call, x, g)
     unfused = outputs_and_gradients(model, one_by_one, x, g)
     assert len(fused) == len(unfused) == 2 + len(model.trainable_weights)
-    for what, got, want in zip(["output", "input gradient", *model.trainable_weights], fused,
-                               unfused):
+    for what, got, want in zip(
+        ["output", "input gradient", *model.trainable_weights], fused, unfused
+    ):
         assert_equal_within_rounding(got, want, what=str(what))
 
 
 def test_plans_of_the_zoo_models():
     article = zoo.article()
     conv, relu, pool, flatten, dense, softmax = (layer.name for layer in article.layers)
-    assert describe(article._execution_plan()) == [f"{conv} + {relu} + {pool}, relu",
-                                                   flatten, dense, softmax]
+    assert describe(article._execution_plan()) == [
+        f"{conv} + {relu} + {pool}, relu",
+        flatten,
+        dense,
+        softmax,
+    ]
     convnet = zoo.convnet()
     conv1, pool1, conv2, pool2, flatten, dropout, dense = (layer.name for layer in convnet.layers)
-    assert describe(convnet._execution_plan()) == [f"{conv1} + {pool1}, relu",
-                                                   f"{conv2} + {pool2}, relu", flatten,
-                                                   dropout, dense]
+    assert describe(convnet._execution_plan()) == [
+        f"{conv1} + {pool1}, relu",
+        f"{conv2} + {pool2}, relu",
+        flatten,
+        dropout,
+        dense,
+    ]
     lenet = zoo.lenet5()  # average pooling: nothing to rewrite
     assert describe(lenet._execution_plan()) == [layer.name for layer in lenet.layers]
 
 
 def test_plan_follows_changes_to_the_model():
-    model = Sequential([Input(shape=(8, 8, 1)), Conv2D(2, 3, activation="relu", name="c"),
-                        MaxPool2D(2, name="p"), Flatten(name="f")])
+    model = Sequential(
+        [
+            Input(shape=(8, 8, 1)),
+            Conv2D(2, 3, activation="relu", name="c"),
+            MaxPool2D(2, name="p"),
+            Flatten(name="f"),
+        ]
+    )
     x = np.ones((1, 8, 8, 1), np.float32)
     model(x)
     assert describe(model._execution_plan()) == ["c + p, relu", "f"]
@@ -149,14 +181,20 @@ def test_a_conv2d_that_overrides_call_is_not_fused():
 @pytest.mark.parametrize("end", ["activation", "dense_softmax"])
 def test_softmax_and_cross_entropy_are_one_step(loss, end):
     rng = np.random.default_rng(2)
-    last = [Dense(4), Activation("softmax")] if end == "activation" else [
-        Dense(4, activation="softmax")]
+    last = (
+        [Dense(4), Activation("softmax")]
+        if end == "activation"
+        else [Dense(4, activation="softmax")]
+    )
     model = Sequential([Input(shape=(6,)), Dense(5, activation="relu")] + last)
     model.compile(loss=loss, optimizer="sgd")
     names = [layer.name for layer in model.layers]
     fused_step = f"{names[-1]} (softmax) + {loss}"
-    expected = names[:-1] + [fused_step] if end == "activation" else [
-        names[0], f"{names[1]} (without activation)", fused_step]
+    expected = (
+        names[:-1] + [fused_step]
+        if end == "activation"
+        else [names[0], f"{names[1]} (without activation)", fused_step]
+    )
     assert describe(model._execution_plan(model.loss)) == expected
     assert describe(model._execution_plan()) == names  # inference: the layers as they are
     # Unsaturated inputs: the same loss and gradients as the clipped loss of the probabilities

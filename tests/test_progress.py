@@ -24,8 +24,11 @@ def test_terminal_redraws_one_line_with_eta_then_finishes(monkeypatch):
     assert len(frames) == 4
     assert re.match(r"   1/1875 \[\.{30}\] - ETA: \d+s - acc: ", frames[0])
     assert " 900/1875 [" in frames[1] and "acc: 0.7424 - loss: 4.0330" in frames[1]
-    assert re.fullmatch(r"1875/1875 \[={30}\] - \d+s \d+us/step - acc: 0\.7424 - loss: 4\.0330 - "
-                        r"val_acc: 0\.7746 - val_loss: 3\.5352\s*\n", frames[3])
+    assert re.fullmatch(
+        r"1875/1875 \[={30}\] - \d+s \d+us/step - acc: 0\.7424 - loss: 4\.0330 - "
+        r"val_acc: 0\.7746 - val_loss: 3\.5352\s*\n",
+        frames[3],
+    )
 
 
 def test_log_gets_only_the_final_line():

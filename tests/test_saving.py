@@ -18,10 +18,17 @@ from striate.saving import ModelFileError
 
 def small_model(units=2, seeded_dropout=False):
     reset_names()
-    return Sequential([
-        Conv2D(3, 3, input_shape=(6, 6, 1), activation="relu"), BatchNormalization(),
-        Dropout(0.25), MaxPool2D(2), Flatten(), Dropout(0.2, seed=3 if seeded_dropout else None),
-        Dense(units, activation="softmax")])
+    return Sequential(
+        [
+            Conv2D(3, 3, input_shape=(6, 6, 1), activation="relu"),
+            BatchNormalization(),
+            Dropout(0.25),
+            MaxPool2D(2),
+            Flatten(),
+            Dropout(0.2, seed=3 if seeded_dropout else None),
+            Dense(units, activation="softmax"),
+        ]
+    )
 
 
 def data(n=40, seed=0):
@@ -32,8 +39,9 @@ def data(n=40, seed=0):
 def trained(path, optimizer="adam", metrics=("acc",)):
     striate.utils.set_random_seed(1)
     model = small_model(seeded_dropout=True)
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
-                  metrics=list(metrics))
+    model.compile(
+        optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=list(metrics)
+    )
     x, y = data()
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     model.save(path)
@@ -47,8 +55,9 @@ def test_loaded_model_predicts_identically_with_same_config_and_compile(tmp_path
     loaded = load_model(path)
     x, _ = data(seed=5)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
-    assert [layer.get_config() for layer in loaded.layers] == \
-        [layer.get_config() for layer in model.layers]
+    assert [layer.get_config() for layer in loaded.layers] == [
+        layer.get_config() for layer in model.layers
+    ]
     assert (loaded.name, loaded.input_shape) == (model.name, model.input_shape)
     assert loaded.compiled and type(loaded.optimizer) is Adam
     assert loaded.optimizer.get_config() == model.optimizer.get_config()
@@ -76,9 +85,15 @@ def test_file_is_a_plain_zip_of_json_and_npy(tmp_path):
         np.testing.assert_array_equal(npz["weights/00000"], model.get_weights()[0])
 
 
-@pytest.mark.parametrize("make", [
-    lambda: "adam", lambda: SGD(0.05, momentum=0.9, nesterov=True),
-    lambda: RMSprop(centered=True, momentum=0.5)], ids=["adam", "sgd", "rmsprop"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: "adam",
+        lambda: SGD(0.05, momentum=0.9, nesterov=True),
+        lambda: RMSprop(centered=True, momentum=0.5),
+    ],
+    ids=["adam", "sgd", "rmsprop"],
+)
 def test_fit_resumes_exactly_after_save_and_load(tmp_path, make):
     x, y = data(64)
     x_val, y_val = data(16, seed=9)
@@ -90,8 +105,16 @@ def test_fit_resumes_exactly_after_save_and_load(tmp_path, make):
         return model
 
     def fit(model, epochs, initial_epoch=0):
-        return model.fit(x, y, batch_size=10, epochs=epochs, initial_epoch=initial_epoch,
-                         shuffle=True, verbose=0, validation_data=(x_val, y_val)).history
+        return model.fit(
+            x,
+            y,
+            batch_size=10,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            shuffle=True,
+            verbose=0,
+            validation_data=(x_val, y_val),
+        ).history
 
     straight = fresh()
     expected = fit(straight, 2)
@@ -169,9 +192,15 @@ def test_save_weights_and_load_weights(tmp_path):
     path = tmp_path / "w.striate"
     source = trained(tmp_path / "m.striate")
     source.save_weights(path)
-    target = Sequential([Conv2D(3, 3, input_shape=(6, 6, 1), activation="relu"),
-                         BatchNormalization(), MaxPool2D(2), Flatten(),
-                         Dense(2, activation="softmax")])  # other names, no Dropout: fine
+    target = Sequential(
+        [
+            Conv2D(3, 3, input_shape=(6, 6, 1), activation="relu"),
+            BatchNormalization(),
+            MaxPool2D(2),
+            Flatten(),
+            Dense(2, activation="softmax"),
+        ]
+    )  # other names, no Dropout: fine
     target.load_weights(path)
     for a, b in zip(target.get_weights(), source.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -183,9 +212,12 @@ def test_save_weights_and_load_weights(tmp_path):
 def test_load_weights_mismatch_names_layers_and_shapes(tmp_path):
     path = tmp_path / "w.striate"
     small_model(units=2).save_weights(path)
-    with pytest.raises(ModelFileError, match=r"'dense' \(Dense\) with shapes \[\(12, 2\), "
-                                             r"\(2,\)\].*'dense' \(Dense\) with shapes "
-                                             r"\[\(12, 3\), \(3,\)\]"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"'dense' \(Dense\) with shapes \[\(12, 2\), "
+        r"\(2,\)\].*'dense' \(Dense\) with shapes "
+        r"\[\(12, 3\), \(3,\)\]",
+    ):
         small_model(units=3).load_weights(path)
     fewer = Sequential([Conv2D(3, 3, input_shape=(6, 6, 1)), Flatten(), Dense(2)])
     with pytest.raises(ModelFileError, match="weights for 3 layers.*2 layers with weights"):
@@ -288,34 +320,52 @@ def test_zip_that_is_not_a_striate_file(tmp_path):
 
 
 def test_newer_format_version(good, tmp_path):
-    newer = rewrite(good, tmp_path / "newer.striate",
-                    edit=lambda d: d.update(format_version=99, striate_version="9.0"))
+    newer = rewrite(
+        good,
+        tmp_path / "newer.striate",
+        edit=lambda d: d.update(format_version=99, striate_version="9.0"),
+    )
     with pytest.raises(ModelFileError, match="format version 99, newer.*up to 1.*Upgrade"):
         load_model(newer)
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda d: d["model"]["config"]["layers"][0].update(class_name="Lambda"),
-     "Unknown layer class 'Lambda'"),
-    (lambda d: d["model"]["config"].update(layers="conv2d"), "'layers' should be a list"),
-    (lambda d: d.update(format_version="1"), "format_version '1' is not a positive int"),
-    (lambda d: d["model"]["config"]["layers"][0]["config"].update(filters="six"),
-     "layer 0 \\(Conv2D\\) has a bad config.*filters"),
-    (lambda d: d["model"]["config"]["layers"][0]["config"].update(dtype="object"),
-     "dtype 'object'"),
-    (lambda d: d["model"]["config"]["layers"][0]["config"].update(evil=1),
-     "unexpected keyword argument"),
-    (lambda d: d["model"]["config"].update(input_shape=[None, -6, 6, 1]),
-     "input_shape .* positive ints"),
-    (lambda d: d["model"].update(class_name="Functional"), "'Functional' is not 'Sequential'"),
-    (lambda d: d["compile"]["optimizer"].update(class_name="os.system"),
-     "compile settings cannot be restored.*Unknown optimizer"),
-    (lambda d: d["compile"].update(metrics=[{"a": 1}]), "'metrics': \\[str\\]"),
-    (lambda d: d["optimizer_state"].update(count=4), "optimizer state has 4 arrays"),
-    (lambda d: d["rng"].update(backend={"bit_generator": "MT19937"}), "not a PCG64 state"),
-    (lambda d: d["weights"].pop(), "weights for 2 layers"),
-    (lambda d: d.update(format="pickle"), "format 'pickle'"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda d: d["model"]["config"]["layers"][0].update(class_name="Lambda"),
+            "Unknown layer class 'Lambda'",
+        ),
+        (lambda d: d["model"]["config"].update(layers="conv2d"), "'layers' should be a list"),
+        (lambda d: d.update(format_version="1"), "format_version '1' is not a positive int"),
+        (
+            lambda d: d["model"]["config"]["layers"][0]["config"].update(filters="six"),
+            "layer 0 \\(Conv2D\\) has a bad config.*filters",
+        ),
+        (
+            lambda d: d["model"]["config"]["layers"][0]["config"].update(dtype="object"),
+            "dtype 'object'",
+        ),
+        (
+            lambda d: d["model"]["config"]["layers"][0]["config"].update(evil=1),
+            "unexpected keyword argument",
+        ),
+        (
+            lambda d: d["model"]["config"].update(input_shape=[None, -6, 6, 1]),
+            "input_shape .* positive ints",
+        ),
+        (lambda d: d["model"].update(class_name="Functional"), "'Functional' is not 'Sequential'"),
+        (
+            lambda d: d["compile"]["optimizer"].update(class_name="os.system"),
+            "compile settings cannot be restored.*Unknown optimizer",
+        ),
+        (lambda d: d["compile"].update(metrics=[{"a": 1}]), "'metrics': \\[str\\]"),
+        (lambda d: d["optimizer_state"].update(count=4), "optimizer state has 4 arrays"),
+        (lambda d: d["rng"].update(backend={"bit_generator": "MT19937"}), "not a PCG64 state"),
+        (lambda d: d["weights"].pop(), "weights for 2 layers"),
+        (lambda d: d.update(format="pickle"), "format 'pickle'"),
+    ],
+)
 def test_crafted_documents(good, tmp_path, edit, message):
     crafted = rewrite(good, tmp_path / "crafted.striate", edit=edit)
     with pytest.raises(ModelFileError, match=message):
@@ -324,8 +374,10 @@ def test_crafted_documents(good, tmp_path, edit, message):
 
 def test_crafted_arrays(good, tmp_path):
     cases = [
-        ({"weights/00000.npy": npy_bytes(np.array([{"a": 1}], dtype=object), True)},
-         "dtype object.*never objects"),
+        (
+            {"weights/00000.npy": npy_bytes(np.array([{"a": 1}], dtype=object), True)},
+            "dtype object.*never objects",
+        ),
         ({"weights/00001.npy": npy_bytes(np.zeros(7, np.float32))}, r"shape \(7,\).*\(3,\)"),
         ({"weights/00001.npy": npy_bytes(np.zeros(3, np.float32))[:-4]}, "holds 8 bytes"),
         ({"weights/00001.npy": b"not an npy file"}, "not a valid .npy"),

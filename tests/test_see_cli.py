@@ -14,8 +14,14 @@ from striate.cli import main
 
 
 def show(tmp_path, *args):
-    return subprocess.run([sys.executable, "-m", "striate.cli", "show", *args], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "striate.cli", "show", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def frames(path):
@@ -41,8 +47,20 @@ def test_model_pictures_from_a_trained_article_model(tmp_path):
     assert "wrote maps.png" in done.stdout
     assert "trained 1 epochs on digits" in done.stderr
     assert frames(tmp_path / "maps.png") == ("PNG", 1)
-    done = show(tmp_path, "conv", "--train-epochs", "0", "--layer", "conv2d", "--filter", "3",
-                "--max-frames", "5", "--out", "conv.gif")
+    done = show(
+        tmp_path,
+        "conv",
+        "--train-epochs",
+        "0",
+        "--layer",
+        "conv2d",
+        "--filter",
+        "3",
+        "--max-frames",
+        "5",
+        "--out",
+        "conv.gif",
+    )
     assert done.returncode == 0, done.stderr
     assert frames(tmp_path / "conv.gif") == ("GIF", 5)
 
@@ -50,20 +68,47 @@ def test_model_pictures_from_a_trained_article_model(tmp_path):
 def test_more_pictures_in_process(tmp_path, monkeypatch, capsys):
     """The same entry point, without a process per picture (faster)."""
     monkeypatch.chdir(tmp_path)
-    for args, out in [(["probs", "--index", "5"], "probs.png"),
-                      (["saliency", "--class", "3"], "saliency.png"),
-                      (["field", "--layer", "2", "--position", "5,7"], "field.png"),
-                      (["filters"], "filters.png"),
-                      (["pool", "--position", "2,3", "--channel", "4"], "pool.gif"),
-                      (["conv", "--example", "--stride", "2", "--padding", "same",
-                        "--position", "1,1", "--out", "one.gif"], "one.gif")]:
-        assert main(["show", *args, "--train-epochs", "0"] if "--example" not in args
-                    else ["show", *args]) == 0
+    for args, out in [
+        (["probs", "--index", "5"], "probs.png"),
+        (["saliency", "--class", "3"], "saliency.png"),
+        (["field", "--layer", "2", "--position", "5,7"], "field.png"),
+        (["filters"], "filters.png"),
+        (["pool", "--position", "2,3", "--channel", "4"], "pool.gif"),
+        (
+            [
+                "conv",
+                "--example",
+                "--stride",
+                "2",
+                "--padding",
+                "same",
+                "--position",
+                "1,1",
+                "--out",
+                "one.gif",
+            ],
+            "one.gif",
+        ),
+    ]:
+        assert (
+            main(
+                ["show", *args, "--train-epochs", "0"]
+                if "--example" not in args
+                else ["show", *args]
+            )
+            == 0
+        )
         assert out in capsys.readouterr().out
     assert frames(tmp_path / "pool.gif") == ("GIF", 1)
     assert frames(tmp_path / "one.gif") == ("GIF", 1)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "field.png", "filters.png", "one.gif", "pool.gif", "probs.png", "saliency.png"]
+        "field.png",
+        "filters.png",
+        "one.gif",
+        "pool.gif",
+        "probs.png",
+        "saliency.png",
+    ]
 
 
 @pytest.mark.slow  # subprocess
@@ -90,12 +135,12 @@ def test_image_file_input_and_curves_in_process(tmp_path, monkeypatch, capsys):
     picture = np.zeros((40, 40), np.uint8)
     picture[8:32, 18:23] = 255  # a "1"
     Image.fromarray(picture).save(tmp_path / "one.png")
-    assert main(["show", "probs", "--train-epochs", "1", "--image", "one.png",
-                 "--terminal"]) == 0
+    assert main(["show", "probs", "--train-epochs", "1", "--image", "one.png", "--terminal"]) == 0
     text = capsys.readouterr().out
     assert text.count("\n") > 28 and " <" in text
-    (tmp_path / "log.csv").write_text("epoch,acc,loss,val_acc,val_loss\n"
-                                      "0,0.5,1.2,0.4,1.4\n1,0.7,0.8,0.6,1.0\n")
+    (tmp_path / "log.csv").write_text(
+        "epoch,acc,loss,val_acc,val_loss\n0,0.5,1.2,0.4,1.4\n1,0.7,0.8,0.6,1.0\n"
+    )
     assert main(["show", "curves", "log.csv", "--out", "curves.png"]) == 0
     assert frames(tmp_path / "curves.png") == ("PNG", 1)
 
@@ -105,19 +150,28 @@ def test_user_mistakes_print_one_line(tmp_path):
     done = show(tmp_path, "maps", "--train-epochs", "0", "--index", "9999")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        ("striate show: error: --index 9999 is out of range: the digits test split has 360 "
-         "images (0..359)")]
+        (
+            "striate show: error: --index 9999 is out of range: the digits test split has 360 "
+            "images (0..359)"
+        )
+    ]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["curves", "missing.csv"], "no history file at missing.csv"),
-    (["maps", "--model", "resnet"], "neither a model file nor one of article, convnet"),
-    (["filters", "--train-epochs", "0", "--layer", "flatten"], "is not a Conv2D layer"),
-    (["conv", "--example", "--position", "7,7"], "outside the 3x3 output"),
-    (["saliency", "--train-epochs", "0", "--class", "12"], "class_index must be an int in 0..9"),
-    (["maps", "--train-epochs", "0", "--image", "nothing.png"], "no image file at nothing.png"),
-    (["curves", "log.csv", "--out", "curves.txt"], "use .png"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["curves", "missing.csv"], "no history file at missing.csv"),
+        (["maps", "--model", "resnet"], "neither a model file nor one of article, convnet"),
+        (["filters", "--train-epochs", "0", "--layer", "flatten"], "is not a Conv2D layer"),
+        (["conv", "--example", "--position", "7,7"], "outside the 3x3 output"),
+        (
+            ["saliency", "--train-epochs", "0", "--class", "12"],
+            "class_index must be an int in 0..9",
+        ),
+        (["maps", "--train-epochs", "0", "--image", "nothing.png"], "no image file at nothing.png"),
+        (["curves", "log.csv", "--out", "curves.txt"], "use .png"),
+    ],
+)
 def test_more_mistakes_in_process(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "log.csv").write_text("epoch,loss\n0,1.0\n")

@@ -40,13 +40,15 @@ def float64():
 def mixed_model(end="activation", shape=(9, 9, 2)):
     """Conv with relu, 'same' stride-2 conv, pooling, BN, dropout, and a chosen ending."""
     reset_names()
-    layers = [Conv2D(3, 3, activation="relu", input_shape=shape),
-              Conv2D(4, 2, strides=2, padding="same", activation="tanh"),
-              MaxPool2D(2, strides=1),
-              BatchNormalization(),
-              Flatten(),
-              Dropout(0.5),
-              Dense(6, activation="relu")]
+    layers = [
+        Conv2D(3, 3, activation="relu", input_shape=shape),
+        Conv2D(4, 2, strides=2, padding="same", activation="tanh"),
+        MaxPool2D(2, strides=1),
+        BatchNormalization(),
+        Flatten(),
+        Dropout(0.5),
+        Dense(6, activation="relu"),
+    ]
     if end == "activation":
         layers += [Dense(5), Activation("softmax")]
     elif end == "dense_softmax":
@@ -90,8 +92,7 @@ def test_pre_activation_is_the_conv_before_its_activation():
     kernel, bias = model.layers[0].get_weights()
     for f in range(3):  # the slow reference: a sum of products per position
         walk = conv_walkthrough(x, kernel[..., f], float(bias[f]))
-        np.testing.assert_allclose(record.pre_activation[..., f], walk.output, rtol=1e-5,
-                                   atol=1e-5)
+        np.testing.assert_allclose(record.pre_activation[..., f], walk.output, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(record.output, np.maximum(record.pre_activation, 0))
     second = model.inspect(x).layers[1]
     np.testing.assert_allclose(second.output, np.tanh(second.pre_activation), rtol=1e-6)
@@ -191,15 +192,17 @@ def positive_model():
     """Positive weights and average pooling: no gradient cancels, so d unit / d input is
     nonzero exactly on the pixels the unit can see."""
     reset_names()
-    model = Sequential([
-        ZeroPadding2D(((1, 0), (2, 1)), input_shape=(15, 13, 1)),
-        Conv2D(2, (3, 2), strides=(2, 1), padding="same", activation="relu"),
-        AveragePooling2D(2, strides=1),
-        Conv2D(2, 3, strides=2, activation="relu"),
-        AveragePooling2D((2, 3), padding="same"),
-        Flatten(),
-        Dense(3),
-    ])
+    model = Sequential(
+        [
+            ZeroPadding2D(((1, 0), (2, 1)), input_shape=(15, 13, 1)),
+            Conv2D(2, (3, 2), strides=(2, 1), padding="same", activation="relu"),
+            AveragePooling2D(2, strides=1),
+            Conv2D(2, 3, strides=2, activation="relu"),
+            AveragePooling2D((2, 3), padding="same"),
+            Flatten(),
+            Dense(3),
+        ]
+    )
     rng = np.random.default_rng(0)
     model.set_weights([rng.uniform(0.1, 1.0, w.shape) for w in model.get_weights()])
     return model
@@ -244,18 +247,36 @@ def test_receptive_field_of_dense_is_the_whole_input_and_errors():
 
 def test_article_fields_formulas_and_summary():
     reset_names()
-    model = Sequential([Conv2D(6, 2, input_shape=(28, 28, 1)), Activation("relu"),
-                        MaxPool2D(2), Flatten(), Dense(10), Activation("softmax")])
+    model = Sequential(
+        [
+            Conv2D(6, 2, input_shape=(28, 28, 1)),
+            Activation("relu"),
+            MaxPool2D(2),
+            Flatten(),
+            Dense(10),
+            Activation("softmax"),
+        ]
+    )
     fields = layer_fields(model)
-    assert [(f.size, f.jump) for f in fields[:3]] == [((2, 2), (1, 1)), ((2, 2), (1, 1)),
-                                                      ((3, 3), (2, 2))]
+    assert [(f.size, f.jump) for f in fields[:3]] == [
+        ((2, 2), (1, 1)),
+        ((2, 2), (1, 1)),
+        ((3, 3), (2, 2)),
+    ]
     assert fields[3].whole and fields[3].size == (28, 28) and fields[3].jump is None
     assert output_size_formula(model.layers[0]) == "floor((28 - 2) / 1) + 1 = 27"
     assert output_size_formula(model.layers[2]) == "floor((27 - 2) / 2) + 1 = 13"
     assert output_size_formula(model.layers[3]) == "13 * 13 * 6 = 1014"
     text = detailed_summary(model)
-    for expected in ["floor((28 - 2) / 1) + 1 = 27", "17,496", "10,140", "27,636",
-                     "3x3", "28x28 (all)", "10,180"]:
+    for expected in [
+        "floor((28 - 2) / 1) + 1 = 27",
+        "17,496",
+        "10,140",
+        "27,636",
+        "3x3",
+        "28x28 (all)",
+        "10,180",
+    ]:
         assert expected in text
 
 
@@ -263,8 +284,12 @@ def test_same_padding_formula_agrees_with_the_op():
     reset_names()
     layer = Conv2D(1, 4, strides=3, padding="same")
     layer.build_for((None, 10, 7, 1))
-    out = conv_ops.conv2d(np.zeros((1, 10, 7, 1), np.float32),
-                          np.zeros((4, 4, 1, 1), np.float32), strides=3, padding="same")
+    out = conv_ops.conv2d(
+        np.zeros((1, 10, 7, 1), np.float32),
+        np.zeros((4, 4, 1, 1), np.float32),
+        strides=3,
+        padding="same",
+    )
     formula = output_size_formula(layer)
     # ceil(10 / 3) = 4 rows, ceil(7 / 3) = 3 cols; Keras pads (4 - 1) * 3 + 4 - 10 = 3 rows
     assert formula == "rows floor((10 + 3 - 4) / 3) + 1 = 4; cols floor((7 + 3 - 4) / 3) + 1 = 3"

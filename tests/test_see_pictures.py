@@ -27,14 +27,18 @@ from striate.see import draw, terminal
 
 def small_model():
     reset_names()
-    model = Sequential([Conv2D(4, 3, input_shape=(10, 10, 1), activation="relu"),
-                        MaxPool2D(2),
-                        Conv2D(3, 2, padding="same"),
-                        Activation("relu"),
-                        AveragePooling2D(2, padding="same"),
-                        Flatten(),
-                        Dense(5),
-                        Activation("softmax")])
+    model = Sequential(
+        [
+            Conv2D(4, 3, input_shape=(10, 10, 1), activation="relu"),
+            MaxPool2D(2),
+            Conv2D(3, 2, padding="same"),
+            Activation("relu"),
+            AveragePooling2D(2, padding="same"),
+            Flatten(),
+            Dense(5),
+            Activation("softmax"),
+        ]
+    )
     rng = np.random.default_rng(0)
     model.set_weights([rng.normal(0, 0.5, w.shape) for w in model.get_weights()])
     return model
@@ -65,8 +69,9 @@ def test_article_walkthrough_sums_and_frames(tmp_path):
     walk = see.article_conv_walkthrough()
     assert walk.steps[0].total == 4
     assert walk.steps[0].products.sum() == 4
-    expected = conv2d(see.ARTICLE_INPUT[None, ..., None],
-                      see.ARTICLE_KERNEL[..., None, None]).data[0, ..., 0]
+    expected = conv2d(see.ARTICLE_INPUT[None, ..., None], see.ARTICLE_KERNEL[..., None, None]).data[
+        0, ..., 0
+    ]
     np.testing.assert_array_equal(walk.output, expected)
     assert [s.total for s in walk.steps] == expected.ravel().tolist()
     assert walk.formulas == ("floor((5 - 3) / 1) + 1 = 3",) * 2
@@ -76,8 +81,12 @@ def test_article_walkthrough_sums_and_frames(tmp_path):
 
 def test_stride_and_padding_walkthrough(tmp_path):
     walk = see.article_conv_walkthrough(strides=2, padding="same")
-    expected = conv2d(see.ARTICLE_INPUT[None, ..., None], see.ARTICLE_KERNEL[..., None, None],
-                      strides=2, padding="same").data[0, ..., 0]
+    expected = conv2d(
+        see.ARTICLE_INPUT[None, ..., None],
+        see.ARTICLE_KERNEL[..., None, None],
+        strides=2,
+        padding="same",
+    ).data[0, ..., 0]
     np.testing.assert_array_equal(walk.output, expected)
     assert walk.pads == ((1, 1), (1, 1)) and walk.padded.shape[:2] == (7, 7)
     assert walk.formulas[0] == "floor((5 + 2 - 3) / 2) + 1 = 3"
@@ -94,8 +103,9 @@ def test_layer_walkthrough_equals_the_model(tmp_path):
     for layer, source in [(0, inspection.input), (2, inspection.layers[1].output)]:
         kernel = model.layers[layer].kernel.data
         for f in range(kernel.shape[-1]):
-            walk = see.layer_conv_walkthrough(model, layer, x, filter_index=f,
-                                              positions=[(0, 0), (2, 3)])
+            walk = see.layer_conv_walkthrough(
+                model, layer, x, filter_index=f, positions=[(0, 0), (2, 3)]
+            )
             record = inspection.layers[layer]
             pre = record.pre_activation if record.pre_activation is not None else record.output
             np.testing.assert_allclose(walk.output, pre[..., f], rtol=1e-5, atol=1e-6)
@@ -104,11 +114,13 @@ def test_layer_walkthrough_equals_the_model(tmp_path):
                 assert total == pytest.approx(float(pre[step.position + (f,)]), abs=1e-5)
         assert walk.padded.shape[2] == source.shape[2]
     relu_walk = see.layer_conv_walkthrough(model, "conv2d", x, 1)
-    np.testing.assert_allclose(relu_walk.activated, inspection.layers[0].output[..., 1],
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        relu_walk.activated, inspection.layers[0].output[..., 1], rtol=1e-5, atol=1e-6
+    )
     assert len(relu_walk.steps) == 8 * 8
     path = see.layer_conv_walkthrough(model, 2, x, 0, positions=[(1, 1), (1, 2), (3, 3)]).save(
-        tmp_path / "layer.gif")
+        tmp_path / "layer.gif"
+    )
     assert gif_frames(path) == 3
     with pytest.raises(TypeError, match="is not a Conv2D"):
         see.layer_conv_walkthrough(model, 1, x)
@@ -119,8 +131,9 @@ def test_layer_walkthrough_equals_the_model(tmp_path):
 
 
 @pytest.mark.parametrize("mode, op", [("max", pool_ops.max_pool2d), ("avg", pool_ops.avg_pool2d)])
-@pytest.mark.parametrize("size, strides, padding", [(2, None, "valid"), (3, 2, "same"),
-                                                    ((2, 3), 1, "valid")])
+@pytest.mark.parametrize(
+    "size, strides, padding", [(2, None, "valid"), (3, 2, "same"), ((2, 3), 1, "valid")]
+)
 def test_pool_walkthrough_equals_the_op(mode, op, size, strides, padding):
     x = np.random.default_rng(2).normal(size=(7, 6))
     walk = see.pool_walkthrough(x, size, strides, padding, mode)
@@ -143,8 +156,9 @@ def test_pool_frames_and_layer_pool(tmp_path):
     for index in (1, 4):
         for channel in range(model.layers[index].output_shape[-1]):
             walk = see.layer_pool_walkthrough(model, index, x, channel)
-            np.testing.assert_allclose(walk.output, inspection.layers[index].output[..., channel],
-                                       rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(
+                walk.output, inspection.layers[index].output[..., channel], rtol=1e-5, atol=1e-7
+            )
     with pytest.raises(TypeError, match="not a pooling layer"):
         see.layer_pool_walkthrough(model, 0, x)
 
@@ -170,8 +184,9 @@ def test_feature_map_pixels_are_the_normalized_activations(tmp_path):
                 np.testing.assert_allclose(shown[f"{record.name}/{c}"], expected, atol=1e-12)
         else:
             v = record.output.astype(np.float64)
-            np.testing.assert_allclose(shown[f"{record.name}/vector"][0],
-                                       (v - v.min()) / (v.max() - v.min()), atol=1e-12)
+            np.testing.assert_allclose(
+                shown[f"{record.name}/vector"][0], (v - v.min()) / (v.max() - v.min()), atol=1e-12
+            )
     np.testing.assert_allclose(shown["input/0"], draw.normalize(x[..., 0]))
     path = see.save(fig, tmp_path / "maps.png")
     with Image.open(path) as image:
@@ -194,8 +209,8 @@ def test_feature_map_png_pixels(tmp_path):
     box = ax.get_window_extent()
     height = gray.shape[0]
     rows = slice(int(height - (box.y0 + box.y1) / 2), int(height - box.y0) - 3)  # below the label
-    left = gray[rows, int(box.x0) + 3: int((box.x0 + box.x1) / 2) - 3]
-    right = gray[rows, int((box.x0 + box.x1) / 2) + 3: int(box.x1) - 3]
+    left = gray[rows, int(box.x0) + 3 : int((box.x0 + box.x1) / 2) - 3]
+    right = gray[rows, int((box.x0 + box.x1) / 2) + 3 : int(box.x1) - 3]
     assert left.max() < 10 and right.min() > 245
 
 
@@ -214,7 +229,7 @@ def test_filters_show_the_kernels():
     assert deep.shape == (3 * 3 - 1, 4 * 3 - 1)
     for f in range(3):  # row f, column c of the mosaic: filter f on input channel c
         for c in range(4):
-            np.testing.assert_allclose(deep[3 * f: 3 * f + 2, 3 * c: 3 * c + 2], kernels[f, c])
+            np.testing.assert_allclose(deep[3 * f : 3 * f + 2, 3 * c : 3 * c + 2], kernels[f, c])
     assert deep.mask[2].all() and deep.mask[:, 2].all()  # the lines between tiles
     with pytest.raises(TypeError, match="not a Conv2D"):
         see.filters(model, 1)
@@ -249,8 +264,12 @@ def test_history_csv_json_and_curves(tmp_path):
     csv_path = tmp_path / "log.csv"
     csv_path.write_text("epoch,acc,loss,val_acc,val_loss\n0,0.5,1.2,0.4,1.4\n1,0.7,0.8,0.6,1.0\n")
     history = see.load_history(csv_path)
-    assert history == {"acc": [0.5, 0.7], "loss": [1.2, 0.8], "val_acc": [0.4, 0.6],
-                       "val_loss": [1.4, 1.0]}
+    assert history == {
+        "acc": [0.5, 0.7],
+        "loss": [1.2, 0.8],
+        "val_acc": [0.4, 0.6],
+        "val_loss": [1.4, 1.0],
+    }
     json_path = tmp_path / "history.json"
     json_path.write_text(json.dumps({"history": history}))
     assert see.load_history(json_path) == history

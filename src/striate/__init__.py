@@ -30,7 +30,23 @@ from striate.tensor import Tensor, no_grad
 __version__ = "0.1.0"
 
 __all__ = [
-    "Sequential", "Tensor", "activations", "backend", "callbacks", "datasets", "initializers",
-    "layers", "losses", "metrics", "models", "no_grad", "num_threads", "optimizers", "parallel",
-    "saving", "see", "set_num_threads", "utils",
+    "Sequential",
+    "Tensor",
+    "activations",
+    "backend",
+    "callbacks",
+    "datasets",
+    "initializers",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "no_grad",
+    "num_threads",
+    "optimizers",
+    "parallel",
+    "saving",
+    "see",
+    "set_num_threads",
+    "utils",
 ]

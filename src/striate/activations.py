@@ -3,8 +3,20 @@
 from striate._registry import lookup
 from striate.ops import activations as ops
 
-_NAMES = ("relu", "sigmoid", "tanh", "softmax", "linear", "leaky_relu", "elu", "selu",
-          "softplus", "swish", "silu", "gelu")
+_NAMES = (
+    "relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "linear",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "softplus",
+    "swish",
+    "silu",
+    "gelu",
+)
 _BY_NAME = {name: getattr(ops, name) for name in _NAMES if hasattr(ops, name)}
 
 

@@ -28,9 +28,7 @@ def set_floatx(value):
     """Set the default float type: 'float32' (default) or 'float64' (for gradient checks)."""
     global _FLOATX
     if value not in ("float32", "float64"):
-        raise ValueError(
-            f"set_floatx: expected 'float32' or 'float64'. Received: value={value!r}"
-        )
+        raise ValueError(f"set_floatx: expected 'float32' or 'float64'. Received: value={value!r}")
     _FLOATX = value
 
 
@@ -78,5 +76,6 @@ def keep_freed_memory():
             except (OSError, AttributeError):
                 return False
             _MALLOC_TUNED = bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30)) and bool(
-                mallopt(_M_MMAP_THRESHOLD, 32 << 20))
+                mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+            )
     return _MALLOC_TUNED

@@ -149,9 +149,16 @@ class LecunNormal(VarianceScaling):
 
 
 _BY_NAME = {
-    "zeros": Zeros, "ones": Ones, "random_uniform": RandomUniform, "random_normal": RandomNormal,
-    "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal, "he_normal": HeNormal,
-    "he_uniform": HeUniform, "lecun_normal": LecunNormal, "variance_scaling": VarianceScaling,
+    "zeros": Zeros,
+    "ones": Ones,
+    "random_uniform": RandomUniform,
+    "random_normal": RandomNormal,
+    "glorot_uniform": GlorotUniform,
+    "glorot_normal": GlorotNormal,
+    "he_normal": HeNormal,
+    "he_uniform": HeUniform,
+    "lecun_normal": LecunNormal,
+    "variance_scaling": VarianceScaling,
 }
 _CLASS_TO_NAME = {cls: name for name, cls in _BY_NAME.items()}
 

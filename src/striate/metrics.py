@@ -38,9 +38,12 @@ _BY_NAME = {
     "sparse_categorical_accuracy": sparse_categorical_accuracy,
     "categorical_accuracy": categorical_accuracy,
     "binary_accuracy": binary_accuracy,
-    "mean_absolute_error": mean_absolute_error, "mae": mean_absolute_error,
-    "mean_squared_error": mean_squared_error, "mse": mean_squared_error,
-    "acc": None, "accuracy": None,
+    "mean_absolute_error": mean_absolute_error,
+    "mae": mean_absolute_error,
+    "mean_squared_error": mean_squared_error,
+    "mse": mean_squared_error,
+    "acc": None,
+    "accuracy": None,
 }
 
 

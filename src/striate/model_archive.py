@@ -117,9 +117,12 @@ def open_archive(filepath):
                 )
             for info in archive.infolist():  # zipfile cannot read the other methods
                 if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                    raise crafted(path, f"member {info.filename} is compressed with zip method "
-                                        f"{info.compress_type}; striate files use stored (0) or "
-                                        f"deflated (8) members.")
+                    raise crafted(
+                        path,
+                        f"member {info.filename} is compressed with zip method "
+                        f"{info.compress_type}; striate files use stored (0) or "
+                        f"deflated (8) members.",
+                    )
             if archive.getinfo(JSON_MEMBER).file_size > 64 * 2**20:
                 raise crafted(path, f"{JSON_MEMBER} is larger than 64 MiB.")
             try:

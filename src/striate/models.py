@@ -19,9 +19,13 @@ from striate.tensor import Tensor
 # striate.see.inspect registers "inspect". So the imports point one way: those modules import
 # this one, never the reverse.
 _TOOLS = {}
-_TOOL_MODULES = {"save_model": "striate.saving", "save_weights": "striate.saving",
-                 "load_weights": "striate.saving", "load_model": "striate.saving",
-                 "inspect": "striate.see.inspect"}
+_TOOL_MODULES = {
+    "save_model": "striate.saving",
+    "save_weights": "striate.saving",
+    "load_weights": "striate.saving",
+    "load_model": "striate.saving",
+    "inspect": "striate.see.inspect",
+}
 
 
 def register_tool(name, function):
@@ -30,18 +34,22 @@ def register_tool(name, function):
     >>> register_tool("inspect", _TOOLS["inspect"])  # what striate.see.inspect does
     """
     if name not in _TOOL_MODULES:
-        raise ValueError(f"register_tool: unknown tool {name!r}; expected one of "
-                         f"{', '.join(sorted(_TOOL_MODULES))}. Received: name={name!r}")
+        raise ValueError(
+            f"register_tool: unknown tool {name!r}; expected one of "
+            f"{', '.join(sorted(_TOOL_MODULES))}. Received: name={name!r}"
+        )
     _TOOLS[name] = function
 
 
 def _tool(name, where):
     function = _TOOLS.get(name)
     if function is None:
-        raise RuntimeError(f"{where}: no implementation of {name!r} is registered; it is "
-                           f"registered by importing {_TOOL_MODULES[name]} (which `import "
-                           f"striate` does). Received: registered tools "
-                           f"{sorted(_TOOLS) or 'none'}.")
+        raise RuntimeError(
+            f"{where}: no implementation of {name!r} is registered; it is "
+            f"registered by importing {_TOOL_MODULES[name]} (which `import "
+            f"striate` does). Received: registered tools "
+            f"{sorted(_TOOLS) or 'none'}."
+        )
     return function
 
 
@@ -102,11 +110,15 @@ class Sequential:
         """Append a layer; when the input shape is known, build it now so a layer that does not
         fit its input fails here, naming the layer and showing the arithmetic."""
         if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add: expected a striate layer. Received: {layer!r} "
-                            f"of type {type(layer).__name__}.")
+            raise TypeError(
+                f"Sequential.add: expected a striate layer. Received: {layer!r} "
+                f"of type {type(layer).__name__}."
+            )
         if any(existing.name == layer.name for existing in self.layers):
-            raise ValueError(f"Sequential.add: a layer named {layer.name!r} is already in the "
-                             f"model. Layer names must be unique.")
+            raise ValueError(
+                f"Sequential.add: a layer named {layer.name!r} is already in the "
+                f"model. Layer names must be unique."
+            )
         if isinstance(layer, InputLayer):
             if self.layers or self.input_shape is not None:
                 raise ValueError("Sequential.add: Input must be the first layer.")
@@ -139,9 +151,11 @@ class Sequential:
                     layer.check_input_shape(input_shape)
             self.input_shape = input_shape
         if self.input_shape is None:
-            raise ValueError(f"Sequential '{self.name}': the input shape is unknown. Give the "
-                             f"first layer input_shape=..., start with Input(shape=...), or call "
-                             f"build((None, ...)) or fit.")
+            raise ValueError(
+                f"Sequential '{self.name}': the input shape is unknown. Give the "
+                f"first layer input_shape=..., start with Input(shape=...), or call "
+                f"build((None, ...)) or fit."
+            )
         shape = self.input_shape
         for layer in self.layers:
             shape = layer.build_for(shape)
@@ -177,12 +191,14 @@ class Sequential:
         arrays = list(arrays)
         expected = sum(len(layer.weights) for layer in self.layers)
         if len(arrays) != expected:
-            raise ValueError(f"set_weights: the model has {expected} weight arrays. "
-                             f"Received: {len(arrays)} arrays.")
+            raise ValueError(
+                f"set_weights: the model has {expected} weight arrays. "
+                f"Received: {len(arrays)} arrays."
+            )
         start = 0
         for layer in self.layers:
             count = len(layer.weights)
-            layer.set_weights(arrays[start:start + count])
+            layer.set_weights(arrays[start : start + count])
             start += count
 
     def count_params(self):
@@ -207,8 +223,10 @@ class Sequential:
         model ends in a softmax and the loss is a cross-entropy, the two run as one op).
         `inputs` is a float Tensor whose shape was already checked."""
         if self.loss is None:
-            raise ValueError(f"call_with_loss: Sequential '{self.name}' has no loss; call "
-                             f"compile(loss=...) first. Received: loss=None.")
+            raise ValueError(
+                f"call_with_loss: Sequential '{self.name}' has no loss; call "
+                f"compile(loss=...) first. Received: loss=None."
+            )
         steps = self._execution_plan(self.loss)
         out = inputs
         for function, layers in steps[:-1]:
@@ -236,8 +254,9 @@ class Sequential:
     def compile(self, optimizer="rmsprop", loss=None, metrics=None):
         """Choose the optimizer, the loss and the metrics (names or objects)."""
         if loss is None:
-            raise ValueError("compile: a loss is required, e.g. "
-                             "loss='sparse_categorical_crossentropy'.")
+            raise ValueError(
+                "compile: a loss is required, e.g. loss='sparse_categorical_crossentropy'."
+            )
         self.optimizer = optimizers_module.get(optimizer)
         self.loss = losses_module.get(loss)
         if metrics is not None and not isinstance(metrics, (list, tuple)):
@@ -246,18 +265,39 @@ class Sequential:
         self.metrics = [metrics_module.get(m, self.loss.name) for m in self._metric_identifiers]
         self.compiled = True
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        initial_epoch=0,
+    ):
         """Train for `epochs` epochs; returns a History (`history.history['val_acc']`...)."""
-        return training_loop.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-                            callbacks=callbacks, validation_split=validation_split,
-                            validation_data=validation_data, shuffle=shuffle,
-                            initial_epoch=initial_epoch)
+        return training_loop.fit(
+            self,
+            x,
+            y,
+            batch_size=batch_size,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=callbacks,
+            validation_split=validation_split,
+            validation_data=validation_data,
+            shuffle=shuffle,
+            initial_epoch=initial_epoch,
+        )
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
         """Loss and metrics on (x, y): `[loss, acc]`, or a dict with `return_dict=True`."""
-        return training_loop.evaluate(self, x, y, batch_size=batch_size, verbose=verbose,
-                                 return_dict=return_dict)
+        return training_loop.evaluate(
+            self, x, y, batch_size=batch_size, verbose=verbose, return_dict=return_dict
+        )
 
     def predict(self, x, batch_size=None, verbose="auto"):
         """The model's outputs for `x`, computed in batches (default 32) without training."""

@@ -67,14 +67,17 @@ class Optimizer:
         if self._is_built_for(variables):
             return
         if self.slots is None:
-            self.slots = {name: [np.zeros_like(v.data) for v in variables]
-                          for name in self.slot_names}
+            self.slots = {
+                name: [np.zeros_like(v.data) for v in variables] for name in self.slot_names
+            }
         for name, arrays in self.slots.items():
             if len(arrays) != len(variables):
-                raise ValueError(f"{type(self).__name__}.build: the optimizer holds state for "
-                                 f"{len(arrays)} weights (slot {name!r}); give it the same "
-                                 f"weights, or use a new optimizer (compile again) for others. "
-                                 f"Received: {len(variables)} variables.")
+                raise ValueError(
+                    f"{type(self).__name__}.build: the optimizer holds state for "
+                    f"{len(arrays)} weights (slot {name!r}); give it the same "
+                    f"weights, or use a new optimizer (compile again) for others. "
+                    f"Received: {len(variables)} variables."
+                )
         self._variables, self._packed = variables, None
         if not variables or len({v.data.dtype for v in variables}) != 1:
             return  # nothing to pack, or mixed dtypes: updated one by one
@@ -97,8 +100,13 @@ class Optimizer:
         slots = {}
         for name in self.slot_names:
             slots[name], self.slots[name] = pack(self.slots[name])
-        self._packed = {"params": params, "param_views": param_views, "grads": grads,
-                        "grad_views": grad_views, "slots": slots}
+        self._packed = {
+            "params": params,
+            "param_views": param_views,
+            "grads": grads,
+            "grad_views": grad_views,
+            "slots": slots,
+        }
 
     def _is_built_for(self, variables):
         built = self._variables
@@ -106,8 +114,10 @@ class Optimizer:
             return False
         if self._packed is None:
             return all(v is b for v, b in zip(variables, built))
-        return all(v is b and v.data is view for v, b, view in
-                   zip(variables, built, self._packed["param_views"]))
+        return all(
+            v is b and v.data is view
+            for v, b, view in zip(variables, built, self._packed["param_views"])
+        )
 
     def apply_gradients(self, grads_and_vars):
         """Apply one update. `grads_and_vars` is a list of (gradient ndarray, variable) pairs."""
@@ -189,19 +199,28 @@ class Optimizer:
         arrays = list(arrays)
         owner = type(self).__name__
         if not arrays or np.ndim(arrays[0]) != 0 or np.asarray(arrays[0]).dtype.kind not in "iu":
-            raise ValueError(f"{owner}.set_state: the first array must be the integer step count "
-                             f"(iterations). Received: {len(arrays)} arrays.")
+            raise ValueError(
+                f"{owner}.set_state: the first array must be the integer step count "
+                f"(iterations). Received: {len(arrays)} arrays."
+            )
         slot_arrays = arrays[1:]
         if slot_arrays and (not self.slot_names or len(slot_arrays) % len(self.slot_names)):
-            raise ValueError(f"{owner}.set_state: expected iterations then one array per weight "
-                             f"for each slot {list(self.slot_names)}. Received: "
-                             f"{len(slot_arrays)} slot arrays.")
+            raise ValueError(
+                f"{owner}.set_state: expected iterations then one array per weight "
+                f"for each slot {list(self.slot_names)}. Received: "
+                f"{len(slot_arrays)} slot arrays."
+            )
         per_slot = len(slot_arrays) // len(self.slot_names) if slot_arrays else 0
         self.iterations = int(arrays[0])
         self._variables = self._packed = None  # the next build packs the restored slots
-        self.slots = None if not slot_arrays else {
-            name: [np.array(a) for a in slot_arrays[i * per_slot:(i + 1) * per_slot]]
-            for i, name in enumerate(self.slot_names)}
+        self.slots = (
+            None
+            if not slot_arrays
+            else {
+                name: [np.array(a) for a in slot_arrays[i * per_slot : (i + 1) * per_slot]]
+                for i, name in enumerate(self.slot_names)
+            }
+        )
 
     def __repr__(self):
         settings = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
@@ -292,8 +311,12 @@ class Adam(Optimizer):
         w -= scratch
 
     def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
-                "epsilon": self.epsilon}
+        return {
+            **super().get_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+        }
 
 
 class RMSprop(Optimizer):
@@ -305,15 +328,19 @@ class RMSprop(Optimizer):
     momentum:  m = momentum * m + step;  w = w - m        else  w = w - step
     """
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
-                 name=None):
+    def __init__(
+        self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, name=None
+    ):
         super().__init__(learning_rate, name)
         self.rho = _check_rate("RMSprop", "rho", rho, 0.0, 1.0)
         self.momentum = _check_rate("RMSprop", "momentum", momentum, 0.0, 1.0, inclusive_high=True)
         self.epsilon = _check_rate("RMSprop", "epsilon", epsilon)
         self.centered = bool(centered)
-        self.slot_names = ("velocity",) + (("average",) if self.centered else ()) + (
-            ("momentum",) if self.momentum else ())
+        self.slot_names = (
+            ("velocity",)
+            + (("average",) if self.centered else ())
+            + (("momentum",) if self.momentum else ())
+        )
 
     def _update(self, w, g, slots):
         kind = w.dtype.type
@@ -338,8 +365,13 @@ class RMSprop(Optimizer):
             w -= step
 
     def get_config(self):
-        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
-                "epsilon": self.epsilon, "centered": self.centered}
+        return {
+            **super().get_config(),
+            "rho": self.rho,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "centered": self.centered,
+        }
 
 
 _BY_NAME = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
@@ -355,7 +387,8 @@ def get(identifier):
         return identifier
     if isinstance(identifier, dict):
         return lookup("optimizer", identifier["class_name"], _BY_NAME).from_config(
-            identifier["config"])
+            identifier["config"]
+        )
     return lookup("optimizer", identifier, _BY_NAME)()
 
 

@@ -71,8 +71,10 @@ def set_num_threads(threads):
         raise ValueError(f"set_num_threads: expected a positive int. Received: {threads!r}.")
     with _lock:
         if _state["depth"]:
-            raise ValueError("set_num_threads: cannot change the thread count while fit, "
-                             "evaluate or predict is running.")
+            raise ValueError(
+                "set_num_threads: cannot change the thread count while fit, "
+                "evaluate or predict is running."
+            )
         if _state["pool"] is not None:
             _state["pool"].shutdown()
             _state["pool"] = None
@@ -110,8 +112,9 @@ def parallel_region():
                     setter(1)
                 if num_threads() > 1:
                     if _state["pool"] is None:
-                        _state["pool"] = ThreadPoolExecutor(num_threads() - 1,
-                                                            thread_name_prefix="striate")
+                        _state["pool"] = ThreadPoolExecutor(
+                            num_threads() - 1, thread_name_prefix="striate"
+                        )
                     _state["active"] = True
         _state["depth"] += 1
     try:

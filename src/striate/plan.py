@@ -81,8 +81,12 @@ def execution_plan(layers, loss=None):
     y_true)`, where `outputs` is the model's output as an ndarray. Changes nothing it reads."""
     layers = list(layers)
     softmax_layer = None
-    if loss is not None and layers and getattr(loss, "fuses_softmax", False) and _ends_in(
-            layers[-1], activation_ops.softmax):
+    if (
+        loss is not None
+        and layers
+        and getattr(loss, "fuses_softmax", False)
+        and _ends_in(layers[-1], activation_ops.softmax)
+    ):
         softmax_layer = layers.pop()
     steps = _layer_steps(layers)
     if loss is None:
@@ -102,8 +106,9 @@ def _layer_steps(layers):
         fused = _fused_conv_pool(layer, following)
         if fused:
             relu = _ends_in(layer, activation_ops.relu) or fused == 2
-            steps.append((_conv_max_pool_relu if relu else _conv_max_pool,
-                          (layer, *following[:fused])))
+            steps.append(
+                (_conv_max_pool_relu if relu else _conv_max_pool, (layer, *following[:fused]))
+            )
             index += 1 + fused
         elif following and _is_max_pool(following[0]) and _ends_in(layer, activation_ops.relu):
             if not isinstance(layer, Activation):
@@ -140,8 +145,7 @@ def describe(steps):
         elif function is _softmax_crossentropy:
             words.append(f"{operands[1].name} (softmax) + {operands[0].name}")
         else:
-            words.append(" + ".join(layer.name for layer in operands)
-                         + suffix.get(function, ""))
+            words.append(" + ".join(layer.name for layer in operands) + suffix.get(function, ""))
     return words
 
 
@@ -149,21 +153,28 @@ def layers_in_block_order(steps):
     """The Conv2D layers that `steps` run fused with a max pooling: their kernel gradient is
     summed in 2x2-block pixel order, which `layer.call(x, pixel_order='blocks')` reproduces
     when such a layer is run alone."""
-    return [layers[0] for function, layers in steps
-            if function in (_conv_max_pool, _conv_max_pool_relu)]
+    return [
+        layers[0] for function, layers in steps if function in (_conv_max_pool, _conv_max_pool_relu)
+    ]
 
 
 def _fused_conv_pool(layer, following):
     """How many of the `following` layers join `layer` in a fused conv + 2x2 max pool step:
     1 (the pool), 2 (a ReLU Activation, then the pool), or 0 (no fusion)."""
     if "conv_max_pool" not in layer.fusions or layer.activation not in (
-            activation_ops.relu, activation_ops.linear):
+        activation_ops.relu,
+        activation_ops.linear,
+    ):
         return 0
     if following and _is_pool_2x2(following[0]):
         return 1
-    if (layer.activation is activation_ops.linear and len(following) == 2
-            and isinstance(following[0], Activation)
-            and _ends_in(following[0], activation_ops.relu) and _is_pool_2x2(following[1])):
+    if (
+        layer.activation is activation_ops.linear
+        and len(following) == 2
+        and isinstance(following[0], Activation)
+        and _ends_in(following[0], activation_ops.relu)
+        and _is_pool_2x2(following[1])
+    ):
         return 2
     return 0
 
@@ -173,8 +184,12 @@ def _is_max_pool(layer):
 
 
 def _is_pool_2x2(layer):
-    return (_is_max_pool(layer) and layer.pool_size == (2, 2) and layer.strides == (2, 2)
-            and layer.padding == "valid")
+    return (
+        _is_max_pool(layer)
+        and layer.pool_size == (2, 2)
+        and layer.strides == (2, 2)
+        and layer.padding == "valid"
+    )
 
 
 def _ends_in(layer, activation):

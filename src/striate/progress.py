@@ -86,8 +86,11 @@ class Progbar:
         digits = len(str(self.target))
         filled = int(self.width * step / max(self.target, 1))
         arrow = ">" if filled < self.width else "="
-        bar = ("=" * max(filled - 1, 0) + arrow + "." * (self.width - filled)) if filled else \
-            "." * self.width
+        bar = (
+            ("=" * max(filled - 1, 0) + arrow + "." * (self.width - filled))
+            if filled
+            else "." * self.width
+        )
         return f"{step:>{digits}}/{self.target} [{bar}]"
 
     def _draw(self, text, end):

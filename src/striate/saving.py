@@ -63,22 +63,40 @@ def save_model(model, filepath, overwrite=True):
     (None, 2)
     """
     _check_built(model, "save")
-    document = _header(MODEL_FORMAT, model, {"class_name": "Sequential", "config": {
-        "name": model.name, "input_shape": list(model.input_shape),
-        "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
-                   for layer in model.layers]}})
+    document = _header(
+        MODEL_FORMAT,
+        model,
+        {
+            "class_name": "Sequential",
+            "config": {
+                "name": model.name,
+                "input_shape": list(model.input_shape),
+                "layers": [
+                    {"class_name": type(layer).__name__, "config": layer.get_config()}
+                    for layer in model.layers
+                ],
+            },
+        },
+    )
     document["compile"] = _compile_section(model)
     document["metadata"] = _json_safe_metadata(model)
     arrays = {f"weights/{i:05d}.npy": a for i, a in enumerate(model.get_weights())}
     document["optimizer_state"] = None
     if document["compile"] is not None:
         state = model.optimizer.state_arrays()
-        document["optimizer_state"] = {"slot_names": list(model.optimizer.slot_names),
-                                       "count": len(state)}
+        document["optimizer_state"] = {
+            "slot_names": list(model.optimizer.slot_names),
+            "count": len(state),
+        }
         arrays.update({f"optimizer/{i:05d}.npy": a for i, a in enumerate(state)})
-    document["rng"] = {"backend": backend.rng().bit_generator.state, "layers": {
-        layer.name: layer._rng.bit_generator.state for layer in model.layers
-        if isinstance(getattr(layer, "_rng", None), np.random.Generator)}}
+    document["rng"] = {
+        "backend": backend.rng().bit_generator.state,
+        "layers": {
+            layer.name: layer._rng.bit_generator.state
+            for layer in model.layers
+            if isinstance(getattr(layer, "_rng", None), np.random.Generator)
+        },
+    }
     write_archive(filepath, document, arrays, overwrite)
 
 
@@ -94,20 +112,33 @@ def _check_built(model, where):
         raise ValueError(
             f"{where}: Sequential '{model.name}' is not built, so it has no weights to save. "
             f"Give the first layer input_shape=..., call model.build((None, ...)), or fit it "
-            f"first.")
+            f"first."
+        )
 
 
 def _header(file_format, model, architecture=None):
     from striate import __version__
 
-    document = {"format": file_format, "format_version": FORMAT_VERSION,
-                "striate_version": __version__, "model": architecture}
+    document = {
+        "format": file_format,
+        "format_version": FORMAT_VERSION,
+        "striate_version": __version__,
+        "model": architecture,
+    }
     if architecture is None:
         del document["model"]
-    document["weights"] = [{"layer": layer.name, "class_name": type(layer).__name__,
-                            "arrays": [{"name": w.name, "shape": list(w.data.shape),
-                                        "dtype": str(w.data.dtype)} for w in layer.weights]}
-                           for layer in model.layers if layer.weights]
+    document["weights"] = [
+        {
+            "layer": layer.name,
+            "class_name": type(layer).__name__,
+            "arrays": [
+                {"name": w.name, "shape": list(w.data.shape), "dtype": str(w.data.dtype)}
+                for w in layer.weights
+            ],
+        }
+        for layer in model.layers
+        if layer.weights
+    ]
     return document
 
 
@@ -129,12 +160,19 @@ def _compile_section(model):
             identifier = names[0] if names else None
         metrics.append(identifier)
     if custom is not None:
-        warnings.warn(f"save: {custom!r} is not a registered name, so the file keeps the "
-                      f"architecture and weights but not the compile settings and optimizer "
-                      f"state. Call compile() again after loading.", UserWarning, stacklevel=4)
+        warnings.warn(
+            f"save: {custom!r} is not a registered name, so the file keeps the "
+            f"architecture and weights but not the compile settings and optimizer "
+            f"state. Call compile() again after loading.",
+            UserWarning,
+            stacklevel=4,
+        )
         return None
-    return {"optimizer": optimizers_module.serialize(model.optimizer),
-            "loss": losses_module.serialize(model.loss), "metrics": metrics}
+    return {
+        "optimizer": optimizers_module.serialize(model.optimizer),
+        "loss": losses_module.serialize(model.loss),
+        "metrics": metrics,
+    }
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -147,20 +185,25 @@ def load_model(filepath, compile=True):
         path = os.fspath(filepath)
         config = _field(path, document, "model", dict)
         if config.get("class_name") != "Sequential":
-            raise crafted(path, f"the model class {config.get('class_name')!r} is not "
-                                 f"'Sequential'.")
+            raise crafted(
+                path, f"the model class {config.get('class_name')!r} is not 'Sequential'."
+            )
         config = _field(path, config, "config", dict)
         name = _field(path, config, "name", str)
         input_shape = _field(path, config, "input_shape", list)
-        if not input_shape or any(d is not None and (type(d) is not int or d <= 0)
-                                  for d in input_shape):
+        if not input_shape or any(
+            d is not None and (type(d) is not int or d <= 0) for d in input_shape
+        ):
             raise crafted(path, f"input_shape {input_shape!r} is not a list of positive ints.")
         layers = []
         for index, entry in enumerate(_field(path, config, "layers", list)):
             layers.append(_layer_from_config(path, index, entry))
         try:
-            model = models.Sequential([layers_module.InputLayer(
-                batch_input_shape=tuple(input_shape), name="input_layer")] + layers, name=name)
+            model = models.Sequential(
+                [layers_module.InputLayer(batch_input_shape=tuple(input_shape), name="input_layer")]
+                + layers,
+                name=name,
+            )
             model.build()
         except (TypeError, ValueError, MemoryError) as error:
             raise crafted(path, f"its layers cannot be assembled: {error}") from None
@@ -182,8 +225,10 @@ def _json_safe_metadata(model):
     try:
         json.dumps(metadata)
     except (TypeError, ValueError):
-        raise ValueError(f"save: model.metadata must hold only JSON values (str, number, list, "
-                         f"dict). Received: {metadata!r}") from None
+        raise ValueError(
+            f"save: model.metadata must hold only JSON values (str, number, list, "
+            f"dict). Received: {metadata!r}"
+        ) from None
     return metadata
 
 
@@ -201,30 +246,40 @@ def _check_format(filepath, document, *formats):
     path = os.fspath(filepath)
     found = document.get("format")
     if found not in formats:
-        raise ModelFileError(path, f"has format {found!r}; expected {' or '.join(formats)}.",
-                             "A weights file is read with model.load_weights(path); a model file "
-                             "with load_model(path) or load_weights.")
+        raise ModelFileError(
+            path,
+            f"has format {found!r}; expected {' or '.join(formats)}.",
+            "A weights file is read with model.load_weights(path); a model file "
+            "with load_model(path) or load_weights.",
+        )
     version = document.get("format_version")
     if type(version) is not int or version < 1:
         raise crafted(path, f"format_version {version!r} is not a positive int.")
     if version > FORMAT_VERSION:
-        raise ModelFileError(path, f"uses format version {version}, newer than this striate "
-                                   f"reads (up to {FORMAT_VERSION}; it was written by striate "
-                                   f"{document.get('striate_version')}).",
-                             "Upgrade striate (pip install -U striate).")
+        raise ModelFileError(
+            path,
+            f"uses format version {version}, newer than this striate "
+            f"reads (up to {FORMAT_VERSION}; it was written by striate "
+            f"{document.get('striate_version')}).",
+            "Upgrade striate (pip install -U striate).",
+        )
 
 
 def _field(path, mapping, key, kind):
     value = mapping.get(key)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise crafted(path, f"the field {key!r} should be a {kind.__name__}. "
-                             f"Received: {value!r:.80}.")
+        raise crafted(
+            path, f"the field {key!r} should be a {kind.__name__}. Received: {value!r:.80}."
+        )
     return value
 
 
 def _layer_from_config(path, index, entry):
-    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str) \
-            or not isinstance(entry.get("config"), dict):
+    if (
+        not isinstance(entry, dict)
+        or not isinstance(entry.get("class_name"), str)
+        or not isinstance(entry.get("config"), dict)
+    ):
         raise crafted(path, f"layer {index} should be {{'class_name': str, 'config': {{...}}}}.")
     class_name, config = entry["class_name"], entry["config"]
     try:
@@ -232,8 +287,10 @@ def _layer_from_config(path, index, entry):
     except ValueError as error:
         raise crafted(path, f"layer {index}: {error}") from None
     if config.get("dtype", "float32") not in _DTYPES:
-        raise crafted(path, f"layer {index} ({class_name}): dtype {config.get('dtype')!r} is "
-                             f"not one of {_DTYPES}.")
+        raise crafted(
+            path,
+            f"layer {index} ({class_name}): dtype {config.get('dtype')!r} is not one of {_DTYPES}.",
+        )
     try:
         return cls.from_config(config)
     except (TypeError, ValueError, KeyError, OverflowError, MemoryError) as error:
@@ -244,38 +301,56 @@ def _read_weights(path, archive, document, model, exact_names):
     """The file's weight arrays, after checking its manifest against the model's layers."""
     theirs = _field(path, document, "weights", list)
     mine = [layer for layer in model.layers if layer.weights]
-    if not all(isinstance(e, dict) and isinstance(e.get("arrays"), list) and all(
-            isinstance(a, dict) and isinstance(a.get("shape"), list) for a in e["arrays"])
-            for e in theirs):
-        raise crafted(path, "'weights' should list {'layer', 'class_name', 'arrays': "
-                             "[{'name', 'shape', 'dtype'}]}.")
+    if not all(
+        isinstance(e, dict)
+        and isinstance(e.get("arrays"), list)
+        and all(isinstance(a, dict) and isinstance(a.get("shape"), list) for a in e["arrays"])
+        for e in theirs
+    ):
+        raise crafted(
+            path,
+            "'weights' should list {'layer', 'class_name', 'arrays': "
+            "[{'name', 'shape', 'dtype'}]}.",
+        )
 
     def describe(name, class_name, shapes):
         return f"{name!r} ({class_name}) with shapes {[tuple(s) for s in shapes]}"
+
     if len(theirs) != len(mine):
-        raise ModelFileError(path, f"holds weights for {len(theirs)} layers "
-                                   f"{[e.get('layer') for e in theirs]}, but the model has "
-                                   f"{len(mine)} layers with weights "
-                                   f"{[layer.name for layer in mine]}.", _SAME_ARCHITECTURE)
+        raise ModelFileError(
+            path,
+            f"holds weights for {len(theirs)} layers "
+            f"{[e.get('layer') for e in theirs]}, but the model has "
+            f"{len(mine)} layers with weights "
+            f"{[layer.name for layer in mine]}.",
+            _SAME_ARCHITECTURE,
+        )
     for position, (layer, entry) in enumerate(zip(mine, theirs)):
         shapes = [a["shape"] for a in entry["arrays"]]
         expected = [list(w.data.shape) for w in layer.weights]
         names_differ = exact_names and entry.get("layer") != layer.name
         if entry.get("class_name") != type(layer).__name__ or shapes != expected or names_differ:
             raise ModelFileError(
-                path, f"layer {position} with weights in the file, "
-                      f"{describe(entry.get('layer'), entry.get('class_name'), shapes)}, does "
-                      f"not match the model's "
-                      f"{describe(layer.name, type(layer).__name__, expected)}.",
-                _SAME_ARCHITECTURE)
+                path,
+                f"layer {position} with weights in the file, "
+                f"{describe(entry.get('layer'), entry.get('class_name'), shapes)}, does "
+                f"not match the model's "
+                f"{describe(layer.name, type(layer).__name__, expected)}.",
+                _SAME_ARCHITECTURE,
+            )
     shapes = [tuple(w.data.shape) for w in model.weights]
-    return [read_array(path, archive, f"weights/{i:05d}.npy", shape, "f")
-            for i, shape in enumerate(shapes)]
+    return [
+        read_array(path, archive, f"weights/{i:05d}.npy", shape, "f")
+        for i, shape in enumerate(shapes)
+    ]
 
 
 def _restore_compile(path, archive, document, model, section):
-    if not isinstance(section, dict) or not isinstance(section.get("metrics"), list) or not all(
-            isinstance(m, str) for m in section["metrics"]):
+    if (
+        not isinstance(section, dict)
+        or not isinstance(section.get("metrics"), list)
+        or not all(isinstance(m, str) for m in section["metrics"])
+    ):
         raise crafted(path, "'compile' should be {'optimizer', 'loss', 'metrics': [str]}.")
     optimizer, loss = _field(path, section, "optimizer", dict), _field(path, section, "loss", dict)
     try:  # by registered name only: an unknown class_name is an error, never an import
@@ -286,15 +361,22 @@ def _restore_compile(path, archive, document, model, section):
     state = _field(path, document, "optimizer_state", dict)
     count = _field(path, state, "count", int)
     if state.get("slot_names") != list(optimizer.slot_names):
-        raise crafted(path, f"optimizer slots {state.get('slot_names')!r} are not "
-                             f"{list(optimizer.slot_names)!r}.")
+        raise crafted(
+            path,
+            f"optimizer slots {state.get('slot_names')!r} are not {list(optimizer.slot_names)!r}.",
+        )
     variables = model.trainable_weights
     if count not in (1, 1 + len(optimizer.slot_names) * len(variables)):
-        raise crafted(path, f"the optimizer state has {count} arrays; expected 1 or "
-                             f"{1 + len(optimizer.slot_names) * len(variables)}.")
-    shapes = [()] + [w.data.shape for _ in optimizer.slot_names for w in variables][:count - 1]
-    arrays = [read_array(path, archive, f"optimizer/{i:05d}.npy", shape, "iu" if i == 0 else "f")
-              for i, shape in enumerate(shapes)]
+        raise crafted(
+            path,
+            f"the optimizer state has {count} arrays; expected 1 or "
+            f"{1 + len(optimizer.slot_names) * len(variables)}.",
+        )
+    shapes = [()] + [w.data.shape for _ in optimizer.slot_names for w in variables][: count - 1]
+    arrays = [
+        read_array(path, archive, f"optimizer/{i:05d}.npy", shape, "iu" if i == 0 else "f")
+        for i, shape in enumerate(shapes)
+    ]
     if int(arrays[0]) < 0:
         raise crafted(path, f"the optimizer's iterations {int(arrays[0])} is negative.")
     optimizer.set_state(arrays)
@@ -306,8 +388,9 @@ def _restore_rng(path, document, model):
     states = [(backend.rng(), section.get("backend"))]
     layer_states = _field(path, section, "layers", dict)
     for layer in model.layers:
-        if layer.name in layer_states and isinstance(getattr(layer, "_rng", None),
-                                                     np.random.Generator):
+        if layer.name in layer_states and isinstance(
+            getattr(layer, "_rng", None), np.random.Generator
+        ):
             states.append((layer._rng, layer_states[layer.name]))
     for generator, state in states:  # check every state on a scratch generator first
         kind = type(generator.bit_generator)

@@ -83,8 +83,11 @@ class Tensor:
         """Accumulate d(self)/d(leaf) into every leaf's `.grad` (seed `grad`, default ones)."""
         if grad is None:
             data = self.data
-            grad = np.ones(data.shape, data.dtype) if isinstance(data, np.ndarray) else \
-                np.ones_like(data)
+            grad = (
+                np.ones(data.shape, data.dtype)
+                if isinstance(data, np.ndarray)
+                else np.ones_like(data)
+            )
         order = _topological_order(self)
         self.grad = grad
         for node in reversed(order):
@@ -142,5 +145,7 @@ class Variable(Tensor):
         self.trainable = trainable
 
     def __repr__(self):
-        return (f"Variable(name={self.name!r}, shape={self.data.shape}, dtype={self.data.dtype}, "
-                f"trainable={self.trainable})")
+        return (
+            f"Variable(name={self.name!r}, shape={self.data.shape}, dtype={self.data.dtype}, "
+            f"trainable={self.trainable})"
+        )

@@ -28,8 +28,10 @@ def prepare_inputs(model, x, where):
         raise ValueError(f"{where}: x is required. Received: x=None.")
     array = np.asarray(x)
     if array.dtype.kind not in "biuf":
-        raise TypeError(f"{where}: x must be numeric (int, uint or float). "
-                        f"Received: x with dtype {array.dtype}.")
+        raise TypeError(
+            f"{where}: x must be numeric (int, uint or float). "
+            f"Received: x with dtype {array.dtype}."
+        )
     if array.size == 0 or array.ndim == 0:
         raise ValueError(f"{where}: x is empty. Received: x of shape {array.shape}.")
     if model.input_shape is None:
@@ -37,13 +39,15 @@ def prepare_inputs(model, x, where):
     expected = model.input_shape[1:]
     received = array.shape[1:]
     if len(expected) != len(received) or any(
-            e is not None and e != r for e, r in zip(expected, received)):
+        e is not None and e != r for e, r in zip(expected, received)
+    ):
         hint = ""
         if received == tuple(expected[:-1]) and expected[-1] == 1:
             hint = " Add the channel axis with np.expand_dims(x, -1)."
         raise ValueError(
             f"{where}: Sequential '{model.name}' expects input shape "
-            f"{format_shape(model.input_shape)}. Received: x of shape {array.shape}.{hint}")
+            f"{format_shape(model.input_shape)}. Received: x of shape {array.shape}.{hint}"
+        )
     return array
 
 
@@ -54,8 +58,10 @@ def _prepare_targets(model, x, y, where):
     if y.dtype.kind not in "biuf":
         raise TypeError(f"{where}: y must be numeric. Received: y with dtype {y.dtype}.")
     if len(y) != len(x):
-        raise ValueError(f"{where}: x and y must have the same number of samples. "
-                         f"Received: x with {len(x)} samples, y with {len(y)}.")
+        raise ValueError(
+            f"{where}: x and y must have the same number of samples. "
+            f"Received: x with {len(x)} samples, y with {len(y)}."
+        )
     if model.loss.name != "sparse_categorical_crossentropy" and y.dtype.kind != "f":
         y = y.astype(model.float_type())
     # Let the loss validate every label once, up front, against uniform predictions.
@@ -68,9 +74,11 @@ def _prepare_targets(model, x, y, where):
 
 def _check_compiled(model, where):
     if not model.compiled:
-        raise ValueError(f"{where}: you must call compile() before using the model, e.g. "
-                         f"model.compile(loss='sparse_categorical_crossentropy', "
-                         f"optimizer='adam', metrics=['acc']).")
+        raise ValueError(
+            f"{where}: you must call compile() before using the model, e.g. "
+            f"model.compile(loss='sparse_categorical_crossentropy', "
+            f"optimizer='adam', metrics=['acc'])."
+        )
 
 
 def _resolve_verbose(verbose):
@@ -84,8 +92,11 @@ def _resolve_verbose(verbose):
 def _batch_size(batch_size):
     if batch_size is None:
         return 32
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size <= 0:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size <= 0
+    ):
         raise ValueError(f"batch_size must be a positive int. Received: batch_size={batch_size!r}")
     return int(batch_size)
 
@@ -143,8 +154,19 @@ class _Averages:
         return {prefix + key: value / max(self.count, 1) for key, value in self.sums.items()}
 
 
-def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
-        shuffle, initial_epoch):
+def fit(
+    model,
+    x,
+    y,
+    batch_size,
+    epochs,
+    verbose,
+    callbacks,
+    validation_split,
+    validation_data,
+    shuffle,
+    initial_epoch,
+):
     _check_compiled(model, "fit")
     x = prepare_inputs(model, x, "fit")
     y = _prepare_targets(model, x, y, "fit")
@@ -153,12 +175,16 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
         raise ValueError(f"fit: epochs must be a non-negative int. Received: epochs={epochs!r}")
     if validation_data is None and validation_split:
         if not 0 < validation_split < 1:
-            raise ValueError(f"fit: validation_split must be in (0, 1). "
-                             f"Received: validation_split={validation_split!r}")
+            raise ValueError(
+                f"fit: validation_split must be in (0, 1). "
+                f"Received: validation_split={validation_split!r}"
+            )
         cut = int(len(x) * (1 - validation_split))  # Keras takes the last samples, unshuffled
         if cut == 0 or cut == len(x):
-            raise ValueError(f"fit: validation_split={validation_split} leaves an empty split "
-                             f"of {len(x)} samples.")
+            raise ValueError(
+                f"fit: validation_split={validation_split} leaves an empty split "
+                f"of {len(x)} samples."
+            )
         x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -180,8 +206,9 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
             callback_list.call("on_epoch_begin", epoch, {})
             progbar = Progbar(steps, verbose)
-            logs = _train_epoch(model, x, y, batch_size, shuffle, progbar, callback_list, epoch,
-                                epochs)
+            logs = _train_epoch(
+                model, x, y, batch_size, shuffle, progbar, callback_list, epoch, epochs
+            )
             if logs is None:
                 break
             if validation_data is not None:
@@ -240,7 +267,8 @@ def _stop_on_bad_loss(model, loss_value, epoch, epochs, step, steps):
     model.stop_reason = (
         f"Epoch {epoch + 1}/{epochs}, batch {step + 1}/{steps}: the loss became {loss_value}. "
         f"Training stopped before this batch's update, so the weights are those after batch "
-        f"{step}. Try a lower learning rate or scaled inputs (e.g. x / 255).")
+        f"{step}. Try a lower learning rate or scaled inputs (e.g. x / 255)."
+    )
     print(flush=True)  # end the progress line before the warning
     warnings.warn(model.stop_reason, RuntimeWarning, stacklevel=4)
 
@@ -259,8 +287,9 @@ def _inference_chunk(model, batch_size):
         size = math.prod(d or 1 for d in layer.output_shape[1:])
         window = getattr(layer, "kernel_size", None)
         if window is not None and len(layer.input_shape) == 4:  # a convolution's patches
-            size = max(size, size // layer.output_shape[-1] * math.prod(window)
-                       * layer.input_shape[-1])
+            size = max(
+                size, size // layer.output_shape[-1] * math.prod(window) * layer.input_shape[-1]
+            )
         per_sample = max(per_sample, size)
     rows = max(1, _INFERENCE_BYTES // (per_sample * model.float_type().itemsize))
     chunks = math.ceil(batch_size / rows)
@@ -276,15 +305,18 @@ def _batches(model, x, batch_size):
     for start in range(0, len(x), batch_size):
         stop = min(start + batch_size, len(x))
         for begin in range(start, stop, chunk):
-            yield start // batch_size + 1, begin, reader.read(start=begin,
-                                                              stop=min(begin + chunk, stop))
+            yield (
+                start // batch_size + 1,
+                begin,
+                reader.read(start=begin, stop=min(begin + chunk, stop)),
+            )
 
 
 def _run_evaluation(model, x, y, batch_size, progbar=None):
     averages = _Averages(model)
     with no_grad():
         for step, start, x_batch in _batches(model, x, batch_size):
-            y_batch = y[start:start + len(x_batch)]
+            y_batch = y[start : start + len(x_batch)]
             loss, outputs = model.call_with_loss(Tensor(x_batch), y_batch, training=False)
             averages.add(float(loss.data), y_batch, outputs)
             if progbar is not None and progbar.dynamic:
@@ -319,7 +351,7 @@ def predict(model, x, batch_size, verbose):
             batch_out = model.call(Tensor(x_batch), training=False).data
             if outputs is None:
                 outputs = np.empty((len(x),) + batch_out.shape[1:], dtype=batch_out.dtype)
-            outputs[start:start + len(batch_out)] = batch_out
+            outputs[start : start + len(batch_out)] = batch_out
             progbar.update(step, {})
     progbar.finish({})
     return outputs

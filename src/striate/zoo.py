@@ -19,14 +19,17 @@ def article(input_shape=(28, 28, 1), classes=10):
     >>> article().count_params()
     10180
     """
-    return Sequential([
-        Conv2D(6, 2, input_shape=input_shape),
-        Activation("relu"),
-        MaxPool2D(2),
-        Flatten(),
-        Dense(classes),
-        Activation("softmax"),
-    ], name="article")
+    return Sequential(
+        [
+            Conv2D(6, 2, input_shape=input_shape),
+            Activation("relu"),
+            MaxPool2D(2),
+            Flatten(),
+            Dense(classes),
+            Activation("softmax"),
+        ],
+        name="article",
+    )
 
 
 def convnet(input_shape=(28, 28, 1), classes=10):
@@ -35,16 +38,19 @@ def convnet(input_shape=(28, 28, 1), classes=10):
     >>> convnet().count_params()
     34826
     """
-    return Sequential([
-        Input(shape=input_shape),
-        Conv2D(32, 3, activation="relu"),
-        MaxPool2D(2),
-        Conv2D(64, 3, activation="relu"),
-        MaxPool2D(2),
-        Flatten(),
-        Dropout(0.5),
-        Dense(classes, activation="softmax"),
-    ], name="convnet")
+    return Sequential(
+        [
+            Input(shape=input_shape),
+            Conv2D(32, 3, activation="relu"),
+            MaxPool2D(2),
+            Conv2D(64, 3, activation="relu"),
+            MaxPool2D(2),
+            Flatten(),
+            Dropout(0.5),
+            Dense(classes, activation="softmax"),
+        ],
+        name="convnet",
+    )
 
 
 def lenet5(input_shape=(28, 28, 1), classes=10):
@@ -58,20 +64,25 @@ def lenet5(input_shape=(28, 28, 1), classes=10):
     """
     height, width = input_shape[:2]
     if min(height, width) < 12:
-        raise ValueError(f"lenet5: images must be at least 12x12 for its 5x5 convolution "
-                         f"between two 2x2 poolings. Received: input_shape={tuple(input_shape)}. "
-                         f"For the 8x8 digits use the article's model.")
-    return Sequential([
-        Input(shape=input_shape),
-        Conv2D(6, 5, padding="same", activation="relu"),
-        AveragePooling2D(2),
-        Conv2D(16, 5, activation="relu"),
-        AveragePooling2D(2),
-        Flatten(),
-        Dense(120, activation="relu"),
-        Dense(84, activation="relu"),
-        Dense(classes, activation="softmax"),
-    ], name="lenet5")
+        raise ValueError(
+            f"lenet5: images must be at least 12x12 for its 5x5 convolution "
+            f"between two 2x2 poolings. Received: input_shape={tuple(input_shape)}. "
+            f"For the 8x8 digits use the article's model."
+        )
+    return Sequential(
+        [
+            Input(shape=input_shape),
+            Conv2D(6, 5, padding="same", activation="relu"),
+            AveragePooling2D(2),
+            Conv2D(16, 5, activation="relu"),
+            AveragePooling2D(2),
+            Flatten(),
+            Dense(120, activation="relu"),
+            Dense(84, activation="relu"),
+            Dense(classes, activation="softmax"),
+        ],
+        name="lenet5",
+    )
 
 
 MODELS = {"article": article, "convnet": convnet, "lenet5": lenet5}

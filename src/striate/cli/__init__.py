@@ -11,8 +11,11 @@ def build_parser():
     from striate.cli import evaluate, predict, run, show, summary, train
 
     parser = argparse.ArgumentParser(
-        prog="striate", description="A fast CNN framework on NumPy that you can see inside.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="striate",
+        description="A fast CNN framework on NumPy that you can see inside.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for subcommand in (train, evaluate, predict, summary, show, run):  # in --help's order
         subcommand.register(commands)

@@ -20,8 +20,12 @@ EXAMPLES = """examples:
 """
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
-SHAPES = {"digits": (8, 8, 1), "mnist": (28, 28, 1), "fashion-mnist": (28, 28, 1),
-          "cifar10": (32, 32, 3)}
+SHAPES = {
+    "digits": (8, 8, 1),
+    "mnist": (28, 28, 1),
+    "fashion-mnist": (28, 28, 1),
+    "cifar10": (32, 32, 3),
+}
 FOLDER_VALIDATION_SPLIT = 0.2
 COLOR_BY_CHANNELS = {channels: name for name, (_, channels) in COLOR_MODES.items()}
 
@@ -32,8 +36,13 @@ class UserError(Exception):
 
 def add_parser(commands, name, help_text, examples=EXAMPLES):
     """A subcommand's parser whose usage mistakes are one line too, pointing at --help."""
-    parser = commands.add_parser(name, help=help_text, description=help_text, epilog=examples,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = commands.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog=examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
     def error(message):
         parser.exit(2, f"{parser.prog}: error: {message} (see '{parser.prog} --help')\n")
@@ -44,9 +53,14 @@ def add_parser(commands, name, help_text, examples=EXAMPLES):
 
 def add_threads_option(parser):
     """`--threads N`: how many threads fit/evaluate/predict use (results do not change)."""
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="threads to run on (default: $STRIATE_NUM_THREADS, else every "
-                             "core this process may use); the numbers are the same for any N")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="threads to run on (default: $STRIATE_NUM_THREADS, else every "
+        "core this process may use); the numbers are the same for any N",
+    )
 
 
 def apply_threads_option(args):
@@ -67,8 +81,9 @@ def parse_ints(text, count, what):
         values = ()
     if len(values) != count or min(values) < 1:
         example = ",".join(["28", "28", "1"][:count])
-        raise UserError(f"{what} must be {count} positive integers like {example}. "
-                        f"Received: {text!r}")
+        raise UserError(
+            f"{what} must be {count} positive integers like {example}. Received: {text!r}"
+        )
     return values
 
 
@@ -77,11 +92,12 @@ def dataset_module(name):
     """The striate.datasets module of a dataset name (`fashion-mnist` -> fashion_mnist)."""
     from striate.datasets import cifar10, digits, fashion_mnist, mnist
 
-    modules = {"digits": digits, "mnist": mnist, "fashion-mnist": fashion_mnist,
-               "cifar10": cifar10}
+    modules = {"digits": digits, "mnist": mnist, "fashion-mnist": fashion_mnist, "cifar10": cifar10}
     if name not in modules:
-        raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or give "
-                        f"a folder of images with one subfolder per class")
+        raise UserError(
+            f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or give "
+            f"a folder of images with one subfolder per class"
+        )
     return modules[name]
 
 
@@ -102,20 +118,30 @@ def is_folder_dataset(name):
     return os.path.isdir(name) or os.sep in name or "/" in name or name.startswith(".")
 
 
-def load_folder(folder, image_size, color_mode, seed, subset="both", verbose=True,
-                split=FOLDER_VALIDATION_SPLIT):
+def load_folder(
+    folder, image_size, color_mode, seed, subset="both", verbose=True, split=FOLDER_VALIDATION_SPLIT
+):
     """An image folder as (train, validation) ImageDatasets for subset='both', else one."""
     from striate.datasets.images import image_dataset_from_directory
 
     if not os.path.isdir(folder):
-        raise UserError(f"no such folder: {folder}" if not os.path.exists(folder) else
-                        f"{folder} is a file; --dataset takes a dataset name or a folder of "
-                        f"images with one subfolder per class")
+        raise UserError(
+            f"no such folder: {folder}"
+            if not os.path.exists(folder)
+            else f"{folder} is a file; --dataset takes a dataset name or a folder of "
+            f"images with one subfolder per class"
+        )
     split = split if subset else None
     try:
         return image_dataset_from_directory(
-            folder, tuple(image_size), color_mode, validation_split=split, subset=subset,
-            seed=seed, verbose=verbose)
+            folder,
+            tuple(image_size),
+            color_mode,
+            validation_split=split,
+            subset=subset,
+            seed=seed,
+            verbose=verbose,
+        )
     except ValueError as error:
         raise UserError(str(error).removeprefix("image_dataset_from_directory: ")) from None
 
@@ -136,14 +162,18 @@ def architecture(spec):
         return MODELS[spec], spec
     looks_like_path = "/" in spec or os.sep in spec or "." in os.path.basename(spec)
     if not looks_like_path and not os.path.exists(spec):
-        raise UserError(f"unknown model {spec!r}; choose one of {', '.join(sorted(MODELS))}, or "
-                        f"give a Python file defining build_model(input_shape, classes)")
+        raise UserError(
+            f"unknown model {spec!r}; choose one of {', '.join(sorted(MODELS))}, or "
+            f"give a Python file defining build_model(input_shape, classes)"
+        )
     if not os.path.isfile(spec):
         raise UserError(f"no such file: {spec}")
     if not spec.endswith(".py"):
-        raise UserError(f"{spec} is not a Python file; give an architecture name "
-                        f"({', '.join(sorted(MODELS))}) or a .py file defining "
-                        f"build_model(input_shape, classes)")
+        raise UserError(
+            f"{spec} is not a Python file; give an architecture name "
+            f"({', '.join(sorted(MODELS))}) or a .py file defining "
+            f"build_model(input_shape, classes)"
+        )
     stem = os.path.splitext(os.path.basename(spec))[0]
     module_spec = importlib.util.spec_from_file_location(f"striate_user_model_{stem}", spec)
     module = importlib.util.module_from_spec(module_spec)
@@ -156,14 +186,18 @@ def architecture(spec):
         sys.path.pop(0)
     build = getattr(module, "build_model", None)
     if not callable(build):
-        raise UserError(f"{spec} does not define build_model(input_shape, classes), the function "
-                        f"that returns your model")
+        raise UserError(
+            f"{spec} does not define build_model(input_shape, classes), the function "
+            f"that returns your model"
+        )
 
     def build_checked(input_shape, classes):
         model = build(tuple(input_shape), classes)
         if not hasattr(model, "fit") or not hasattr(model, "layers"):
-            raise UserError(f"build_model in {spec} returned {type(model).__name__}; it must "
-                            f"return a striate model such as Sequential([...])")
+            raise UserError(
+                f"build_model in {spec} returned {type(model).__name__}; it must "
+                f"return a striate model such as Sequential([...])"
+            )
         return model
 
     return build_checked, stem
@@ -181,8 +215,10 @@ def build_model(build, name, input_shape, classes):
         raise UserError(message) from None
     units = model.output_shape[-1]
     if units != classes:
-        raise UserError(f"model {name!r} has {units} outputs but the dataset has {classes} "
-                        f"classes; build_model gets `classes` for the last Dense layer")
+        raise UserError(
+            f"model {name!r} has {units} outputs but the dataset has {classes} "
+            f"classes; build_model gets `classes` for the last Dense layer"
+        )
     return model
 
 
@@ -208,8 +244,10 @@ def image_input(model, what):
 
     shape = model.input_shape[1:]
     if len(shape) != 3 or shape[-1] not in COLOR_BY_CHANNELS:
-        raise UserError(f"{what}: the model's input {format_shape(model.input_shape)} is not an "
-                        f"image of 1, 3 or 4 channels (height, width, channels)")
+        raise UserError(
+            f"{what}: the model's input {format_shape(model.input_shape)} is not an "
+            f"image of 1, 3 or 4 channels (height, width, channels)"
+        )
     return shape
 
 

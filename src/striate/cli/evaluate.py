@@ -29,13 +29,19 @@ EXAMPLES = """examples:
 
 
 def register(commands):
-    parser = add_parser(commands, "evaluate", "print a saved model's loss and metrics on a "
-                                              "dataset", EXAMPLES)
-    parser.add_argument("model", metavar="MODEL", help="a model file written by striate train "
-                                                       "or model.save")
-    parser.add_argument("--dataset", metavar="NAME_OR_FOLDER", default=None,
-                        help=f"{', '.join(DATASETS)}, or a folder with one subfolder per class "
-                             f"(default: the dataset the model was trained on)")
+    parser = add_parser(
+        commands, "evaluate", "print a saved model's loss and metrics on a dataset", EXAMPLES
+    )
+    parser.add_argument(
+        "model", metavar="MODEL", help="a model file written by striate train or model.save"
+    )
+    parser.add_argument(
+        "--dataset",
+        metavar="NAME_OR_FOLDER",
+        default=None,
+        help=f"{', '.join(DATASETS)}, or a folder with one subfolder per class "
+        f"(default: the dataset the model was trained on)",
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_threads_option(parser)
@@ -54,15 +60,16 @@ def run(args):
     x, y, description = _data(args, model, dataset, meta)
     if not model.compiled:
         model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
-    results = model.evaluate(preprocess(x, preprocessing), y, batch_size=args.batch_size,
-                             verbose=0)
+    results = model.evaluate(preprocess(x, preprocessing), y, batch_size=args.batch_size, verbose=0)
     names = ["loss"] + [name for name, _ in model.metrics]
     scores = dict(zip(names, (float(v) for v in np.atleast_1d(results))))
     if args.json:
         print(json.dumps({**scores, "samples": len(x), "dataset": description}))
     else:
-        print(" - ".join(f"{name}: {value:.4f}" for name, value in scores.items())
-              + f" on {len(x)} images of {description}")
+        print(
+            " - ".join(f"{name}: {value:.4f}" for name, value in scores.items())
+            + f" on {len(x)} images of {description}"
+        )
 
 
 def _data(args, model, dataset, meta):
@@ -79,8 +86,15 @@ def _data(args, model, dataset, meta):
     if args.dataset is None:  # the folder it was trained on: its validation subset again
         if "seed" not in meta:
             raise UserError(f"{args.model} does not record the seed of its validation split")
-        data = load_folder(dataset, image_size, color_mode, meta["seed"], "validation",
-                           not args.json, meta.get("validation_split", 0.2))
+        data = load_folder(
+            dataset,
+            image_size,
+            color_mode,
+            meta["seed"],
+            "validation",
+            not args.json,
+            meta.get("validation_split", 0.2),
+        )
         return data.x, data.y, f"the validation subset of {dataset}"
     data = load_folder(dataset, image_size, color_mode, None, subset=None, verbose=not args.json)
     known = meta.get("class_names")
@@ -88,7 +102,9 @@ def _data(args, model, dataset, meta):
         return data.x, data.y, dataset
     unknown = [name for name in data.class_names if name not in known]
     if unknown:
-        raise UserError(f"{dataset} has classes the model does not know: {', '.join(unknown)} "
-                        f"(it knows {', '.join(known)})")
+        raise UserError(
+            f"{dataset} has classes the model does not know: {', '.join(unknown)} "
+            f"(it knows {', '.join(known)})"
+        )
     labels = np.array([known.index(name) for name in data.class_names])[data.y]
     return data.x, labels, os.path.normpath(dataset)

@@ -32,13 +32,16 @@ resized to its input size and scaled as recorded in the model file.
 
 def register(commands):
     parser = add_parser(commands, "predict", "classify images with a saved model", EXAMPLES)
-    parser.add_argument("model", metavar="MODEL", help="a model file written by striate train "
-                                                       "or model.save")
+    parser.add_argument(
+        "model", metavar="MODEL", help="a model file written by striate train or model.save"
+    )
     parser.add_argument("images", metavar="IMAGE", nargs="+", help="PNG, JPEG, BMP or GIF files")
     parser.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
-    parser.add_argument("--digit-photo", action="store_true",
-                        help="28x28x1 models: make each image MNIST-like first (a photo of one "
-                             "handwritten digit)")
+    parser.add_argument(
+        "--digit-photo",
+        action="store_true",
+        help="28x28x1 models: make each image MNIST-like first (a photo of one handwritten digit)",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON list, for scripts")
     add_threads_option(parser)
     parser.set_defaults(handler=run)
@@ -52,22 +55,35 @@ def run(args):
     meta = model.metadata
     preprocessing = meta.get("preprocessing", {})
     if args.digit_photo and (height, width, channels) != (28, 28, 1):
-        raise UserError(f"--digit-photo makes 28x28 grayscale MNIST-like inputs, but the model "
-                        f"takes {height}x{width}x{channels} images")
+        raise UserError(
+            f"--digit-photo makes 28x28 grayscale MNIST-like inputs, but the model "
+            f"takes {height}x{width}x{channels} images"
+        )
     color_mode = preprocessing.get("color_mode", COLOR_BY_CHANNELS[channels])
     interpolation = preprocessing.get("interpolation", "bilinear")
-    pixels = np.stack([_digit(path) if args.digit_photo else
-                       read_image(path, (height, width), color_mode, interpolation)
-                       for path in args.images])
+    pixels = np.stack(
+        [
+            _digit(path)
+            if args.digit_photo
+            else read_image(path, (height, width), color_mode, interpolation)
+            for path in args.images
+        ]
+    )
     outputs = model.predict(preprocess(pixels, preprocessing), verbose=0)
     probabilities = outputs if _are_probabilities(outputs) else _softmax(outputs)
     names = meta.get("class_names") or [str(i) for i in range(outputs.shape[-1])]
     results = []
     for path, row in zip(args.images, probabilities):
-        best = np.argsort(-row, kind="stable")[:args.top]
-        results.append({"image": path, "top": [
-            {"class": names[i], "index": int(i), "probability": float(row[i])} for i in best],
-            "probabilities": [float(p) for p in row]})
+        best = np.argsort(-row, kind="stable")[: args.top]
+        results.append(
+            {
+                "image": path,
+                "top": [
+                    {"class": names[i], "index": int(i), "probability": float(row[i])} for i in best
+                ],
+                "probabilities": [float(p) for p in row],
+            }
+        )
     if args.json:
         print(json.dumps(results))
         return

@@ -8,8 +8,9 @@ from striate.cli.common import UserError, add_parser
 
 
 def register(commands):
-    parser = add_parser(commands, "run", "run a Python script, showing bare expressions as a "
-                                         "notebook does")
+    parser = add_parser(
+        commands, "run", "run a Python script, showing bare expressions as a notebook does"
+    )
     parser.add_argument("script")
     parser.add_argument("script_args", nargs="*")
     parser.set_defaults(handler=run)
@@ -26,7 +27,8 @@ def run(args):
     sys.argv = [args.script] + args.script_args
     for statement in tree.body:
         if isinstance(statement, ast.Expr) and not (
-                isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str)):
+            isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str)
+        ):
             code = compile(ast.Expression(statement.value), args.script, "eval")
             value = eval(code, namespace)
             if value is not None:

@@ -43,12 +43,18 @@ _TERMINAL = ("maps", "filters", "probs", "saliency")
 
 
 def register(commands):
-    parser = add_parser(commands, "show", "draw what a model does: " + ", ".join(WHAT),
-                        examples=EXAMPLES)
+    parser = add_parser(
+        commands, "show", "draw what a model does: " + ", ".join(WHAT), examples=EXAMPLES
+    )
     kinds = parser.add_subparsers(dest="what", required=True, metavar="PICTURE")
     for what, help_text in WHAT.items():
-        sub = kinds.add_parser(what, help=help_text, description=help_text, epilog=EXAMPLES,
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub = kinds.add_parser(
+            what,
+            help=help_text,
+            description=help_text,
+            epilog=EXAMPLES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         if what == "curves":
             sub.add_argument("history", help="CSV (epoch,loss,acc,val_loss,...) or JSON file")
         else:
@@ -60,59 +66,95 @@ def register(commands):
         if what in ("conv", "pool", "field"):
             sub.add_argument("--position", type=_position, help="output cell ROW,COL")
         if what in ("conv", "pool"):
-            sub.add_argument("--example", action="store_true",
-                             help="the article's numbers instead of a model")
+            sub.add_argument(
+                "--example", action="store_true", help="the article's numbers instead of a model"
+            )
             sub.add_argument("--stride", type=int, default=None, help="(--example) stride")
-            sub.add_argument("--padding", choices=("valid", "same"), default="valid",
-                             help="(--example) padding")
+            sub.add_argument(
+                "--padding", choices=("valid", "same"), default="valid", help="(--example) padding"
+            )
             sub.add_argument("--channel", type=int, default=None, help="input channel drawn")
             sub.add_argument("--duration", type=int, default=900, help="ms per GIF frame")
-            sub.add_argument("--max-frames", type=int, default=60,
-                             help="at most this many positions in a GIF (default 60)")
+            sub.add_argument(
+                "--max-frames",
+                type=int,
+                default=60,
+                help="at most this many positions in a GIF (default 60)",
+            )
         if what == "conv":
             sub.add_argument("--filter", type=int, default=0, help="which filter (output channel)")
         if what == "pool":
-            sub.add_argument("--mode", choices=("max", "avg"), default="max",
-                             help="(--example) max or average pooling")
+            sub.add_argument(
+                "--mode",
+                choices=("max", "avg"),
+                default="max",
+                help="(--example) max or average pooling",
+            )
         if what == "field":
             sub.add_argument("--channel", type=int, default=0, help="channel of the map drawn")
         if what == "maps":
             sub.add_argument("--max-channels", type=int, default=16)
         if what == "saliency":
-            sub.add_argument("--class", dest="class_index", default="predicted",
-                             help="class index, or 'predicted' (default)")
+            sub.add_argument(
+                "--class",
+                dest="class_index",
+                default="predicted",
+                help="class index, or 'predicted' (default)",
+            )
         if what == "confusion":
             sub.add_argument("--limit", type=int, default=None, help="use the first N test images")
         if what != "summary":
             default = f"{what}.gif" if what in ("conv", "pool") else f"{what}.png"
             sub.add_argument("--out", default=None, help=f"file to write (default {default})")
         if what in _TERMINAL:
-            sub.add_argument("--terminal", action="store_true",
-                             help="print with Unicode blocks instead of writing a file")
-            sub.add_argument("--color", action="store_true",
-                             help="(--terminal) 24-bit gray half blocks instead of shades")
+            sub.add_argument(
+                "--terminal",
+                action="store_true",
+                help="print with Unicode blocks instead of writing a file",
+            )
+            sub.add_argument(
+                "--color",
+                action="store_true",
+                help="(--terminal) 24-bit gray half blocks instead of shades",
+            )
     parser.set_defaults(handler=run)
 
 
 def _model_options(sub, what):
-    sub.add_argument("--model", default="article",
-                     help="a model file, or 'article' / 'convnet' built and trained here")
-    sub.add_argument("--train-epochs", type=int, default=3,
-                     help="epochs to train a ready-made model on --dataset (default 3; 0: "
-                          "untrained)")
+    sub.add_argument(
+        "--model",
+        default="article",
+        help="a model file, or 'article' / 'convnet' built and trained here",
+    )
+    sub.add_argument(
+        "--train-epochs",
+        type=int,
+        default=3,
+        help="epochs to train a ready-made model on --dataset (default 3; 0: untrained)",
+    )
     sub.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)}")
-    sub.add_argument("--size", type=int, default=28,
-                     help="input size of a ready-made model (default 28, the article's)")
+    sub.add_argument(
+        "--size",
+        type=int,
+        default=28,
+        help="input size of a ready-made model (default 28, the article's)",
+    )
     sub.add_argument("--seed", type=int, default=0)
-    sub.add_argument("--raw-pixels", action="store_true",
-                     help="feed 0-255 pixels unscaled (default: x / 255, as `train` does)")
+    sub.add_argument(
+        "--raw-pixels",
+        action="store_true",
+        help="feed 0-255 pixels unscaled (default: x / 255, as `train` does)",
+    )
 
 
 def _input_options(sub):
     sub.add_argument("--index", type=int, default=0, help="image index in the test split")
     sub.add_argument("--image", help="an image file (PNG, JPEG...) instead of the dataset")
-    sub.add_argument("--invert", action="store_true",
-                     help="(--image) invert: dark ink on white paper -> light on dark")
+    sub.add_argument(
+        "--invert",
+        action="store_true",
+        help="(--image) invert: dark ink on white paper -> light on dark",
+    )
 
 
 def _position(text):
@@ -161,7 +203,8 @@ def _filters(session, args, terminal=False):
         name, images = see.filter_images(session.model, index)
         pictures = [see.terminal.blocks(images[i, 0], args.color) for i in range(len(images))]
         return f"filters of {name} (input channel 0)\n" + see.terminal.side_by_side(
-            pictures, [str(i) for i in range(len(images))])
+            pictures, [str(i) for i in range(len(images))]
+        )
     _write(see.filters(session.model, index), args, "filters.png")
 
 
@@ -172,10 +215,14 @@ def _maps(session, args, terminal=False):
     inspection = see.inspect_model(session.model, x)
     layers = None if args.layer is None else [layer_of(session, args, object, "")]
     if terminal:
-        return see.terminal.feature_maps_text(inspection, layers, args.max_channels,
-                                              color=args.color)
-    _write(see.feature_maps(inspection, layers=layers, max_channels=args.max_channels), args,
-           "maps.png")
+        return see.terminal.feature_maps_text(
+            inspection, layers, args.max_channels, color=args.color
+        )
+    _write(
+        see.feature_maps(inspection, layers=layers, max_channels=args.max_channels),
+        args,
+        "maps.png",
+    )
 
 
 def _conv(session, args):
@@ -184,8 +231,9 @@ def _conv(session, args):
 
     index = layer_of(session, args, Conv2D, "Conv2D")
     x, _ = session.input()
-    walk = see.layer_conv_walkthrough(session.model, index, x, args.filter,
-                                      _positions(session, args, index), args.channel)
+    walk = see.layer_conv_walkthrough(
+        session.model, index, x, args.filter, _positions(session, args, index), args.channel
+    )
     _write(walk, args, "conv.gif")
 
 
@@ -195,8 +243,9 @@ def _pool(session, args):
 
     index = layer_of(session, args, (MaxPooling2D, AveragePooling2D), "pooling")
     x, _ = session.input()
-    walk = see.layer_pool_walkthrough(session.model, index, x, args.channel or 0,
-                                      _positions(session, args, index))
+    walk = see.layer_pool_walkthrough(
+        session.model, index, x, args.channel or 0, _positions(session, args, index)
+    )
     _write(walk, args, "pool.gif")
 
 
@@ -209,8 +258,11 @@ def _positions(session, args, index):
     rows, cols = session.model.layers[index].output_shape[1:3]
     cells = [(r, c) for r in range(rows) for c in range(cols)]
     if len(cells) > args.max_frames:
-        print(f"showing the first {args.max_frames} of {len(cells)} positions "
-              f"(--max-frames, --position)", file=sys.stderr)
+        print(
+            f"showing the first {args.max_frames} of {len(cells)} positions "
+            f"(--max-frames, --position)",
+            file=sys.stderr,
+        )
     return cells[: args.max_frames]
 
 
@@ -221,14 +273,21 @@ def _example(args):
         walk = see.article_conv_walkthrough(args.stride or 1, args.padding)
     else:
         stride = args.stride or 2
-        walk = see.pool_walkthrough(see.POOL_EXAMPLE, 2, stride, args.padding, args.mode,
-                                    title=f"{'Max' if args.mode == 'max' else 'Average'} "
-                                          f"pooling, 2x2 windows")
+        walk = see.pool_walkthrough(
+            see.POOL_EXAMPLE,
+            2,
+            stride,
+            args.padding,
+            args.mode,
+            title=f"{'Max' if args.mode == 'max' else 'Average'} pooling, 2x2 windows",
+        )
     if args.position is not None:
         walk.steps = [s for s in walk.steps if s.position == args.position]
         if not walk.steps:
-            raise UserError(f"--position {args.position} is outside the "
-                            f"{walk.output.shape[0]}x{walk.output.shape[1]} output")
+            raise UserError(
+                f"--position {args.position} is outside the "
+                f"{walk.output.shape[0]}x{walk.output.shape[1]} output"
+            )
     out = args.out or f"{args.what}.gif"
     walk.save(out, duration=args.duration)
     print(f"wrote {out} ({len(walk.steps)} frames)")
@@ -243,8 +302,11 @@ def _field(session, args):
     if position is None and len(layer.output_shape) == 4:
         position = (layer.output_shape[1] // 2, layer.output_shape[2] // 2)
     x, _ = session.input()
-    _write(see.receptive_field_picture(session.model, x, index, position, args.channel), args,
-           "field.png")
+    _write(
+        see.receptive_field_picture(session.model, x, index, position, args.channel),
+        args,
+        "field.png",
+    )
 
 
 def _probs(session, args, terminal=False):
@@ -254,8 +316,12 @@ def _probs(session, args, terminal=False):
     inspection = see.inspect_model(session.model, x)
     if terminal:
         truth = "" if label is None else f" (true label {label})"
-        return (see.terminal.blocks(inspection.input[..., 0], args.color) + "\n\n"
-                + see.terminal.bars(inspection.output) + truth)
+        return (
+            see.terminal.blocks(inspection.input[..., 0], args.color)
+            + "\n\n"
+            + see.terminal.bars(inspection.output)
+            + truth
+        )
     _write(see.probabilities(inspection, true_label=label), args, "probs.png")
 
 
@@ -271,9 +337,12 @@ def _saliency(session, args, terminal=False):
         raise UserError(str(error)) from None
     if terminal:
         return see.terminal.side_by_side(
-            [see.terminal.blocks(inspection.input[..., 0], args.color),
-             see.terminal.blocks(see.saliency_map(inspection), args.color)],
-            ["input", f"saliency, class {inspection.class_index}"])
+            [
+                see.terminal.blocks(inspection.input[..., 0], args.color),
+                see.terminal.blocks(see.saliency_map(inspection), args.color),
+            ],
+            ["input", f"saliency, class {inspection.class_index}"],
+        )
     _write(see.saliency(inspection), args, "saliency.png")
 
 
@@ -306,6 +375,14 @@ def _curves(args):
 
 
 # the handlers of the pictures drawn from a model (`curves` and `--example` need none)
-_PICTURES = {"filters": _filters, "maps": _maps, "conv": _conv, "pool": _pool, "field": _field,
-             "probs": _probs, "saliency": _saliency, "confusion": _confusion,
-             "summary": _summary}
+_PICTURES = {
+    "filters": _filters,
+    "maps": _maps,
+    "conv": _conv,
+    "pool": _pool,
+    "field": _field,
+    "probs": _probs,
+    "saliency": _saliency,
+    "confusion": _confusion,
+    "summary": _summary,
+}

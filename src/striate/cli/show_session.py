@@ -28,16 +28,20 @@ class Session:
 
             reset_names()  # the default layer names: conv2d, max_pooling2d, ...
             if args.model not in zoo.MODELS:
-                raise UserError(f"--model {args.model!r} is neither a model file nor one of "
-                                f"{', '.join(sorted(zoo.MODELS))}")
+                raise UserError(
+                    f"--model {args.model!r} is neither a model file nor one of "
+                    f"{', '.join(sorted(zoo.MODELS))}"
+                )
             (x_train, y_train), (_, y_test) = self.data()
             self.shape = (args.size, args.size, x_train.shape[-1])
             classes = int(max(y_train.max(), y_test.max())) + 1
             try:
                 self.model = zoo.MODELS[args.model](self.shape, classes)
             except ValueError as error:
-                raise UserError(f"{args.model} does not fit {args.size}x{args.size} inputs "
-                                f"(try --size 28): {error}") from None
+                raise UserError(
+                    f"{args.model} does not fit {args.size}x{args.size} inputs "
+                    f"(try --size 28): {error}"
+                ) from None
             if args.train_epochs > 0:
                 self._train(x_train, y_train)
 
@@ -56,12 +60,15 @@ class Session:
         (_, _), (x_test, y_test) = self.data()
         model = self.model
         model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
-        model.fit(self.scale(x_train), y_train, batch_size=32, epochs=self.args.train_epochs,
-                  verbose=0)
+        model.fit(
+            self.scale(x_train), y_train, batch_size=32, epochs=self.args.train_epochs, verbose=0
+        )
         _, acc = model.evaluate(self.scale(x_test), y_test, verbose=0)
-        print(f"{self.args.model}: trained {self.args.train_epochs} epochs on "
-              f"{self.args.dataset} at {self.shape[0]}x{self.shape[1]}, test acc {acc:.3f}",
-              file=sys.stderr)
+        print(
+            f"{self.args.model}: trained {self.args.train_epochs} epochs on "
+            f"{self.args.dataset} at {self.shape[0]}x{self.shape[1]}, test acc {acc:.3f}",
+            file=sys.stderr,
+        )
 
     def input(self):
         """(scaled input, true label or None) from --image or --dataset/--index."""
@@ -73,9 +80,11 @@ class Session:
             return self.scale(picture[None])[0], None
         (_, _), (x_test, y_test) = self.data()
         if not 0 <= args.index < len(x_test):
-            raise UserError(f"--index {args.index} is out of range: the {args.dataset} test "
-                            f"split has {len(x_test)} images (0..{len(x_test) - 1})")
-        return self.scale(x_test[args.index:args.index + 1])[0], int(y_test[args.index])
+            raise UserError(
+                f"--index {args.index} is out of range: the {args.dataset} test "
+                f"split has {len(x_test)} images (0..{len(x_test) - 1})"
+            )
+        return self.scale(x_test[args.index : args.index + 1])[0], int(y_test[args.index])
 
 
 def layer_of(session, args, kinds, what):
@@ -92,6 +101,7 @@ def layer_of(session, args, kinds, what):
     except ValueError as error:
         raise UserError(str(error)) from None
     if not isinstance(model.layers[index], kinds):
-        raise UserError(f"--layer {args.layer}: {model.layers[index].describe()} is not a "
-                        f"{what} layer")
+        raise UserError(
+            f"--layer {args.layer}: {model.layers[index].describe()} is not a {what} layer"
+        )
     return index

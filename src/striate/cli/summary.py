@@ -1,4 +1,5 @@
-"""`striate summary MODEL_OR_ARCH`: the layer table of a model file, an architecture or a .py file."""
+"""`striate summary MODEL_OR_ARCH`: the layer table of a model file, an architecture or a .py
+file."""
 
 import os
 
@@ -23,15 +24,30 @@ EXAMPLES = """examples:
 def register(commands):
     from striate.zoo import MODELS
 
-    parser = add_parser(commands, "summary", "print the layers, output shapes and parameter "
-                                             "counts of a model", EXAMPLES)
-    parser.add_argument("target", metavar="MODEL_OR_ARCH",
-                        help=f"a model file, an architecture ({', '.join(sorted(MODELS))}) or a "
-                             f".py file defining build_model(input_shape, classes)")
-    parser.add_argument("--input-shape", metavar="H,W,C", default=None,
-                        help="for an architecture: the input shape (default: 28,28,1)")
-    parser.add_argument("--classes", type=int, default=None,
-                        help="for an architecture: the number of classes (default: 10)")
+    parser = add_parser(
+        commands,
+        "summary",
+        "print the layers, output shapes and parameter counts of a model",
+        EXAMPLES,
+    )
+    parser.add_argument(
+        "target",
+        metavar="MODEL_OR_ARCH",
+        help=f"a model file, an architecture ({', '.join(sorted(MODELS))}) or a "
+        f".py file defining build_model(input_shape, classes)",
+    )
+    parser.add_argument(
+        "--input-shape",
+        metavar="H,W,C",
+        default=None,
+        help="for an architecture: the input shape (default: 28,28,1)",
+    )
+    parser.add_argument(
+        "--classes",
+        type=int,
+        default=None,
+        help="for an architecture: the number of classes (default: 10)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -39,8 +55,9 @@ def run(args):
     target = args.target
     if os.path.isfile(target) and not target.endswith(".py"):
         if args.input_shape or args.classes:
-            raise UserError("--input-shape and --classes are for architectures; a model file "
-                            "has its own")
+            raise UserError(
+                "--input-shape and --classes are for architectures; a model file has its own"
+            )
         model = load_model_file(target)
         model.summary()
         meta = model.metadata
@@ -51,8 +68,10 @@ def run(args):
         pre = meta.get("preprocessing")
         if pre:
             height, width = pre.get("image_size", ("?", "?"))
-            print(f"Input: {pre.get('color_mode', '?')} {height}x{width} images, pixels x "
-                  f"{pre.get('scale', 1):.6g}")
+            print(
+                f"Input: {pre.get('color_mode', '?')} {height}x{width} images, pixels x "
+                f"{pre.get('scale', 1):.6g}"
+            )
         return
     build, name = architecture(target)
     input_shape = parse_ints(args.input_shape or "28,28,1", 3, "--input-shape")

@@ -38,25 +38,51 @@ def register(commands):
     from striate.zoo import MODELS
 
     parser = add_parser(commands, "train", "train a model on a dataset and save it", EXAMPLES)
-    parser.add_argument("--model", default="article", metavar="NAME_OR_FILE",
-                        help=f"{', '.join(sorted(MODELS))}, or a .py file defining "
-                             f"build_model(input_shape, classes) (default: article)")
-    parser.add_argument("--dataset", default="mnist", metavar="NAME_OR_FOLDER",
-                        help=f"{', '.join(DATASETS)}, or a folder of images with one subfolder "
-                             f"per class (default: mnist)")
-    parser.add_argument("--image-size", metavar="H,W", default=None,
-                        help="image folders: the size images are resized to (default: 32,32)")
-    parser.add_argument("--color-mode", choices=sorted(COLOR_BY_CHANNELS.values()), default=None,
-                        help="image folders: the channels images are read with (default: rgb)")
+    parser.add_argument(
+        "--model",
+        default="article",
+        metavar="NAME_OR_FILE",
+        help=f"{', '.join(sorted(MODELS))}, or a .py file defining "
+        f"build_model(input_shape, classes) (default: article)",
+    )
+    parser.add_argument(
+        "--dataset",
+        default="mnist",
+        metavar="NAME_OR_FOLDER",
+        help=f"{', '.join(DATASETS)}, or a folder of images with one subfolder "
+        f"per class (default: mnist)",
+    )
+    parser.add_argument(
+        "--image-size",
+        metavar="H,W",
+        default=None,
+        help="image folders: the size images are resized to (default: 32,32)",
+    )
+    parser.add_argument(
+        "--color-mode",
+        choices=sorted(COLOR_BY_CHANNELS.values()),
+        default=None,
+        help="image folders: the channels images are read with (default: rgb)",
+    )
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=None,
-                        help="seed weights, shuffling and the image-folder split, for "
-                             "reproducible runs")
-    parser.add_argument("--raw-pixels", action="store_true",
-                        help="feed 0-255 pixels unscaled, as the article does (default: x / 255)")
-    parser.add_argument("--out", metavar="FILE", default=None,
-                        help="where to save the model (default: MODEL-DATASET.striate here)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed weights, shuffling and the image-folder split, for reproducible runs",
+    )
+    parser.add_argument(
+        "--raw-pixels",
+        action="store_true",
+        help="feed 0-255 pixels unscaled, as the article does (default: x / 255)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="FILE",
+        default=None,
+        help="where to save the model (default: MODEL-DATASET.striate here)",
+    )
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
     parser.set_defaults(handler=run)
     add_threads_option(parser)
@@ -74,8 +100,10 @@ def run(args):
     if not folder and args.dataset not in SHAPES:
         dataset_module(args.dataset)  # the one-line "unknown dataset" error
     if not folder and (args.image_size or args.color_mode):
-        raise UserError(f"--image-size and --color-mode are for image folders; {args.dataset} "
-                        f"images come in one size and color")
+        raise UserError(
+            f"--image-size and --color-mode are for image folders; {args.dataset} "
+            f"images come in one size and color"
+        )
     name = _short_name(args.dataset) if folder else args.dataset
     out = args.out or f"{model_name}-{name}.striate"
     _check_out(out)
@@ -83,31 +111,46 @@ def run(args):
         utils.set_random_seed(args.seed)
     model = None
     if not folder:  # find out now, not after a download, that the model does not fit
-        model = build_model(build, model_name, SHAPES[args.dataset],
-                            len(class_names(args.dataset)))
+        model = build_model(build, model_name, SHAPES[args.dataset], len(class_names(args.dataset)))
     data = _load(args, folder)
     (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
     if model is None:
         model = build_model(build, model_name, x_train.shape[1:], len(data["class_names"]))
-    preprocessing = {"scale": 1.0 if args.raw_pixels else 1 / 255,
-                     "color_mode": data["color_mode"], "image_size": list(x_train.shape[1:3]),
-                     "interpolation": "bilinear"}
+    preprocessing = {
+        "scale": 1.0 if args.raw_pixels else 1 / 255,
+        "color_mode": data["color_mode"],
+        "image_size": list(x_train.shape[1:3]),
+        "interpolation": "bilinear",
+    }
     # Raw 0-255 pixels (as the article feeds them) saturate the softmax; Keras's clipped
     # cross-entropy then gives many samples no gradient at all. Scaled pixels learn reliably.
     x_train, x_test = preprocess(x_train, preprocessing), preprocess(x_test, preprocessing)
     model.summary()
     if not model.compiled:
         model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
-    model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
-              validation_data=(x_test, y_test), verbose=args.verbose)
+    model.fit(
+        x_train,
+        y_train,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        validation_data=(x_test, y_test),
+        verbose=args.verbose,
+    )
     results = model.evaluate(x_test, y_test, batch_size=args.batch_size, verbose=0)
     names = ["loss"] + [metric for metric, _ in model.metrics]
     split = "validation" if folder else "test"
-    print(" - ".join(f"{split} {metric} {value:.4f}"
-                     for metric, value in zip(names, np.atleast_1d(results)))
-          + f" on {len(x_test)} {name} images")
-    model.metadata = {"dataset": data["dataset"], "class_names": data["class_names"],
-                      "preprocessing": preprocessing, **data["split"]}
+    print(
+        " - ".join(
+            f"{split} {metric} {value:.4f}" for metric, value in zip(names, np.atleast_1d(results))
+        )
+        + f" on {len(x_test)} {name} images"
+    )
+    model.metadata = {
+        "dataset": data["dataset"],
+        "class_names": data["class_names"],
+        "preprocessing": preprocessing,
+        **data["split"],
+    }
     model.save(out)
     print(f"Saved the model to {out}")
 
@@ -120,18 +163,28 @@ def _load(args, folder):
     """The data as a dict: train, test, class_names, color_mode, dataset, split."""
     if not folder:
         train, test = load_dataset(args.dataset)
-        return {"train": train, "test": test, "class_names": class_names(args.dataset),
-                "dataset": args.dataset, "color_mode": COLOR_BY_CHANNELS[train[0].shape[-1]],
-                "split": {}}
+        return {
+            "train": train,
+            "test": test,
+            "class_names": class_names(args.dataset),
+            "dataset": args.dataset,
+            "color_mode": COLOR_BY_CHANNELS[train[0].shape[-1]],
+            "split": {},
+        }
     import numpy as np
 
     image_size = parse_ints(args.image_size or "32,32", 2, "--image-size")
     color_mode = args.color_mode or "rgb"
     seed = args.seed if args.seed is not None else int(np.random.randint(1_000_000))
     train, validation = load_folder(args.dataset, image_size, color_mode, seed)
-    return {"train": tuple(train), "test": tuple(validation), "class_names": train.class_names,
-            "dataset": os.path.abspath(args.dataset), "color_mode": color_mode,
-            "split": {"validation_split": FOLDER_VALIDATION_SPLIT, "seed": seed}}
+    return {
+        "train": tuple(train),
+        "test": tuple(validation),
+        "class_names": train.class_names,
+        "dataset": os.path.abspath(args.dataset),
+        "color_mode": color_mode,
+        "split": {"validation_split": FOLDER_VALIDATION_SPLIT, "seed": seed},
+    }
 
 
 def _check_out(out):

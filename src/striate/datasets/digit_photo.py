@@ -38,7 +38,8 @@ def mnist_like(image, invert=None):
 
     The steps: grayscale (transparent pixels become paper); invert when the background is light
     (decided by the border pixels: light border, dark ink); shrink to at most 512 pixels a side;
-    level uneven lighting (a plane fitted to the border); Otsu's threshold separates ink from paper (the border's side of it is the paper); specks (ink blobs under 5% of the largest one) are
+    level uneven lighting (a plane fitted to the border); Otsu's threshold separates ink from
+    paper (the border's side of it is the paper); specks (ink blobs under 5% of the largest one) are
     dropped; thin pen strokes are thickened to about a tenth of the digit's size, as MNIST's are;
     crop to the digit's bounding box; resize (anti-aliased) so the longer side is 20 pixels,
     keeping the aspect ratio; paste into a black 28x28 field so the center of mass of the pixels
@@ -66,8 +67,10 @@ def mnist_like(image, invert=None):
     gray = _shrink(_gray_float(image))
     low, high = np.percentile(gray, [0.1, 99.9])
     if high - low < 32:
-        raise ValueError(f"mnist_like: no digit found: the image is almost uniform (pixel values "
-                         f"{low:.0f} to {high:.0f}).")
+        raise ValueError(
+            f"mnist_like: no digit found: the image is almost uniform (pixel values "
+            f"{low:.0f} to {high:.0f})."
+        )
     border = np.zeros(gray.shape, dtype=bool)
     margin = max(1, round(0.02 * min(gray.shape)))
     border[:margin] = border[-margin:] = border[:, :margin] = border[:, -margin:] = True
@@ -78,7 +81,7 @@ def mnist_like(image, invert=None):
     mask = _drop_specks(gray <= threshold if invert else gray > threshold)
     mask = _thicken(mask)
     rows, cols = np.nonzero(mask)
-    box = mask[rows.min():rows.max() + 1, cols.min():cols.max() + 1].astype(np.float32)
+    box = mask[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].astype(np.float32)
     return _center_in_field(_fit(box, 20), 28)
 
 
@@ -89,16 +92,22 @@ def _gray_float(image):
         array = image.astype(np.float64)
         if array.ndim == 3 and array.shape[-1] == 1:
             array = array[..., 0]
-        if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)) \
-                or array.size == 0:
-            raise ValueError(f"mnist_like: expected an image array (H, W), (H, W, 1), (H, W, 3) "
-                             f"or (H, W, 4). Received: shape {image.shape}")
+        if (
+            array.ndim not in (2, 3)
+            or (array.ndim == 3 and array.shape[-1] not in (3, 4))
+            or array.size == 0
+        ):
+            raise ValueError(
+                f"mnist_like: expected an image array (H, W), (H, W, 1), (H, W, 3) "
+                f"or (H, W, 4). Received: shape {image.shape}"
+            )
         if image.dtype.kind == "f" and array.max(initial=0) <= 1.0:
             array = array * 255.0
         image = Image.fromarray(np.clip(np.rint(array), 0, 255).astype(np.uint8))
     elif not isinstance(image, Image.Image):
-        raise TypeError(f"mnist_like: expected a PIL image or a NumPy array. "
-                        f"Received: {type(image).__name__}")
+        raise TypeError(
+            f"mnist_like: expected a PIL image or a NumPy array. Received: {type(image).__name__}"
+        )
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = np.asarray(image.convert("RGBA"), dtype=np.float64)
         luma = rgba[..., :3] @ np.array([0.299, 0.587, 0.114])
@@ -133,7 +142,8 @@ def _level(gray, border):
         keep = residual <= 3 * np.median(residual) + 1
     height, width = gray.shape
     tilt = coef[1] * (np.arange(height)[:, None] - (height - 1) / 2) + coef[2] * (
-        np.arange(width)[None, :] - (width - 1) / 2)
+        np.arange(width)[None, :] - (width - 1) / 2
+    )
     return gray - tilt
 
 
@@ -220,8 +230,9 @@ def _fit(box, side):
     height, width = box.shape
     scale = side / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resized = np.asarray(Image.fromarray(box, "F").resize(size, Image.Resampling.BILINEAR),
-                         dtype=np.float64)
+    resized = np.asarray(
+        Image.fromarray(box, "F").resize(size, Image.Resampling.BILINEAR), dtype=np.float64
+    )
     resized = np.clip(resized, 0, None)
     return np.rint(resized * (255.0 / resized.max())).astype(np.uint8)
 
@@ -236,5 +247,5 @@ def _center_in_field(box, field):
     top = int(np.clip(round(field / 2 - center_y), 0, field - height))
     left = int(np.clip(round(field / 2 - center_x), 0, field - width))
     out = np.zeros((field, field), dtype=np.uint8)
-    out[top:top + height, left:left + width] = box
+    out[top : top + height, left : left + width] = box
     return out

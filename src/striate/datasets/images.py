@@ -27,8 +27,14 @@ __all__ = [
 
 IMAGE_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 COLOR_MODES = {"grayscale": ("L", 1), "rgb": ("RGB", 3), "rgba": ("RGBA", 4)}
-_INTERPOLATIONS = {"bilinear": "BILINEAR", "nearest": "NEAREST", "bicubic": "BICUBIC",
-                   "area": "BOX", "lanczos3": "LANCZOS", "hamming": "HAMMING"}
+_INTERPOLATIONS = {
+    "bilinear": "BILINEAR",
+    "nearest": "NEAREST",
+    "bicubic": "BICUBIC",
+    "area": "BOX",
+    "lanczos3": "LANCZOS",
+    "hamming": "HAMMING",
+}
 
 
 def pillow():
@@ -38,7 +44,8 @@ def pillow():
     except ImportError as exc:
         raise ImportError(
             "striate.datasets.images needs pillow to read image files. Install it with: "
-            "pip install 'striate[images]'  (or: pip install pillow)") from exc
+            "pip install 'striate[images]'  (or: pip install pillow)"
+        ) from exc
     return Image, ImageOps
 
 
@@ -65,8 +72,10 @@ class ImageDataset(tuple):
         return self[1]
 
     def __repr__(self):
-        return (f"<ImageDataset images={len(self.x)}, shape={self.x.shape[1:]}, "
-                f"class_names={self.class_names}>")
+        return (
+            f"<ImageDataset images={len(self.x)}, shape={self.x.shape[1:]}, "
+            f"class_names={self.class_names}>"
+        )
 
 
 # -- one file -----------------------------------------------------------------------------------
@@ -90,8 +99,9 @@ def open_image(path, draft=None):
             image.load()
             return ImageOps.exif_transpose(image)
     except Image.UnidentifiedImageError:
-        raise ValueError(f"{path} is not an image pillow can read (use PNG, JPEG, BMP or GIF)"
-                         ) from None
+        raise ValueError(
+            f"{path} is not an image pillow can read (use PNG, JPEG, BMP or GIF)"
+        ) from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise ValueError(f"cannot read image {path}: {error}") from None
 
@@ -114,22 +124,31 @@ def convert_mode(image, color_mode):
 
 
 def _check_size(image_size, where):
-    if (not isinstance(image_size, (tuple, list)) or len(image_size) != 2 or any(
-            isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1
-            for n in image_size)):
-        raise ValueError(f"{where}: image_size must be (height, width), two positive ints. "
-                         f"Received: image_size={image_size!r}")
+    if (
+        not isinstance(image_size, (tuple, list))
+        or len(image_size) != 2
+        or any(
+            isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in image_size
+        )
+    ):
+        raise ValueError(
+            f"{where}: image_size must be (height, width), two positive ints. "
+            f"Received: image_size={image_size!r}"
+        )
     return int(image_size[0]), int(image_size[1])
 
 
 def _check_choice(value, choices, name, where):
     if value not in choices:
-        raise ValueError(f"{where}: {name} must be one of {', '.join(map(repr, choices))}. "
-                         f"Received: {name}={value!r}")
+        raise ValueError(
+            f"{where}: {name} must be one of {', '.join(map(repr, choices))}. "
+            f"Received: {name}={value!r}"
+        )
 
 
-def load_image(path, image_size=None, color_mode="rgb", interpolation="bilinear",
-               crop_to_aspect_ratio=False):
+def load_image(
+    path, image_size=None, color_mode="rgb", interpolation="bilinear", crop_to_aspect_ratio=False
+):
     """Read one image file into a uint8 array (height, width, channels).
 
     Args:
@@ -181,10 +200,19 @@ def _read(path, image_size, color_mode, interpolation, crop_to_aspect_ratio):
 
 
 # -- a folder of labelled images ----------------------------------------------------------------
-def image_dataset_from_directory(directory, image_size=(256, 256), color_mode="rgb",
-                                 validation_split=None, subset=None, seed=None, shuffle=True,
-                                 class_names=None, interpolation="bilinear",
-                                 crop_to_aspect_ratio=False, verbose=True):
+def image_dataset_from_directory(
+    directory,
+    image_size=(256, 256),
+    color_mode="rgb",
+    validation_split=None,
+    subset=None,
+    seed=None,
+    shuffle=True,
+    class_names=None,
+    interpolation="bilinear",
+    crop_to_aspect_ratio=False,
+    verbose=True,
+):
     """Load a folder with one subfolder of images per class, as Keras does, into arrays.
 
     ``directory/cat/1.jpg, directory/cat/2.png, directory/dog/a.bmp ...``: the classes are the
@@ -245,14 +273,17 @@ def image_dataset_from_directory(directory, image_size=(256, 256), color_mode="r
     if verbose:
         print(f"Found {len(paths)} files belonging to {len(class_names)} classes.")
     if shuffle:
-        order = np.random.RandomState(np.random.randint(1_000_000) if seed is None else seed
-                                      ).permutation(len(paths))
+        order = np.random.RandomState(
+            np.random.randint(1_000_000) if seed is None else seed
+        ).permutation(len(paths))
         paths, labels = [paths[i] for i in order], labels[order]
 
     def load(subset_paths, subset_labels, what):
         if not subset_paths:
-            raise ValueError(f"{where}: validation_split={validation_split} leaves no {what} "
-                             f"images out of {len(paths)} in {directory}.")
+            raise ValueError(
+                f"{where}: validation_split={validation_split} leaves no {what} "
+                f"images out of {len(paths)} in {directory}."
+            )
         if verbose and what:
             print(f"Using {len(subset_paths)} files for {what}.")
         x = _read_all(subset_paths, image_size, color_mode, interpolation, crop_to_aspect_ratio)
@@ -271,18 +302,26 @@ def image_dataset_from_directory(directory, image_size=(256, 256), color_mode="r
 def _check_split(validation_split, subset, shuffle, seed):
     where = "image_dataset_from_directory"
     if validation_split is not None and (
-            isinstance(validation_split, bool) or not isinstance(validation_split, (int, float))
-            or not 0 < validation_split < 1):
-        raise ValueError(f"{where}: validation_split must be a fraction between 0 and 1. "
-                         f"Received: validation_split={validation_split!r}")
+        isinstance(validation_split, bool)
+        or not isinstance(validation_split, (int, float))
+        or not 0 < validation_split < 1
+    ):
+        raise ValueError(
+            f"{where}: validation_split must be a fraction between 0 and 1. "
+            f"Received: validation_split={validation_split!r}"
+        )
     _check_choice(subset, ("training", "validation", "both", None), "subset", where)
     if bool(validation_split) != bool(subset):
-        raise ValueError(f"{where}: validation_split and subset go together: give both or "
-                         f"neither. Received: validation_split={validation_split!r}, "
-                         f"subset={subset!r}")
+        raise ValueError(
+            f"{where}: validation_split and subset go together: give both or "
+            f"neither. Received: validation_split={validation_split!r}, "
+            f"subset={subset!r}"
+        )
     if validation_split and shuffle and seed is None:
-        raise ValueError(f"{where}: with validation_split and shuffle=True, give a seed, so that "
-                         f"the training and validation subsets do not overlap. Received: seed=None")
+        raise ValueError(
+            f"{where}: with validation_split and shuffle=True, give a seed, so that "
+            f"the training and validation subsets do not overlap. Received: seed=None"
+        )
 
 
 def _index(directory, class_names):
@@ -291,19 +330,27 @@ def _index(directory, class_names):
     if not os.path.exists(directory):
         raise FileNotFoundError(f"{where}: no such directory: {directory}")
     if not os.path.isdir(directory):
-        raise NotADirectoryError(f"{where}: {directory} is a file, not a directory of class "
-                                 f"subfolders")
-    subdirs = sorted(name for name in os.listdir(directory)
-                     if not name.startswith(".") and os.path.isdir(os.path.join(directory, name)))
+        raise NotADirectoryError(
+            f"{where}: {directory} is a file, not a directory of class subfolders"
+        )
+    subdirs = sorted(
+        name
+        for name in os.listdir(directory)
+        if not name.startswith(".") and os.path.isdir(os.path.join(directory, name))
+    )
     if not subdirs:
-        raise ValueError(f"{where}: {directory} has no class subfolders. Put the images of each "
-                         f"class in a subfolder named after it, e.g. {directory}/cat/1.jpg, "
-                         f"{directory}/dog/1.jpg")
+        raise ValueError(
+            f"{where}: {directory} has no class subfolders. Put the images of each "
+            f"class in a subfolder named after it, e.g. {directory}/cat/1.jpg, "
+            f"{directory}/dog/1.jpg"
+        )
     if class_names is not None:
         missing = [name for name in class_names if name not in subdirs]
         if missing or len(set(class_names)) != len(class_names) or not class_names:
-            raise ValueError(f"{where}: class_names must be distinct subfolders of {directory}: "
-                             f"{subdirs} (or some of them). Received: class_names={class_names!r}")
+            raise ValueError(
+                f"{where}: class_names must be distinct subfolders of {directory}: "
+                f"{subdirs} (or some of them). Received: class_names={class_names!r}"
+            )
         subdirs = list(class_names)
     paths, labels = [], []
     for label, name in enumerate(subdirs):
@@ -313,9 +360,11 @@ def _index(directory, class_names):
                     paths.append(os.path.join(root, file))
                     labels.append(label)
     if not paths:
-        raise ValueError(f"{where}: no images found in the class subfolders of {directory} "
-                         f"({', '.join(subdirs)}). Image files must end with "
-                         f"{', '.join(IMAGE_FORMATS)}")
+        raise ValueError(
+            f"{where}: no images found in the class subfolders of {directory} "
+            f"({', '.join(subdirs)}). Image files must end with "
+            f"{', '.join(IMAGE_FORMATS)}"
+        )
     return paths, np.asarray(labels, dtype=np.int32), list(subdirs)
 
 

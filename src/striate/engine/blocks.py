@@ -31,8 +31,7 @@ class PixelBlocks:
 
     def parts(self, rows):
         """The 4 groups of `rows` (block order, `(size, *rest)`) as `(4, n, ph, pw, *rest)`."""
-        return rows[: 4 * self.parts_size].reshape(
-            (4, self.n, self.ph, self.pw) + rows.shape[1:])
+        return rows[: 4 * self.parts_size].reshape((4, self.n, self.ph, self.pw) + rows.shape[1:])
 
     def rest(self, rows):
         """The rows of pixels that no 2x2 window covers (empty when oh and ow are even)."""
@@ -63,8 +62,9 @@ class PixelBlocks:
         if out is None:
             size = 4 * self.parts_size if pooled_only else self.size
             out = np.empty((size,) + image.shape[3:], image.dtype)
-        for destination, source in zip(self._row_pieces(out, pooled_only, batch),
-                                       self._image_pieces(image, pooled_only)):
+        for destination, source in zip(
+            self._row_pieces(out, pooled_only, batch), self._image_pieces(image, pooled_only)
+        ):
             np.copyto(destination, source)
         return out
 
@@ -76,8 +76,9 @@ class PixelBlocks:
             n = self.n if batch is None else batch[1] - batch[0]
             oh, ow = (2 * self.ph, 2 * self.pw) if pooled_only else (self.oh, self.ow)
             out = np.empty((n, oh, ow) + rows.shape[1:], rows.dtype)
-        for destination, source in zip(self._image_pieces(out, pooled_only),
-                                       self._row_pieces(rows, pooled_only, batch)):
+        for destination, source in zip(
+            self._image_pieces(out, pooled_only), self._row_pieces(rows, pooled_only, batch)
+        ):
             np.copyto(destination, source)
         return out
 

@@ -43,11 +43,26 @@ class ConvGeometry:
     order: `blocks` (a `PixelBlocks`, or None for row-major) and `pooled` (only the pixels that
     2x2 windows cover). `rows` is the number of GEMM rows, `k` the patch length kh*kw*c."""
 
-    __slots__ = ("blocks", "filters", "in_shape", "k", "kernel_shape", "n", "out_shape",
-                 "pads_h", "pads_w", "pixels", "pooled", "rows", "strides", "window")
+    __slots__ = (
+        "blocks",
+        "filters",
+        "in_shape",
+        "k",
+        "kernel_shape",
+        "n",
+        "out_shape",
+        "pads_h",
+        "pads_w",
+        "pixels",
+        "pooled",
+        "rows",
+        "strides",
+        "window",
+    )
 
-    def __init__(self, in_shape, kernel_shape, strides, pads_h, pads_w, out_hw, blocks,
-                 pooled=False):
+    def __init__(
+        self, in_shape, kernel_shape, strides, pads_h, pads_w, out_hw, blocks, pooled=False
+    ):
         n, _, _, c = in_shape
         kh, kw, _, f = kernel_shape
         self.in_shape, self.kernel_shape, self.n, self.filters = in_shape, kernel_shape, n, f
@@ -60,9 +75,11 @@ class ConvGeometry:
 
     def __repr__(self):
         order = "rows" if self.blocks is None else "pooled blocks" if self.pooled else "blocks"
-        return (f"ConvGeometry(input={self.in_shape}, kernel={self.kernel_shape}, "
-                f"strides={self.strides}, pads={self.pads_h, self.pads_w}, "
-                f"output={self.out_shape}, order={order!r})")
+        return (
+            f"ConvGeometry(input={self.in_shape}, kernel={self.kernel_shape}, "
+            f"strides={self.strides}, pads={self.pads_h, self.pads_w}, "
+            f"output={self.out_shape}, order={order!r})"
+        )
 
 
 def patch_matrix(geo, dtype, ones):
@@ -115,8 +132,9 @@ def im2col(x_pad, patches, geo, n0, n1):
         a, b = row_ranges(geo, n0, n1)[0]
         _view(cols[a:b], (count, oh, ow, kh, kw, c))[...] = view
     else:
-        geo.blocks.gather(view, out=_view(cols, (len(cols), kh, kw, c)), pooled_only=geo.pooled,
-                          batch=(n0, n1))
+        geo.blocks.gather(
+            view, out=_view(cols, (len(cols), kh, kw, c)), pooled_only=geo.pooled, batch=(n0, n1)
+        )
     if patches.shape[1] > k:
         for a, b in row_ranges(geo, n0, n1):
             patches[a:b, k] = 1

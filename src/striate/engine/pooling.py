@@ -60,8 +60,10 @@ class Windows:
         self._indices = {}
 
     def __repr__(self):
-        return (f"Windows(padded={self.padded}, pool={self.pool}, strides={self.strides}, "
-                f"out={self.out_hw}, take={self.take})")
+        return (
+            f"Windows(padded={self.padded}, pool={self.pool}, strides={self.strides}, "
+            f"out={self.out_hw}, take={self.take})"
+        )
 
     def source(self, x_pad):
         """x_pad as `part` reads it: C-contiguous for the take path, so that its rows are a view."""
@@ -74,8 +76,7 @@ class Windows:
             view = x_pad[self.slices[t]]
             return view.copy() if fresh else view
         n, _, _, c = self.padded
-        rows = np.take(x_pad.reshape(-1, c), self._index("gather")[t], axis=0, out=out,
-                       mode="clip")
+        rows = np.take(x_pad.reshape(-1, c), self._index("gather")[t], axis=0, out=out, mode="clip")
         return rows.reshape((n,) + self.out_hw + (c,))
 
     def all_parts(self, x_pad):
@@ -264,8 +265,11 @@ def tournament(p0, p1, p2, p3, recording, overwrite=False, out=None, masks=None)
         left_bottom = np.equal(bottom, p2, out=bottom_left) if recording else None
     if not recording:
         return np.maximum(out, bottom, out=out), None
-    masks = (np.equal(out, p0, out=top_left), left_bottom,
-             np.greater_equal(out, bottom, out=top_wins))
+    masks = (
+        np.equal(out, p0, out=top_left),
+        left_bottom,
+        np.greater_equal(out, bottom, out=top_wins),
+    )
     return np.maximum(out, bottom, out=out), masks
 
 

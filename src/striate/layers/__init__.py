@@ -16,23 +16,57 @@ from striate.layers.pooling import (
 Convolution2D = Conv2D
 
 __all__ = [
-    "Activation", "AveragePooling2D", "AvgPool2D", "BatchNormalization", "Conv2D",
-    "Convolution2D", "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D",
-    "Input", "InputLayer", "Layer", "MaxPool2D", "MaxPooling2D", "Reshape", "ZeroPadding2D",
+    "Activation",
+    "AveragePooling2D",
+    "AvgPool2D",
+    "BatchNormalization",
+    "Conv2D",
+    "Convolution2D",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "GlobalAveragePooling2D",
+    "GlobalAvgPool2D",
+    "Input",
+    "InputLayer",
+    "Layer",
+    "MaxPool2D",
+    "MaxPooling2D",
+    "Reshape",
+    "ZeroPadding2D",
 ]
 
 
 # The classes a model file may name, under their Keras names and aliases.
-_CLASSES = {cls.__name__: cls for cls in (
-    Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
-    GlobalAveragePooling2D, InputLayer, MaxPooling2D, Reshape, ZeroPadding2D)}
-_CLASSES.update(AvgPool2D=AvgPool2D, Convolution2D=Convolution2D, GlobalAvgPool2D=GlobalAvgPool2D,
-                MaxPool2D=MaxPool2D)
+_CLASSES = {
+    cls.__name__: cls
+    for cls in (
+        Activation,
+        AveragePooling2D,
+        BatchNormalization,
+        Conv2D,
+        Dense,
+        Dropout,
+        Flatten,
+        GlobalAveragePooling2D,
+        InputLayer,
+        MaxPooling2D,
+        Reshape,
+        ZeroPadding2D,
+    )
+}
+_CLASSES.update(
+    AvgPool2D=AvgPool2D,
+    Convolution2D=Convolution2D,
+    GlobalAvgPool2D=GlobalAvgPool2D,
+    MaxPool2D=MaxPool2D,
+)
 
 
 def get(class_name):
     """The layer class for a config's class_name (used when loading model files)."""
     if class_name not in _CLASSES:
-        raise ValueError(f"Unknown layer class {class_name!r}. "
-                         f"Known: {', '.join(sorted(_CLASSES))}.")
+        raise ValueError(
+            f"Unknown layer class {class_name!r}. Known: {', '.join(sorted(_CLASSES))}."
+        )
     return _CLASSES[class_name]

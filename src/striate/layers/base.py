@@ -27,22 +27,34 @@ def _default_name(cls):
 
 def format_shape(shape):
     """(None, 27, 27, 6) as Keras prints it."""
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (
-        ",)" if len(shape) == 1 else ")")
+    return (
+        "("
+        + ", ".join("None" if d is None else str(d) for d in shape)
+        + (",)" if len(shape) == 1 else ")")
+    )
 
 
 class Layer:
     """Base class. Subclasses override `build`, `call`, `compute_output_shape`, `get_config`."""
 
-    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
-                 batch_input_shape=None, **unknown):
+    def __init__(
+        self,
+        name=None,
+        trainable=True,
+        dtype=None,
+        input_shape=None,
+        batch_input_shape=None,
+        **unknown,
+    ):
         if unknown:
             raise TypeError(
                 f"{type(self).__name__}: unexpected keyword argument(s) "
-                f"{', '.join(sorted(unknown))}. Received: {unknown!r}")
+                f"{', '.join(sorted(unknown))}. Received: {unknown!r}"
+            )
         if name is not None and (not isinstance(name, str) or not name):
-            raise ValueError(f"{type(self).__name__}: name must be a non-empty string. "
-                             f"Received: name={name!r}")
+            raise ValueError(
+                f"{type(self).__name__}: name must be a non-empty string. Received: name={name!r}"
+            )
         self.name = name or _default_name(type(self))
         self.trainable = bool(trainable)
         self.dtype = dtype or backend.floatx()
@@ -91,13 +103,15 @@ class Layer:
         if len(arrays) != len(self._weights):
             raise ValueError(
                 f"{self.describe()}: expected {len(self._weights)} weight arrays "
-                f"{[w.data.shape for w in self._weights]}. Received: {len(arrays)} arrays.")
+                f"{[w.data.shape for w in self._weights]}. Received: {len(arrays)} arrays."
+            )
         for weight, array in zip(self._weights, arrays):
             array = np.asarray(array)
             if array.shape != weight.data.shape:
                 raise ValueError(
                     f"{self.describe()}: weight '{weight.name}' has shape {weight.data.shape}. "
-                    f"Received: an array of shape {array.shape}.")
+                    f"Received: an array of shape {array.shape}."
+                )
             np.copyto(weight.data, array, casting="unsafe")
 
     def count_params(self):
@@ -149,7 +163,8 @@ class Layer:
         ):
             raise ValueError(
                 f"{self.describe()}: expected input shape {format_shape(expected)}. "
-                f"Received: input shape {format_shape(shape)}.")
+                f"Received: input shape {format_shape(shape)}."
+            )
 
     def __call__(self, inputs, training=False):
         tensor = inputs if isinstance(inputs, Tensor) else Tensor(np.asarray(inputs))
@@ -173,11 +188,15 @@ def as_input_shape(layer, shape):
     try:
         shape = tuple(None if d is None else int(d) for d in shape)
     except (TypeError, ValueError):
-        raise TypeError(f"{type(layer).__name__}: input_shape must be a tuple of ints, without "
-                        f"the batch size. Received: input_shape={shape!r}") from None
+        raise TypeError(
+            f"{type(layer).__name__}: input_shape must be a tuple of ints, without "
+            f"the batch size. Received: input_shape={shape!r}"
+        ) from None
     if any(d is not None and d <= 0 for d in shape):
-        raise ValueError(f"{type(layer).__name__}: input_shape dimensions must be positive. "
-                         f"Received: input_shape={shape!r}")
+        raise ValueError(
+            f"{type(layer).__name__}: input_shape dimensions must be positive. "
+            f"Received: input_shape={shape!r}"
+        )
     return shape
 
 
@@ -192,12 +211,12 @@ def normalize_tuple(layer, name, value):
     except (TypeError, ValueError):
         items, ints = (), None
     if ints != items:
-        raise TypeError(f"{layer}: {name} must be an int or a tuple of 2 ints. "
-                        f"Received: {name}={value!r}")
+        raise TypeError(
+            f"{layer}: {name} must be an int or a tuple of 2 ints. Received: {name}={value!r}"
+        )
     value = ints
     if len(value) != 2 or any(v <= 0 for v in value):
-        raise ValueError(f"{layer}: {name} must be 2 positive ints. "
-                         f"Received: {name}={value!r}")
+        raise ValueError(f"{layer}: {name} must be 2 positive ints. Received: {name}={value!r}")
     return value
 
 

@@ -12,21 +12,25 @@ def check_image_input(layer, input_shape):
     if len(input_shape) != 4:
         raise ValueError(
             f"{layer.describe()}: expected input with 4 dims (batch, height, width, channels). "
-            f"Received: input shape {input_shape}.")
+            f"Received: input shape {input_shape}."
+        )
 
 
 def check_channels_last(layer, data_format):
     """Raise unless data_format is None or 'channels_last' (NHWC, the only layout striate runs)."""
     if data_format not in (None, "channels_last"):
-        raise ValueError(f"{layer.describe()}: only data_format='channels_last' (NHWC) is "
-                         f"supported. Received: data_format={data_format!r}")
+        raise ValueError(
+            f"{layer.describe()}: only data_format='channels_last' (NHWC) is "
+            f"supported. Received: data_format={data_format!r}"
+        )
 
 
 def check_window_fits(layer, what, window, strides, padding, input_shape, argument):
     """Raise if a kernel/pool window leaves no output; show Keras's size arithmetic."""
     check_image_input(layer, input_shape)
-    sizes = [conv_output_length(n, k, s, padding)
-             for n, k, s in zip(input_shape[1:3], window, strides)]
+    sizes = [
+        conv_output_length(n, k, s, padding) for n, k, s in zip(input_shape[1:3], window, strides)
+    ]
     if all(size > 0 for size in sizes):
         return tuple(sizes)
     height, width = input_shape[1:3]
@@ -35,7 +39,8 @@ def check_window_fits(layer, what, window, strides, padding, input_shape, argume
     raise ValueError(
         f"{layer.describe()}: {what} {window[0]}x{window[1]} does not fit input {height}x{width} "
         f"with padding '{padding}'. Output size would be {formula}. "
-        f"Received: {argument}={window}.")
+        f"Received: {argument}={window}."
+    )
 
 
 _CONV_FUSIONS = frozenset({"activation", "conv_max_pool"})
@@ -50,17 +55,31 @@ class Conv2D(Layer):
     (None, 27, 27, 6)
     """
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
-                 data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=(1, 1),
+        padding="valid",
+        data_format=None,
+        dilation_rate=(1, 1),
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
-            raise ValueError(f"{self.describe()}: filters must be a positive int. "
-                             f"Received: filters={filters!r}")
+            raise ValueError(
+                f"{self.describe()}: filters must be a positive int. Received: filters={filters!r}"
+            )
         check_channels_last(self, data_format)
         if normalize_tuple(self.describe(), "dilation_rate", dilation_rate) != (1, 1):
-            raise ValueError(f"{self.describe()}: dilation_rate other than 1 is not supported. "
-                             f"Received: dilation_rate={dilation_rate!r}")
+            raise ValueError(
+                f"{self.describe()}: dilation_rate other than 1 is not supported. "
+                f"Received: dilation_rate={dilation_rate!r}"
+            )
         self.filters = filters
         self.kernel_size = normalize_tuple(self.describe(), "kernel_size", kernel_size)
         self.strides = normalize_tuple(self.describe(), "strides", strides)
@@ -71,16 +90,21 @@ class Conv2D(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
 
     def compute_output_shape(self, input_shape):
-        height, width = check_window_fits(self, "kernel", self.kernel_size, self.strides,
-                                          self.padding, input_shape, "kernel_size")
+        height, width = check_window_fits(
+            self, "kernel", self.kernel_size, self.strides, self.padding, input_shape, "kernel_size"
+        )
         return (input_shape[0], height, width, self.filters)
 
     def build(self, input_shape):
         channels = input_shape[-1]
-        self.kernel = self.add_weight("kernel", self.kernel_size + (channels, self.filters),
-                                      self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) \
-            if self.use_bias else None
+        self.kernel = self.add_weight(
+            "kernel", self.kernel_size + (channels, self.filters), self.kernel_initializer
+        )
+        self.bias = (
+            self.add_weight("bias", (self.filters,), self.bias_initializer)
+            if self.use_bias
+            else None
+        )
 
     def call(self, inputs, training=False, pixel_order="rows"):
         """The convolution, bias and activation. `pixel_order` ('rows' or 'blocks', see
@@ -90,32 +114,42 @@ class Conv2D(Layer):
 
     def call_without_activation(self, inputs, pixel_order="rows"):
         """The convolution plus bias, before the activation."""
-        return conv_ops.conv2d(inputs, self.kernel, self.bias, self.strides, self.padding,
-                               pixel_order)
+        return conv_ops.conv2d(
+            inputs, self.kernel, self.bias, self.strides, self.padding, pixel_order
+        )
 
     def call_max_pooled(self, inputs, relu=False):
         """`call_without_activation(inputs, pixel_order='blocks')` followed by 2x2 max pooling
         (and with `relu`, a ReLU), fused into one op with exactly those numbers."""
-        return conv_pool_ops.conv2d_max_pool2d(inputs, self.kernel, self.bias, self.strides,
-                                               self.padding, relu=relu)
+        return conv_pool_ops.conv2d_max_pool2d(
+            inputs, self.kernel, self.bias, self.strides, self.padding, relu=relu
+        )
 
     @property
     def fusions(self):
         """'activation' and 'conv_max_pool' (see `Layer.fusions`), unless a subclass overrides
         `call`, `call_without_activation` or `call_max_pooled`."""
         cls = type(self)
-        if (cls.call is Conv2D.call and cls.call_max_pooled is Conv2D.call_max_pooled
-                and cls.call_without_activation is Conv2D.call_without_activation):
+        if (
+            cls.call is Conv2D.call
+            and cls.call_max_pooled is Conv2D.call_max_pooled
+            and cls.call_without_activation is Conv2D.call_without_activation
+        ):
             return _CONV_FUSIONS
         return frozenset()
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
-                "padding": self.padding, "activation": activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+        }
 
 
 class ZeroPadding2D(Layer):
@@ -133,9 +167,16 @@ class ZeroPadding2D(Layer):
     def compute_output_shape(self, input_shape):
         check_image_input(self, input_shape)
         (top, bottom), (left, right) = self.padding
-        grow = lambda n, extra: None if n is None else n + extra
-        return (input_shape[0], grow(input_shape[1], top + bottom),
-                grow(input_shape[2], left + right), input_shape[3])
+
+        def grow(n, extra):
+            return None if n is None else n + extra
+
+        return (
+            input_shape[0],
+            grow(input_shape[1], top + bottom),
+            grow(input_shape[2], left + right),
+            input_shape[3],
+        )
 
     def call(self, inputs, training=False):
         return conv_ops.zero_padding2d(inputs, self.padding)
@@ -157,6 +198,8 @@ def _normalize_zero_padding(layer, padding):
     except (TypeError, ValueError):
         pairs = None
     if pairs is None or any(p < 0 for pair in pairs for p in pair):
-        raise ValueError(f"{layer}: padding must be an int, (rows, cols) or ((top, bottom), "
-                         f"(left, right)) of non-negative ints. Received: padding={padding!r}")
+        raise ValueError(
+            f"{layer}: padding must be an int, (rows, cols) or ((top, bottom), "
+            f"(left, right)) of non-negative ints. Received: padding={padding!r}"
+        )
     return pairs

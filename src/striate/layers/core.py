@@ -16,8 +16,9 @@ _ACTIVATION_FUSION = frozenset({"activation"})
 class InputLayer(Layer):
     """Declares the per-sample input shape of a Sequential model (`Input(shape=(28, 28, 1))`)."""
 
-    def __init__(self, shape=None, batch_size=None, input_shape=None, batch_input_shape=None,
-                 **kwargs):
+    def __init__(
+        self, shape=None, batch_size=None, input_shape=None, batch_input_shape=None, **kwargs
+    ):
         if shape is None and input_shape is None and batch_input_shape is None:
             raise ValueError("Input: a shape is required, e.g. Input(shape=(28, 28, 1)).")
         if batch_input_shape is None:
@@ -41,12 +42,20 @@ class Dense(Layer):
     (None, 10)
     """
 
-    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+    def __init__(
+        self,
+        units,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
-            raise ValueError(f"{self.describe()}: units must be a positive int. "
-                             f"Received: units={units!r}")
+            raise ValueError(
+                f"{self.describe()}: units must be a positive int. Received: units={units!r}"
+            )
         self.units = units
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
@@ -55,15 +64,19 @@ class Dense(Layer):
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) < 2 or input_shape[-1] is None:
-            raise ValueError(f"{self.describe()}: the last input dimension must be known. "
-                             f"Received: input shape {input_shape}.")
+            raise ValueError(
+                f"{self.describe()}: the last input dimension must be known. "
+                f"Received: input shape {input_shape}."
+            )
         return tuple(input_shape[:-1]) + (self.units,)
 
     def build(self, input_shape):
-        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
-                                      self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) \
-            if self.use_bias else None
+        self.kernel = self.add_weight(
+            "kernel", (input_shape[-1], self.units), self.kernel_initializer
+        )
+        self.bias = (
+            self.add_weight("bias", (self.units,), self.bias_initializer) if self.use_bias else None
+        )
 
     def call(self, inputs, training=False):
         return self.activation(dense_ops.dense(inputs, self.kernel, self.bias))
@@ -82,10 +95,14 @@ class Dense(Layer):
         return frozenset()
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units,
-                "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+        }
 
 
 class Activation(Layer):
@@ -117,8 +134,9 @@ class Dropout(Layer):
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-            raise ValueError(f"{self.describe()}: rate must be a number in [0, 1). "
-                             f"Received: rate={rate!r}")
+            raise ValueError(
+                f"{self.describe()}: rate must be a number in [0, 1). Received: rate={rate!r}"
+            )
         self.rate = float(rate)
         self.seed = seed
         self._rng = None if seed is None else np.random.default_rng(seed)
@@ -150,9 +168,12 @@ class Reshape(Layer):
         super().__init__(**kwargs)
         self.target_shape = tuple(int(d) for d in target_shape)
         if sum(d == -1 for d in self.target_shape) > 1 or any(
-                d == 0 or d < -1 for d in self.target_shape):
-            raise ValueError(f"{self.describe()}: target_shape must be positive ints with at most "
-                             f"one -1. Received: target_shape={target_shape!r}")
+            d == 0 or d < -1 for d in self.target_shape
+        ):
+            raise ValueError(
+                f"{self.describe()}: target_shape must be positive ints with at most "
+                f"one -1. Received: target_shape={target_shape!r}"
+            )
 
     def compute_output_shape(self, input_shape):
         size = None if None in input_shape[1:] else math.prod(input_shape[1:])
@@ -160,13 +181,14 @@ class Reshape(Layer):
         if size is None:
             return (input_shape[0],) + tuple(None if d == -1 else d for d in self.target_shape)
         if (-1 in self.target_shape and size % known) or (
-                -1 not in self.target_shape and size != known):
+            -1 not in self.target_shape and size != known
+        ):
             raise ValueError(
                 f"{self.describe()}: cannot reshape {size} values per sample "
                 f"(input shape {input_shape}) to {self.target_shape}. "
-                f"Received: target_shape={self.target_shape}.")
-        return (input_shape[0],) + tuple(size // known if d == -1 else d
-                                         for d in self.target_shape)
+                f"Received: target_shape={self.target_shape}."
+            )
+        return (input_shape[0],) + tuple(size // known if d == -1 else d for d in self.target_shape)
 
     def call(self, inputs, training=False):
         return shape_ops.reshape(inputs, self.output_shape[1:])

@@ -33,6 +33,8 @@ def layer_index(layers, key, where=None):
     if isinstance(key, bool) or not isinstance(key, numbers.Integral) or not -count <= key < count:
         if not count:
             raise ValueError(f"{prefix}there are no layers to index. Received: {key!r}")
-        raise ValueError(f"{prefix}layer index must be an int in {-count}..{count - 1} or a "
-                         f"layer name ({names}). Received: {key!r}")
+        raise ValueError(
+            f"{prefix}layer index must be an int in {-count}..{count - 1} or a "
+            f"layer name ({names}). Received: {key!r}"
+        )
     return int(key) % count

@@ -12,16 +12,30 @@ class BatchNormalization(Layer):
     Weights, in Keras's order: gamma, beta, moving_mean, moving_variance.
     """
 
-    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
-                 beta_initializer="zeros", gamma_initializer="ones",
-                 moving_mean_initializer="zeros", moving_variance_initializer="ones", **kwargs):
+    def __init__(
+        self,
+        axis=-1,
+        momentum=0.99,
+        epsilon=1e-3,
+        center=True,
+        scale=True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        moving_mean_initializer="zeros",
+        moving_variance_initializer="ones",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if axis not in (-1,):
-            raise ValueError(f"{self.describe()}: only axis=-1 (channels last) is supported. "
-                             f"Received: axis={axis!r}")
+            raise ValueError(
+                f"{self.describe()}: only axis=-1 (channels last) is supported. "
+                f"Received: axis={axis!r}"
+            )
         if not 0 <= momentum < 1 or epsilon <= 0:
-            raise ValueError(f"{self.describe()}: need 0 <= momentum < 1 and epsilon > 0. "
-                             f"Received: momentum={momentum!r}, epsilon={epsilon!r}")
+            raise ValueError(
+                f"{self.describe()}: need 0 <= momentum < 1 and epsilon > 0. "
+                f"Received: momentum={momentum!r}, epsilon={epsilon!r}"
+            )
         self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
         self.initializers = {
@@ -33,23 +47,38 @@ class BatchNormalization(Layer):
 
     def build(self, input_shape):
         channels = (input_shape[-1],)
-        self.gamma = self.add_weight("gamma", channels, self.initializers["gamma"]) \
-            if self.scale else None
-        self.beta = self.add_weight("beta", channels, self.initializers["beta"]) \
-            if self.center else None
-        self.moving_mean = self.add_weight("moving_mean", channels,
-                                           self.initializers["moving_mean"], trainable=False)
-        self.moving_variance = self.add_weight("moving_variance", channels,
-                                               self.initializers["moving_variance"],
-                                               trainable=False)
+        self.gamma = (
+            self.add_weight("gamma", channels, self.initializers["gamma"]) if self.scale else None
+        )
+        self.beta = (
+            self.add_weight("beta", channels, self.initializers["beta"]) if self.center else None
+        )
+        self.moving_mean = self.add_weight(
+            "moving_mean", channels, self.initializers["moving_mean"], trainable=False
+        )
+        self.moving_variance = self.add_weight(
+            "moving_variance", channels, self.initializers["moving_variance"], trainable=False
+        )
 
     def call(self, inputs, training=False):
-        return norm_ops.batch_norm(inputs, self.gamma, self.beta, self.moving_mean.data,
-                                   self.moving_variance.data, momentum=self.momentum,
-                                   epsilon=self.epsilon, training=training and self.trainable)
+        return norm_ops.batch_norm(
+            inputs,
+            self.gamma,
+            self.beta,
+            self.moving_mean.data,
+            self.moving_variance.data,
+            momentum=self.momentum,
+            epsilon=self.epsilon,
+            training=training and self.trainable,
+        )
 
     def get_config(self):
-        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
-                "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
-                **{f"{k}_initializer": initializers.serialize(v)
-                   for k, v in self.initializers.items()}}
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            **{f"{k}_initializer": initializers.serialize(v) for k, v in self.initializers.items()},
+        }

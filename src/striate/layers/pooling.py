@@ -10,27 +10,40 @@ class Pooling2D(Layer):
 
     _op = None
 
-    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
-                 **kwargs):
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
         check_channels_last(self, data_format)
         self.pool_size = normalize_tuple(self.describe(), "pool_size", pool_size)
         # strides=None means strides = pool_size (Keras)
-        self.strides = self.pool_size if strides is None else normalize_tuple(
-            self.describe(), "strides", strides)
+        self.strides = (
+            self.pool_size
+            if strides is None
+            else normalize_tuple(self.describe(), "strides", strides)
+        )
         self.padding = normalize_padding(self.describe(), padding)
 
     def compute_output_shape(self, input_shape):
-        height, width = check_window_fits(self, "pool window", self.pool_size, self.strides,
-                                          self.padding, input_shape, "pool_size")
+        height, width = check_window_fits(
+            self,
+            "pool window",
+            self.pool_size,
+            self.strides,
+            self.padding,
+            input_shape,
+            "pool_size",
+        )
         return (input_shape[0], height, width, input_shape[3])
 
     def call(self, inputs, training=False):
         return type(self)._op(inputs, self.pool_size, self.strides, self.padding)
 
     def get_config(self):
-        return {**super().get_config(), "pool_size": list(self.pool_size),
-                "strides": list(self.strides), "padding": self.padding}
+        return {
+            **super().get_config(),
+            "pool_size": list(self.pool_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+        }
 
 
 class MaxPooling2D(Pooling2D):

@@ -147,8 +147,11 @@ def conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid", pixel_order="r
 def needs_gradient(x, kernel, bias):
     """Whether the input, the kernel and the bias of a conv call need a gradient."""
     recording = grad_enabled()
-    return (recording and x.requires_grad, recording and kernel.requires_grad,
-            recording and bias is not None and bias.requires_grad)
+    return (
+        recording and x.requires_grad,
+        recording and kernel.requires_grad,
+        recording and bias is not None and bias.requires_grad,
+    )
 
 
 def kernel_and_bias_gradients(shares, g_rows, geo, bias, need_b):
@@ -177,8 +180,19 @@ def conv_geometry(xd, wd, bd, strides, padding, pixel_order, op, pooled=False):
     ...               "conv2d").out_shape
     (2, 5, 5, 4)
     """
-    key = (xd.shape, xd.dtype, wd.shape, wd.dtype, None if bd is None else bd.shape,
-           None if bd is None else bd.dtype, strides, padding, pixel_order, op, pooled)
+    key = (
+        xd.shape,
+        xd.dtype,
+        wd.shape,
+        wd.dtype,
+        None if bd is None else bd.shape,
+        None if bd is None else bd.dtype,
+        strides,
+        padding,
+        pixel_order,
+        op,
+        pooled,
+    )
     try:
         return _conv_geometry(*key)
     except TypeError:  # unhashable arguments (e.g. strides as a list): check uncached
@@ -186,13 +200,15 @@ def conv_geometry(xd, wd, bd, strides, padding, pixel_order, op, pooled=False):
 
 
 @functools.lru_cache(maxsize=64)
-def _conv_geometry(x_shape, x_dtype, w_shape, w_dtype, b_shape, b_dtype, strides, padding,
-                   pixel_order, op, pooled):
+def _conv_geometry(
+    x_shape, x_dtype, w_shape, w_dtype, b_shape, b_dtype, strides, padding, pixel_order, op, pooled
+):
     sh, sw = pair(strides, "strides", op)
     padding = padding_mode(padding, op)
     if pixel_order not in ("rows", "blocks"):
-        raise ValueError(f"{op}: pixel_order must be 'rows' or 'blocks'. "
-                         f"Received: pixel_order={pixel_order!r}.")
+        raise ValueError(
+            f"{op}: pixel_order must be 'rows' or 'blocks'. Received: pixel_order={pixel_order!r}."
+        )
     check_4d_shape(x_shape, op, "input", "(batch, height, width, channels)")
     check_4d_shape(w_shape, op, "kernel", "(kernel_height, kernel_width, in_channels, filters)")
     n, h, w, c = x_shape
@@ -230,5 +246,6 @@ def _conv_geometry(x_shape, x_dtype, w_shape, w_dtype, b_shape, b_dtype, strides
     else:
         pads_h, pads_w = (0, 0), (0, 0)
     blocks = PixelBlocks(n, oh, ow) if pixel_order == "blocks" else None
-    return conv_gemm.ConvGeometry(x_shape, w_shape, (sh, sw), pads_h, pads_w, (oh, ow), blocks,
-                                  pooled)
+    return conv_gemm.ConvGeometry(
+        x_shape, w_shape, (sh, sw), pads_h, pads_w, (oh, ow), blocks, pooled
+    )

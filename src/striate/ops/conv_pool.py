@@ -1,15 +1,15 @@
 """A convolution followed by 2x2 max pooling, as one op that never builds the full-size image.
 
 `conv2d_max_pool2d(x, kernel, bias)` equals `max_pool2d(conv2d(x, kernel, bias,
-pixel_order="blocks"), 2)`, values and gradients, within float rounding (its GEMMs cover only
-the pixels the pooling reads, so they have other heights: docs/NUMERICS.md). The convolution's GEMM writes
-its output rows in 2x2-block order (`striate.engine.blocks`), so the pooling windows' four cells
-are four contiguous arrays: the max and its gradient routing (`striate.engine.pooling.tournament`
-and `route`) run on whole arrays, with no gather before and no scatter after, and the kernel
-gradient's GEMM reads the routed gradient in the same block order. Only when the input needs a
-gradient is the pooled gradient scattered back into an image, for col2im. Each piece of the
-batch goes from its patches through the GEMM to the pooling (and ReLU) in one task, while its
-rows are still in cache.
+pixel_order="blocks"), 2)`, values and gradients, within float rounding (its GEMMs cover only the
+pixels the pooling reads, so they have other heights: docs/NUMERICS.md). The convolution's GEMM
+writes its output rows in 2x2-block order (`striate.engine.blocks`), so the pooling windows' four
+cells are four contiguous arrays: the max and its gradient routing
+(`striate.engine.pooling.tournament` and `route`) run on whole arrays, with no gather before and no
+scatter after, and the kernel gradient's GEMM reads the routed gradient in the same block order.
+Only when the input needs a gradient is the pooled gradient scattered back into an image, for
+col2im. Each piece of the batch goes from its patches through the GEMM to the pooling (and ReLU) in
+one task, while its rows are still in cache.
 
 Sequential runs this op for Conv2D -> (ReLU) -> MaxPooling2D(2) (see `striate.plan`); that
 Conv2D run alone with `pixel_order='blocks'` sums its kernel gradient in the same order.
@@ -50,8 +50,9 @@ def conv2d_max_pool2d(x, kernel, bias=None, strides=(1, 1), padding="valid", rel
     x, kernel = as_tensor(x), as_tensor(kernel)
     bias = None if bias is None else as_tensor(bias)
     bd = None if bias is None else bias.data
-    geo = conv_geometry(x.data, kernel.data, bd, strides, padding, "blocks",
-                        "conv2d_max_pool2d", pooled=True)
+    geo = conv_geometry(
+        x.data, kernel.data, bd, strides, padding, "blocks", "conv2d_max_pool2d", pooled=True
+    )
     need_x, need_w, need_b = needs_gradient(x, kernel, bias)
     recording = need_x or need_w or need_b
     blocks, dtype, f = geo.blocks, x.data.dtype, geo.filters
@@ -68,8 +69,13 @@ def conv2d_max_pool2d(x, kernel, bias=None, strides=(1, 1), padding="valid", rel
         conv_gemm.conv_rows(x_pad, wb, patches, rows, geo, n0, n1)
         # out = max over each window's 4 cells (the masks say which won), then relu(out)
         piece_masks = None if masks is None else [mask[n0:n1] for mask in masks]
-        pooling.tournament(*blocks.parts(rows)[:, n0:n1], recording, overwrite=True,
-                           out=out[n0:n1], masks=piece_masks)
+        pooling.tournament(
+            *blocks.parts(rows)[:, n0:n1],
+            recording,
+            overwrite=True,
+            out=out[n0:n1],
+            masks=piece_masks,
+        )
         if relu:
             np.maximum(out[n0:n1], 0, out=out[n0:n1])
 
@@ -95,8 +101,9 @@ def conv2d_max_pool2d(x, kernel, bias=None, strides=(1, 1), padding="valid", rel
 
         def backward_piece(n0, n1):
             g_pooled = g[n0:n1] * (out[n0:n1] > 0) if relu else g[n0:n1]  # relu's backward
-            pooling.route(g_pooled, [mask[n0:n1] for mask in masks],
-                          blocks.parts(g_rows)[:, n0:n1])  # the pooling's, into conv rows
+            pooling.route(
+                g_pooled, [mask[n0:n1] for mask in masks], blocks.parts(g_rows)[:, n0:n1]
+            )  # the pooling's, into conv rows
             share = conv_gemm.kernel_gradient(patches, g_rows, geo, n0, n1) if need_w else None
             if need_x:  # the pooled pixels' gradient as an image, for col2im
                 g_image = blocks.scatter(g_rows, pooled_only=True, batch=(n0, n1))

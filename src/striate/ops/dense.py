@@ -67,8 +67,9 @@ def dense(x, kernel, bias=None):
             if need_k:
                 np.matmul(x2d[:, a:b].T, g2d, out=dk[a:b])  # dL/dW = x^T @ g
 
-        parallel.run_pieces(backward_piece,
-                            parallel.split(kd.shape[0], macs, parallel.MIN_PARALLEL_MACS))
+        parallel.run_pieces(
+            backward_piece, parallel.split(kd.shape[0], macs, parallel.MIN_PARALLEL_MACS)
+        )
         dx = None if dx2d is None else dx2d.reshape(xd.shape)
         if bias is None:
             return dx, dk

@@ -140,7 +140,8 @@ def padding_mode(padding, op):
 def _is_int(value):
     # `type(...) is int` first: the ABC check for numbers.Integral is slow (benchmarks/README.md)
     return type(value) is int or (
-        isinstance(value, numbers.Integral) and not isinstance(value, bool))
+        isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    )
 
 
 def pair(value, name, op):

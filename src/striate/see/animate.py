@@ -34,8 +34,10 @@ def save_walkthrough(walk, path, duration=900, dpi=80):
         frames.show(0)
         return draw.save_figure(frames.fig, path)
     if extension != ".gif":
-        raise ValueError(f"cannot save a walkthrough as {os.fspath(path)!r}: use .gif (animated) "
-                         f"or .png (its first step)")
+        raise ValueError(
+            f"cannot save a walkthrough as {os.fspath(path)!r}: use .gif (animated) "
+            f"or .png (its first step)"
+        )
     return draw.save_frames(render(walk, dpi), path, duration=duration)
 
 
@@ -60,14 +62,22 @@ class _Panel:
             bound = max(-limits[0], limits[1])
             limits, cmap = (-bound, bound), "RdBu_r"
         self.limits, self.cmap = limits, cmap
-        self.image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=limits[0],
-                               vmax=limits[1], interpolation="nearest")
+        self.image = ax.imshow(
+            np.ma.masked_invalid(values),
+            cmap=cmap,
+            vmin=limits[0],
+            vmax=limits[1],
+            interpolation="nearest",
+        )
         self.texts = None
         rows, cols = values.shape
         if max(rows, cols) <= _MAX_ANNOTATED:
             size = max(6, 15 - max(rows, cols))
-            self.texts = {(r, c): ax.text(c, r, "", ha="center", va="center", fontsize=size)
-                          for r in range(rows) for c in range(cols)}
+            self.texts = {
+                (r, c): ax.text(c, r, "", ha="center", va="center", fontsize=size)
+                for r in range(rows)
+                for c in range(cols)
+            }
             self._write(values)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -100,9 +110,15 @@ def _shade_padding(ax, walk):
     if top or bottom or left or right:
         draw.box(ax, top, left, rows - top - bottom, cols - left - right, "0.35", 1.5, "--")
         mask = np.zeros((rows, cols))
-        mask[:top], mask[rows - bottom:], mask[:, :left], mask[:, cols - right:] = 1, 1, 1, 1
-        ax.imshow(np.ma.masked_equal(mask, 0), cmap="Greys", vmin=0, vmax=3, alpha=0.6,
-                  interpolation="nearest")
+        mask[:top], mask[rows - bottom :], mask[:, :left], mask[:, cols - right :] = 1, 1, 1, 1
+        ax.imshow(
+            np.ma.masked_equal(mask, 0),
+            cmap="Greys",
+            vmin=0,
+            vmax=3,
+            alpha=0.6,
+            interpolation="nearest",
+        )
 
 
 def _output_limits(walk):
@@ -119,8 +135,19 @@ class _Frames:
         self.big = conv and max(walk.padded.shape[:2]) > _MAX_ANNOTATED
         count = (5 if self.big else 4) if conv else 3
         self.fig = draw.figure(2.9 * count + 0.5, 4.6, dpi)
-        axes = list(self.fig.subplots(1, count, gridspec_kw={
-            "left": 0.02, "right": 0.98, "top": 0.78, "bottom": 0.2, "wspace": 0.15}))
+        axes = list(
+            self.fig.subplots(
+                1,
+                count,
+                gridspec_kw={
+                    "left": 0.02,
+                    "right": 0.98,
+                    "top": 0.78,
+                    "bottom": 0.2,
+                    "wspace": 0.15,
+                },
+            )
+        )
         self.channel = walk.channel if walk.padded.shape[2] > 1 else 0
         channels = walk.padded.shape[2]
         label = f" (channel {self.channel} of {channels})" if channels > 1 else ""
@@ -132,14 +159,16 @@ class _Frames:
         self.patch = None
         if self.big or not conv:
             title = "input patch" if conv else "window"
-            self.patch = _Panel(axes[1], first.values[..., self.channel], "Blues", title,
-                                limits=source.limits)
+            self.patch = _Panel(
+                axes[1], first.values[..., self.channel], "Blues", title, limits=source.limits
+            )
             draw.box(axes[1], 0, 0, rows, cols, "tab:green")
             axes = axes[:1] + axes[2:]
         if conv:
             _Panel(axes[1], walk.kernel[..., self.channel], "Greens", "kernel" + label)
-            self.products = _Panel(axes[2], first.products[..., self.channel], "Greens",
-                                   "input x kernel")
+            self.products = _Panel(
+                axes[2], first.products[..., self.channel], "Greens", "input x kernel"
+            )
             draw.box(axes[2], 0, 0, rows, cols, "tab:green")
             out_ax = axes[3]
         else:
@@ -148,9 +177,13 @@ class _Frames:
             self.best_in.set_visible(walk.kind == "max")
             self.best_window.set_visible(walk.kind == "max")
             out_ax = axes[1]
-        self.output = _Panel(out_ax, self._progress(0), "Reds",
-                             "output (feature map)" if conv else "output",
-                             limits=_output_limits(walk))
+        self.output = _Panel(
+            out_ax,
+            self._progress(0),
+            "Reds",
+            "output (feature map)" if conv else "output",
+            limits=_output_limits(walk),
+        )
         self.cell = draw.box(out_ax, 0, 0, 1, 1, "tab:red")
         self._header()
         self.sum = self.fig.text(0.5, 0.06, "", ha="center", fontsize=11, family="monospace")
@@ -162,11 +195,18 @@ class _Frames:
         stride = walk.strides[0] if walk.strides[0] == walk.strides[1] else walk.strides
         kind = {"conv": "", "max": ", max pooling", "avg": ", average pooling"}[walk.kind]
         default = "Convolution" if walk.kind == "conv" else "Pooling"
-        self.fig.text(0.5, 0.965, walk.title or default, ha="center", va="top", fontsize=12,
-                      weight="bold")
-        self.fig.text(0.5, 0.895, f"window {walk.window[0]}x{walk.window[1]}, stride {stride}, "
-                      f"padding '{walk.padding}'{kind}   output size: {size}", ha="center",
-                      va="top", fontsize=10)
+        self.fig.text(
+            0.5, 0.965, walk.title or default, ha="center", va="top", fontsize=12, weight="bold"
+        )
+        self.fig.text(
+            0.5,
+            0.895,
+            f"window {walk.window[0]}x{walk.window[1]}, stride {stride}, "
+            f"padding '{walk.padding}'{kind}   output size: {size}",
+            ha="center",
+            va="top",
+            fontsize=10,
+        )
 
     def _progress(self, n):
         """The output cells done so far (NaN elsewhere), or all of them when the walkthrough

@@ -14,8 +14,9 @@ def matplotlib():
     try:
         import matplotlib as mpl
     except ImportError as error:
-        raise ImportError(f"striate.see needs matplotlib to draw pictures. "
-                          f"Install it with: {_HINT}") from error
+        raise ImportError(
+            f"striate.see needs matplotlib to draw pictures. Install it with: {_HINT}"
+        ) from error
     mpl.use("Agg", force=False)
     return mpl
 
@@ -25,8 +26,9 @@ def pil_image():
     try:
         from PIL import Image
     except ImportError as error:
-        raise ImportError(f"striate.see needs pillow to write GIFs and read images. "
-                          f"Install it with: {_HINT}") from error
+        raise ImportError(
+            f"striate.see needs pillow to write GIFs and read images. Install it with: {_HINT}"
+        ) from error
     return Image
 
 
@@ -90,11 +92,22 @@ def save_frames(frames, path, duration=800):
     if not frames:
         raise ValueError("no frames to save")
     if extension == ".gif":
-        palette = [frame.convert("P", palette=pil_image().Palette.ADAPTIVE, colors=255)
-                   for frame in frames]
-        return _atomic(path, lambda name: palette[0].save(
-            name, format="GIF", save_all=True, append_images=palette[1:], duration=duration,
-            loop=0, optimize=False, disposal=1))
+        palette = [
+            frame.convert("P", palette=pil_image().Palette.ADAPTIVE, colors=255) for frame in frames
+        ]
+        return _atomic(
+            path,
+            lambda name: palette[0].save(
+                name,
+                format="GIF",
+                save_all=True,
+                append_images=palette[1:],
+                duration=duration,
+                loop=0,
+                optimize=False,
+                disposal=1,
+            ),
+        )
     if extension == ".png":
         return _atomic(path, lambda name: frames[0].save(name, format="PNG"))
     raise ValueError(f"cannot save an animation as {path!r}: use .gif (or .png for one frame)")
@@ -125,5 +138,14 @@ def box(ax, top, left, rows, cols, color, width=3, style="-"):
     """Outline the cells rows x cols whose top left cell is (top, left) on an imshow axis."""
     from matplotlib.patches import Rectangle
 
-    return ax.add_patch(Rectangle((left - 0.5, top - 0.5), cols, rows, fill=False,
-                                  edgecolor=color, linewidth=width, linestyle=style))
+    return ax.add_patch(
+        Rectangle(
+            (left - 0.5, top - 0.5),
+            cols,
+            rows,
+            fill=False,
+            edgecolor=color,
+            linewidth=width,
+            linestyle=style,
+        )
+    )

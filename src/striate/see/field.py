@@ -66,8 +66,10 @@ def position_map(layer):
     if isinstance(layer, (Conv2D, Pooling2D)):
         kernel = layer.kernel_size if isinstance(layer, Conv2D) else layer.pool_size
         if layer.padding == "same":
-            pads = tuple(same_padding(n, k, s)[0]
-                         for n, k, s in zip(layer.input_shape[1:3], kernel, layer.strides))
+            pads = tuple(
+                same_padding(n, k, s)[0]
+                for n, k, s in zip(layer.input_shape[1:3], kernel, layer.strides)
+            )
         else:
             pads = (0, 0)
         return ("window", tuple(kernel), tuple(layer.strides), pads)
@@ -85,8 +87,10 @@ def _built(model, where):
     if not model.built:
         model.build()
     if len(model.input_shape) != 4:
-        raise ValueError(f"{where}: receptive fields need an image input (height, width, "
-                         f"channels). Received: input shape {format_shape(model.input_shape)}.")
+        raise ValueError(
+            f"{where}: receptive fields need an image input (height, width, "
+            f"channels). Received: input shape {format_shape(model.input_shape)}."
+        )
     return model.input_shape[1:3]
 
 
@@ -117,13 +121,17 @@ def receptive_field(model, layer, position=None):
         return Field(0, 0, height, width)
     out_h, out_w = layer.output_shape[1:3]
     if position is None or len(position) != 2:
-        raise ValueError(f"receptive_field: {layer.describe()} has {out_h}x{out_w} units; give "
-                         f"position=(row, col). Received: position={position!r}")
+        raise ValueError(
+            f"receptive_field: {layer.describe()} has {out_h}x{out_w} units; give "
+            f"position=(row, col). Received: position={position!r}"
+        )
     row, col = (int(p) for p in position)
     if not (0 <= row < out_h and 0 <= col < out_w):
-        raise ValueError(f"receptive_field: position ({row}, {col}) is outside "
-                         f"{layer.describe()}'s {out_h}x{out_w} output. "
-                         f"Received: position={position!r}")
+        raise ValueError(
+            f"receptive_field: position ({row}, {col}) is outside "
+            f"{layer.describe()}'s {out_h}x{out_w} output. "
+            f"Received: position={position!r}"
+        )
     rows, cols = (row, row), (col, col)
     for i in range(index, -1, -1):
         g = chain[i]
@@ -191,12 +199,16 @@ def output_size_formula(layer):
     shape_in, shape_out = layer.input_shape, layer.output_shape
     if isinstance(layer, (Conv2D, Pooling2D)):
         kernel = layer.kernel_size if isinstance(layer, Conv2D) else layer.pool_size
-        parts = [output_length_formula(n, k, s, layer.padding)
-                 for n, k, s in zip(shape_in[1:3], kernel, layer.strides)]
+        parts = [
+            output_length_formula(n, k, s, layer.padding)
+            for n, k, s in zip(shape_in[1:3], kernel, layer.strides)
+        ]
         return _per_axis(parts)
     if isinstance(layer, ZeroPadding2D):
-        parts = [f"{n} + {a} + {b} = {out}" for n, (a, b), out
-                 in zip(shape_in[1:3], layer.padding, shape_out[1:3])]
+        parts = [
+            f"{n} + {a} + {b} = {out}"
+            for n, (a, b), out in zip(shape_in[1:3], layer.padding, shape_out[1:3])
+        ]
         return _per_axis(parts)
     if isinstance(layer, Flatten):
         return " * ".join(str(d) for d in shape_in[1:]) + f" = {shape_out[-1]}"
@@ -231,27 +243,51 @@ def detailed_summary(model):
     for layer, fld in zip(model.layers, fields):
         size = f"{fld.size[0]}x{fld.size[1]}" + (" (all)" if fld.whole else "")
         jump = "-" if fld.jump is None else _pair_text(fld.jump)
-        rows.append((f"{layer.name} ({type(layer).__name__})", format_shape(layer.output_shape),
-                     f"{layer.count_params():,}", f"{macs(layer):,}", size, jump,
-                     output_size_formula(layer)))
+        rows.append(
+            (
+                f"{layer.name} ({type(layer).__name__})",
+                format_shape(layer.output_shape),
+                f"{layer.count_params():,}",
+                f"{macs(layer):,}",
+                size,
+                jump,
+                output_size_formula(layer),
+            )
+        )
     widths = [max(len(r[i]) for r in rows + [header]) + 2 for i in range(len(header))]
     right = {2, 3}
+
     def line(cells):
-        return " " + "".join(c.rjust(w - 2) + "  " if i in right else c.ljust(w)
-                             for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return (
+            " "
+            + "".join(
+                c.rjust(w - 2) + "  " if i in right else c.ljust(w)
+                for i, (c, w) in enumerate(zip(cells, widths))
+            ).rstrip()
+        )
+
     total = sum(widths) + 1
-    text = [f'Model: "{model.name}" (input {format_shape(model.input_shape)})', "_" * total,
-            line(header), "=" * total]
+    text = [
+        f'Model: "{model.name}" (input {format_shape(model.input_shape)})',
+        "_" * total,
+        line(header),
+        "=" * total,
+    ]
     for row in rows:
         text.append(line(row))
     total_macs = sum(macs(layer) for layer in model.layers)
-    text += ["=" * total, f"Total params: {model.count_params():,}",
-             f"Total MACs per sample: {total_macs:,}",
-             ("Field: the input pixels one unit can see (size x size); Jump: input pixels "
-              "between neighbouring units."), "_" * total]
+    text += [
+        "=" * total,
+        f"Total params: {model.count_params():,}",
+        f"Total MACs per sample: {total_macs:,}",
+        (
+            "Field: the input pixels one unit can see (size x size); Jump: input pixels "
+            "between neighbouring units."
+        ),
+        "_" * total,
+    ]
     return "\n".join(text)
 
 
 def _pair_text(pair):
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
-

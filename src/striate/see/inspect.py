@@ -95,8 +95,10 @@ class Inspection:
 
     def __repr__(self):
         cls = "" if self.class_index is None else f", class_index={self.class_index}"
-        return (f"<Inspection input={self.input.shape}, layers={len(self.layers)}, "
-                f"predicted={self.predicted}{cls}>")
+        return (
+            f"<Inspection input={self.input.shape}, layers={len(self.layers)}, "
+            f"predicted={self.predicted}{cls}>"
+        )
 
 
 def inspect_model(model, x, class_index=None):
@@ -140,8 +142,10 @@ def _one_input(model, x):
     elif array.ndim in (2, 3):
         array = array[None] if array.ndim == 3 else array[None, ..., None]
     if array.ndim < 2 or array.shape[0] != 1:
-        raise ValueError(f"inspect: expected ONE input, (height, width, channels) or "
-                         f"(1, height, width, channels). Received: x of shape {array.shape}.")
+        raise ValueError(
+            f"inspect: expected ONE input, (height, width, channels) or "
+            f"(1, height, width, channels). Received: x of shape {array.shape}."
+        )
     return training.prepare_inputs(model, array, "inspect")
 
 
@@ -171,8 +175,10 @@ def _forward_backward(model, inputs, class_index):
             leaves.append(leaf)
             outputs.append(out)
             value = out.data
-        records = [_record(i, layer, out, pre) for i, (layer, out, pre)
-                   in enumerate(zip(model.layers, outputs, pres))]
+        records = [
+            _record(i, layer, out, pre)
+            for i, (layer, out, pre) in enumerate(zip(model.layers, outputs, pres))
+        ]
         softmax_end = _ends_in_softmax(model)
         # Where the score is read: the last output, or before the final softmax.
         last = len(model.layers) - 1
@@ -184,8 +190,10 @@ def _forward_backward(model, inputs, class_index):
             start_index, start = last, outputs[last]
         logits = inputs[0] if start is None else start.data[0]
         if logits.ndim != 1:
-            raise ValueError(f"inspect: class_index needs a model whose output is a vector of "
-                             f"class scores. Received: output shape {logits.shape}.")
+            raise ValueError(
+                f"inspect: class_index needs a model whose output is a vector of "
+                f"class scores. Received: output shape {logits.shape}."
+            )
         index = _class_index(class_index, records[-1].output, logits.shape[0])
         seed = np.zeros((1,) + logits.shape, logits.dtype)
         seed[0, index] = 1
@@ -205,21 +213,33 @@ def _forward_backward(model, inputs, class_index):
     finally:
         for w, (requires_grad, grad_before) in zip(weights, saved):
             w.requires_grad, w.grad = requires_grad, grad_before
-    return Inspection(input=inputs[0], layers=records, class_index=index,
-                      score=float(logits[index]), input_gradient=grad[0],
-                      ends_in_softmax=softmax_end)
+    return Inspection(
+        input=inputs[0],
+        layers=records,
+        class_index=index,
+        score=float(logits[index]),
+        input_gradient=grad[0],
+        ends_in_softmax=softmax_end,
+    )
 
 
 def _class_index(class_index, output, classes):
     if isinstance(class_index, str):
         if class_index != "predicted":
-            raise ValueError(f"inspect: class_index must be an int or 'predicted'. "
-                             f"Received: class_index={class_index!r}")
+            raise ValueError(
+                f"inspect: class_index must be an int or 'predicted'. "
+                f"Received: class_index={class_index!r}"
+            )
         return int(np.argmax(output))
-    if isinstance(class_index, bool) or not isinstance(class_index, (int, np.integer)) \
-            or not 0 <= class_index < classes:
-        raise ValueError(f"inspect: class_index must be an int in 0..{classes - 1} or "
-                         f"'predicted'. Received: class_index={class_index!r}")
+    if (
+        isinstance(class_index, bool)
+        or not isinstance(class_index, (int, np.integer))
+        or not 0 <= class_index < classes
+    ):
+        raise ValueError(
+            f"inspect: class_index must be an int in 0..{classes - 1} or "
+            f"'predicted'. Received: class_index={class_index!r}"
+        )
     return int(class_index)
 
 
@@ -236,9 +256,14 @@ def _pre_activation(layer, inputs):
 
 
 def _record(index, layer, out, pre):
-    return LayerRecord(index=index, name=layer.name, type=type(layer).__name__,
-                       output=out.data[0], activation=activation_name(layer),
-                       pre_activation=None if pre is None else pre.data[0])
+    return LayerRecord(
+        index=index,
+        name=layer.name,
+        type=type(layer).__name__,
+        output=out.data[0],
+        activation=activation_name(layer),
+        pre_activation=None if pre is None else pre.data[0],
+    )
 
 
 def activation_name(layer):
@@ -250,8 +275,10 @@ def activation_name(layer):
 
 
 def _ends_in_softmax(model):
-    return bool(model.layers) and getattr(model.layers[-1], "activation", None) \
-        is activation_ops.softmax
+    return (
+        bool(model.layers)
+        and getattr(model.layers[-1], "activation", None) is activation_ops.softmax
+    )
 
 
 models.register_tool("inspect", inspect_model)

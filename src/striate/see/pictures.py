@@ -46,8 +46,15 @@ def kernel_values(model, layer=None):
 
 def _write_weights(ax, weights, shade):
     for (r, c), w in np.ndenumerate(weights):
-        ax.text(c, r, f"{w:.2f}", ha="center", va="center", fontsize=7,
-                color="black" if shade[r, c] > 0.5 else "white")
+        ax.text(
+            c,
+            r,
+            f"{w:.2f}",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="black" if shade[r, c] > 0.5 else "white",
+        )
 
 
 def _conv_layer(model, layer):
@@ -60,8 +67,10 @@ def _conv_layer(model, layer):
         return convs[0]
     conv = model.layers[layer_index(model.layers, layer)]
     if not isinstance(conv, Conv2D):
-        raise TypeError(f"{conv.describe()} is not a Conv2D layer: it has no filters. Conv2D "
-                         f"layers: {[m.name for m in model.layers if isinstance(m, Conv2D)]}.")
+        raise TypeError(
+            f"{conv.describe()} is not a Conv2D layer: it has no filters. Conv2D "
+            f"layers: {[m.name for m in model.layers if isinstance(m, Conv2D)]}."
+        )
     return conv
 
 
@@ -71,7 +80,7 @@ def filter_mosaic(images):
     count, shown, kh, kw = images.shape
     mosaic = np.full((count * (kh + 1) - 1, shown * (kw + 1) - 1), np.nan)
     for (i, c), tile in zip(np.ndindex(count, shown), images.reshape(-1, kh, kw)):
-        mosaic[i * (kh + 1): i * (kh + 1) + kh, c * (kw + 1): c * (kw + 1) + kw] = tile
+        mosaic[i * (kh + 1) : i * (kh + 1) + kh, c * (kw + 1) : c * (kw + 1) + kw] = tile
     return mosaic
 
 
@@ -126,16 +135,33 @@ def _filter_mosaic_figure(name, images):
     count, shown, kh, kw = images.shape
     inch = 0.4 / (max(kh, kw) + 1)  # one filter row or column is 0.4 inch
     fig = draw.figure(max(6.0, shown * (kw + 1) * inch + 1.2), count * (kh + 1) * inch + 1.5)
-    ax = fig.add_axes([0.9 / fig.get_figwidth(), 0.2 / fig.get_figheight(),
-                       1 - 1.1 / fig.get_figwidth(), 1 - 1.4 / fig.get_figheight()])
+    ax = fig.add_axes(
+        [
+            0.9 / fig.get_figwidth(),
+            0.2 / fig.get_figheight(),
+            1 - 1.1 / fig.get_figwidth(),
+            1 - 1.4 / fig.get_figheight(),
+        ]
+    )
     gray = draw.matplotlib().colormaps["gray"].with_extremes(bad="#b9cde5")  # tile gaps
-    ax.imshow(np.ma.masked_invalid(filter_mosaic(images)), cmap=gray, vmin=0, vmax=1,
-              interpolation="nearest")
+    ax.imshow(
+        np.ma.masked_invalid(filter_mosaic(images)),
+        cmap=gray,
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+    )
     ax.set_label(f"{name}/mosaic")
-    ax.set_xticks([c * (kw + 1) + (kw - 1) / 2 for c in range(shown)],
-                  [str(c) for c in range(shown)], fontsize=7)
-    ax.set_yticks([i * (kh + 1) + (kh - 1) / 2 for i in range(count)],
-                  [str(i) for i in range(count)], fontsize=7)
+    ax.set_xticks(
+        [c * (kw + 1) + (kw - 1) / 2 for c in range(shown)],
+        [str(c) for c in range(shown)],
+        fontsize=7,
+    )
+    ax.set_yticks(
+        [i * (kh + 1) + (kh - 1) / 2 for i in range(count)],
+        [str(i) for i in range(count)],
+        fontsize=7,
+    )
     ax.xaxis.tick_top()
     ax.xaxis.set_label_position("top")
     ax.set_xlabel("input channel", fontsize=9)
@@ -156,8 +182,7 @@ def feature_map_images(record, max_channels=None):
     """
     output = record.output
     if output.ndim == 3:
-        channels = output.shape[-1] if max_channels is None else min(max_channels,
-                                                                     output.shape[-1])
+        channels = output.shape[-1] if max_channels is None else min(max_channels, output.shape[-1])
         return [(c, draw.normalize(output[..., c])) for c in range(channels)]
     return [(None, draw.normalize(output.reshape(1, -1)))]
 
@@ -169,23 +194,41 @@ def feature_maps(model_or_inspection, x=None, layers=None, max_channels=16, colu
     inspection = _inspection(model_or_inspection, x)
     records = inspection.layers if layers is None else [inspection.layer(k) for k in layers]
     # (key, title, pictures, raw values): the key labels each axes, e.g. "conv2d/3"
-    blocks = [("input", f"input {inspection.input.shape}",
-               [(c, draw.normalize(inspection.input[..., c]))
-                for c in range(inspection.input.shape[-1])][:max_channels], inspection.input)]
-    blocks += [(r.name, f"{r.name} ({r.type}) {tuple(r.shape)}",
-                feature_map_images(r, max_channels), r.output) for r in records]
+    blocks = [
+        (
+            "input",
+            f"input {inspection.input.shape}",
+            [
+                (c, draw.normalize(inspection.input[..., c]))
+                for c in range(inspection.input.shape[-1])
+            ][:max_channels],
+            inspection.input,
+        )
+    ]
+    blocks += [
+        (
+            r.name,
+            f"{r.name} ({r.type}) {tuple(r.shape)}",
+            feature_map_images(r, max_channels),
+            r.output,
+        )
+        for r in records
+    ]
     spatial = [len(maps) for _, _, maps, _ in blocks if maps[0][0] is not None]
     columns = max(4, min(columns, max(spatial, default=1)))
-    rows = [math.ceil(len(maps) / columns) if maps[0][0] is not None else 0
-            for _, _, maps, _ in blocks]
+    rows = [
+        math.ceil(len(maps) / columns) if maps[0][0] is not None else 0 for _, _, maps, _ in blocks
+    ]
     heights = [0.4 + (1.3 * r if r else 0.55) for r in rows]
     fig = draw.figure(1.2 * columns + 0.3, sum(heights) + 0.1)
     parts = fig.subfigures(len(blocks), 1, height_ratios=heights, squeeze=False)[:, 0]
     for part, (key, title, maps, values), r, height in zip(parts, blocks, rows, heights):
-        part.suptitle(title, x=0.01, y=1 - 0.06 / height, ha="left", va="top", fontsize=10,
-                      weight="bold")
-        part.subplots_adjust(left=0.01, right=0.99, top=1 - 0.4 / height, bottom=0.03,
-                             wspace=0.08, hspace=0.25)
+        part.suptitle(
+            title, x=0.01, y=1 - 0.06 / height, ha="left", va="top", fontsize=10, weight="bold"
+        )
+        part.subplots_adjust(
+            left=0.01, right=0.99, top=1 - 0.4 / height, bottom=0.03, wspace=0.08, hspace=0.25
+        )
         if r == 0:
             ax = part.subplots(1, 1)
             _vector(ax, maps[0][1], key, values.ravel())
@@ -196,9 +239,16 @@ def feature_maps(model_or_inspection, x=None, layers=None, max_channels=16, colu
             if k < len(maps):
                 channel, image = maps[k]
                 _show(ax, image, f"{key}/{channel}")
-                ax.text(0.03, 0.97, str(channel), transform=ax.transAxes, fontsize=7,
-                        color="white", va="top", bbox={"facecolor": "black", "alpha": 0.6,
-                                                       "pad": 1, "linewidth": 0})
+                ax.text(
+                    0.03,
+                    0.97,
+                    str(channel),
+                    transform=ax.transAxes,
+                    fontsize=7,
+                    color="white",
+                    va="top",
+                    bbox={"facecolor": "black", "alpha": 0.6, "pad": 1, "linewidth": 0},
+                )
     return fig
 
 
@@ -208,8 +258,15 @@ def _vector(ax, image, key, values):
     ax.set_aspect("auto")
     if values.size <= 32:
         for i, v in enumerate(values):
-            ax.text(i, 0, f"{i}\n{v:.2g}", ha="center", va="center", fontsize=7,
-                    color="black" if image[0, i] > 0.5 else "white")
+            ax.text(
+                i,
+                0,
+                f"{i}\n{v:.2g}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="black" if image[0, i] > 0.5 else "white",
+            )
 
 
 def _show(ax, image, label):
@@ -231,22 +288,26 @@ def receptive_field_picture(model, x, layer, position, channel=0):
     axes = fig.subplots(1, 2)
     axes[0].imshow(draw.image_of(inspection.input), cmap="gray", interpolation="nearest")
     draw.box(axes[0], field.top, field.left, field.size[0], field.size[1], "tab:red")
-    where = (f"rows {field.top}..{field.bottom - 1}, cols {field.left}..{field.right - 1} "
-             f"({field.size[0]}x{field.size[1]})" if min(field.size) else "only padding")
+    where = (
+        f"rows {field.top}..{field.bottom - 1}, cols {field.left}..{field.right - 1} "
+        f"({field.size[0]}x{field.size[1]})"
+        if min(field.size)
+        else "only padding"
+    )
     axes[0].set_title(f"input: {where}", fontsize=10)
     if record.spatial:
         axes[1].imshow(record.output[..., channel], cmap="gray", interpolation="nearest")
         draw.box(axes[1], position[0], position[1], 1, 1, "tab:red")
-        axes[1].set_title(f"{record.name}, channel {channel}: unit {tuple(position)}",
-                          fontsize=10)
+        axes[1].set_title(f"{record.name}, channel {channel}: unit {tuple(position)}", fontsize=10)
     else:
         axes[1].imshow(record.output.reshape(1, -1), cmap="gray", aspect="auto")
         axes[1].set_title(f"{record.name}: every unit sees the whole input", fontsize=10)
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(f"Receptive field of {record.name} ({record.type}) at {tuple(position or ())}",
-                 fontsize=12)
+    fig.suptitle(
+        f"Receptive field of {record.name} ({record.type}) at {tuple(position or ())}", fontsize=12
+    )
     return fig
 
 
@@ -277,16 +338,19 @@ def probabilities(model_or_inspection, x=None, labels=None, true_label=None):
     for i, v in enumerate(values):
         axes[1].text(i, v, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
     truth = "" if true_label is None else f", true: {labels[int(true_label)]}"
-    axes[1].set_title(f"predicted: {labels[predicted]} ({word} {values[predicted]:.3f}){truth}",
-                      fontsize=11)
+    axes[1].set_title(
+        f"predicted: {labels[predicted]} ({word} {values[predicted]:.3f}){truth}", fontsize=11
+    )
     return fig
 
 
 def saliency_map(inspection):
     """|d score / d input|, the largest over channels: (height, width)."""
     if inspection.input_gradient is None:
-        raise ValueError("saliency_map: the inspection has no gradients; inspect with "
-                         "class_index=... (e.g. 'predicted').")
+        raise ValueError(
+            "saliency_map: the inspection has no gradients; inspect with "
+            "class_index=... (e.g. 'predicted')."
+        )
     return np.abs(inspection.input_gradient).max(axis=-1)
 
 
@@ -310,6 +374,7 @@ def saliency(model_or_inspection, x=None, class_index="predicted", labels=None):
         ax.set_yticks([])
     name = str(inspection.class_index) if labels is None else str(labels[inspection.class_index])
     what = "logit (before softmax)" if inspection.ends_in_softmax else "output"
-    fig.suptitle(f"Saliency for class {name}: gradient of its {what} {inspection.score:.3f}",
-                 fontsize=11)
+    fig.suptitle(
+        f"Saliency for class {name}: gradient of its {what} {inspection.score:.3f}", fontsize=11
+    )
     return fig

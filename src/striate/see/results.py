@@ -35,8 +35,10 @@ def load_history(source):
         keys = [k for row in source for k in row]
         source = {k: [row.get(k, math.nan) for row in source] for k in dict.fromkeys(keys)}
     if not isinstance(source, dict) or not source:
-        raise ValueError("load_history: expected a History, a dict of lists, or a CSV/JSON file "
-                         "with one row per epoch. Received: nothing usable.")
+        raise ValueError(
+            "load_history: expected a History, a dict of lists, or a CSV/JSON file "
+            "with one row per epoch. Received: nothing usable."
+        )
     history = {}
     for key, values in source.items():
         if key == "epoch":
@@ -62,8 +64,10 @@ def _read_history_file(path):
             raise ValueError(f"{path} is not valid JSON: {error}") from None
     rows = list(csv.DictReader(text.splitlines(), delimiter=_delimiter(text)))
     if not rows:
-        raise ValueError(f"{path} has no rows: expected a header (epoch,loss,...) and one row "
-                         f"per epoch, as CSVLogger writes it.")
+        raise ValueError(
+            f"{path} has no rows: expected a header (epoch,loss,...) and one row "
+            f"per epoch, as CSVLogger writes it."
+        )
     return {key: [row[key] for row in rows] for key in rows[0]}
 
 
@@ -101,8 +105,10 @@ def confusion_matrix(y_true, y_pred, classes=None):
     y_true = np.asarray(y_true).astype(int).ravel()
     y_pred = np.asarray(y_pred).astype(int).ravel()
     if y_true.shape != y_pred.shape:
-        raise ValueError(f"confusion_matrix: y_true and y_pred differ in length. "
-                         f"Received: {y_true.size} and {y_pred.size}.")
+        raise ValueError(
+            f"confusion_matrix: y_true and y_pred differ in length. "
+            f"Received: {y_true.size} and {y_pred.size}."
+        )
     if classes is None:
         classes = int(max(y_true.max(initial=0), y_pred.max(initial=0))) + 1
     matrix = np.zeros((classes, classes), dtype=np.int64)
@@ -141,8 +147,15 @@ def confusion_picture(y_true, y_pred, labels=None, top=5):
     high = matrix.max() or 1
     for (r, c), count in np.ndenumerate(matrix):
         if count:
-            ax.text(c, r, str(count), ha="center", va="center", fontsize=8,
-                    color="white" if count > high / 2 else "black")
+            ax.text(
+                c,
+                r,
+                str(count),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if count > high / 2 else "black",
+            )
     ax.set_xticks(range(classes), labels, fontsize=8)
     ax.set_yticks(range(classes), labels, fontsize=8)
     ax.set_xlabel("predicted")

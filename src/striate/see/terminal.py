@@ -50,13 +50,17 @@ def side_by_side(pictures, titles, gap=2):
     for text, title in zip(pictures, titles):
         lines = text.split("\n")
         width = max(len(_visible(line)) for line in lines + [title])
-        columns.append([title.ljust(width)] + [line + " " * (width - len(_visible(line)))
-                                               for line in lines])
+        columns.append(
+            [title.ljust(width)] + [line + " " * (width - len(_visible(line))) for line in lines]
+        )
     height = max(len(c) for c in columns)
     out = []
     for row in range(height):
-        out.append((" " * gap).join(c[row] if row < len(c) else " " * len(_visible(c[0]))
-                                    for c in columns).rstrip())
+        out.append(
+            (" " * gap)
+            .join(c[row] if row < len(c) else " " * len(_visible(c[0])) for c in columns)
+            .rstrip()
+        )
     return "\n".join(out)
 
 
@@ -79,12 +83,17 @@ def feature_maps_text(inspection, layers=None, max_channels=8, per_row=None, col
         rows = []
         for start in range(0, count, step):
             chosen = range(start, min(start + step, count))
-            rows.append(side_by_side([blocks(array[..., c], color) for c in chosen],
-                                     [f"ch {c}" for c in chosen]))
+            rows.append(
+                side_by_side(
+                    [blocks(array[..., c], color) for c in chosen], [f"ch {c}" for c in chosen]
+                )
+            )
         return "\n".join(rows)
 
-    parts = [f"input {inspection.input.shape}",
-             grid(inspection.input, min(max_channels, inspection.input.shape[-1]))]
+    parts = [
+        f"input {inspection.input.shape}",
+        grid(inspection.input, min(max_channels, inspection.input.shape[-1])),
+    ]
     records = inspection.layers if layers is None else [inspection.layer(k) for k in layers]
     for record in records:
         parts.append(f"\n{record.name} ({record.type}) {record.shape}")

@@ -19,19 +19,13 @@ from striate.layers.base import normalize_padding, normalize_tuple
 from striate.layers.lookup import layer_index
 from striate.ops.geometry import conv_output_length, output_length_formula, same_padding
 
-ARTICLE_INPUT = np.array([[1, 1, 1, 0, 0],
-                          [0, 1, 1, 1, 0],
-                          [0, 0, 1, 1, 1],
-                          [0, 0, 1, 1, 0],
-                          [0, 1, 1, 0, 0]], dtype=np.float64)
-ARTICLE_KERNEL = np.array([[1, 0, 1],
-                           [0, 1, 0],
-                           [1, 0, 1]], dtype=np.float64)
+ARTICLE_INPUT = np.array(
+    [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]],
+    dtype=np.float64,
+)
+ARTICLE_KERNEL = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]], dtype=np.float64)
 # cs231n's max-pooling example: 2x2 windows, stride 2 -> [[6, 8], [3, 4]].
-POOL_EXAMPLE = np.array([[1, 1, 2, 4],
-                         [5, 6, 7, 8],
-                         [3, 2, 1, 0],
-                         [1, 2, 3, 4]], dtype=np.float64)
+POOL_EXAMPLE = np.array([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]], dtype=np.float64)
 
 
 @dataclass
@@ -92,8 +86,10 @@ class Walkthrough:
         return animate.save_walkthrough(self, path, duration=duration, **options)
 
     def __repr__(self):
-        return (f"<Walkthrough {self.kind} window={self.window} strides={self.strides} "
-                f"padding={self.padding!r} output={self.output.shape} steps={len(self.steps)}>")
+        return (
+            f"<Walkthrough {self.kind} window={self.window} strides={self.strides} "
+            f"padding={self.padding!r} output={self.output.shape} steps={len(self.steps)}>"
+        )
 
 
 def _geometry(n_rows, n_cols, window, strides, padding, where):
@@ -101,12 +97,15 @@ def _geometry(n_rows, n_cols, window, strides, padding, where):
     strides = normalize_tuple(where, "strides", strides)
     padding = normalize_padding(where, padding)
     sizes = (n_rows, n_cols)
-    formulas = tuple(output_length_formula(n, k, s, padding)
-                     for n, k, s in zip(sizes, window, strides))
+    formulas = tuple(
+        output_length_formula(n, k, s, padding) for n, k, s in zip(sizes, window, strides)
+    )
     out = tuple(conv_output_length(n, k, s, padding) for n, k, s in zip(sizes, window, strides))
     if min(out) <= 0:
-        raise ValueError(f"{where}: window {window[0]}x{window[1]} does not fit input "
-                         f"{n_rows}x{n_cols}: output size {formulas[0]}, {formulas[1]}.")
+        raise ValueError(
+            f"{where}: window {window[0]}x{window[1]} does not fit input "
+            f"{n_rows}x{n_cols}: output size {formulas[0]}, {formulas[1]}."
+        )
     if padding == "same":
         pads = tuple(same_padding(n, k, s) for n, k, s in zip(sizes, window, strides))
     else:
@@ -119,8 +118,10 @@ def _as_map(x, where, what="x"):
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3:
-        raise ValueError(f"{where}: {what} must be (rows, cols) or (rows, cols, channels). "
-                         f"Received: {what} of shape {array.shape}.")
+        raise ValueError(
+            f"{where}: {what} must be (rows, cols) or (rows, cols, channels). "
+            f"Received: {what} of shape {array.shape}."
+        )
     return array
 
 
@@ -132,14 +133,24 @@ def _positions(out_shape, positions, where):
     checked = []
     for i, j in positions:
         if not (0 <= i < out_shape[0] and 0 <= j < out_shape[1]):
-            raise ValueError(f"{where}: position ({i}, {j}) is outside the "
-                             f"{out_shape[0]}x{out_shape[1]} output.")
+            raise ValueError(
+                f"{where}: position ({i}, {j}) is outside the {out_shape[0]}x{out_shape[1]} output."
+            )
         checked.append((int(i), int(j)))
     return checked
 
 
-def conv_walkthrough(x, kernel, bias=0.0, strides=1, padding="valid", positions=None,
-                     title="", channel=0, activation=None):
+def conv_walkthrough(
+    x,
+    kernel,
+    bias=0.0,
+    strides=1,
+    padding="valid",
+    positions=None,
+    title="",
+    channel=0,
+    activation=None,
+):
     """Slide `kernel` over `x` step by step (cross-correlation, as Conv2D computes it).
 
     Args:
@@ -157,29 +168,46 @@ def conv_walkthrough(x, kernel, bias=0.0, strides=1, padding="valid", positions=
     x = _as_map(x, where)
     kernel = _as_map(kernel, where, "kernel")
     if kernel.shape[2] != x.shape[2]:
-        raise ValueError(f"{where}: the kernel has {kernel.shape[2]} channels, the input "
-                         f"{x.shape[2]}. Received: x {x.shape}, kernel {kernel.shape}.")
+        raise ValueError(
+            f"{where}: the kernel has {kernel.shape[2]} channels, the input "
+            f"{x.shape[2]}. Received: x {x.shape}, kernel {kernel.shape}."
+        )
     window, strides, pads, out_shape, formulas = _geometry(
-        x.shape[0], x.shape[1], kernel.shape[:2], strides, padding, where)
+        x.shape[0], x.shape[1], kernel.shape[:2], strides, padding, where
+    )
     padded = np.pad(x, (pads[0], pads[1], (0, 0)))
     kh, kw = window
     output = np.empty(out_shape)
     for i in range(out_shape[0]):
         for j in range(out_shape[1]):
             top, left = i * strides[0], j * strides[1]
-            output[i, j] = np.sum(padded[top:top + kh, left:left + kw] * kernel) + bias
+            output[i, j] = np.sum(padded[top : top + kh, left : left + kw] * kernel) + bias
     steps = []
     for i, j in _positions(out_shape, positions, where):
         top, left = i * strides[0], j * strides[1]
-        patch = padded[top:top + kh, left:left + kw]
+        patch = padded[top : top + kh, left : left + kw]
         steps.append(Step((i, j), (top, left), patch, float(output[i, j]), patch * kernel))
-    return Walkthrough("conv", padded, pads, window, strides, padding, output, steps, formulas,
-                       kernel=kernel, bias=float(bias), title=title, channel=channel,
-                       activation=activation)
+    return Walkthrough(
+        "conv",
+        padded,
+        pads,
+        window,
+        strides,
+        padding,
+        output,
+        steps,
+        formulas,
+        kernel=kernel,
+        bias=float(bias),
+        title=title,
+        channel=channel,
+        activation=activation,
+    )
 
 
-def pool_walkthrough(x, pool_size=2, strides=None, padding="valid", mode="max", positions=None,
-                     title="", channel=0):
+def pool_walkthrough(
+    x, pool_size=2, strides=None, padding="valid", mode="max", positions=None, title="", channel=0
+):
     """Slide a pooling window over one map step by step.
 
     Args:
@@ -201,11 +229,13 @@ def pool_walkthrough(x, pool_size=2, strides=None, padding="valid", mode="max", 
         raise ValueError(f"{where}: mode must be 'max' or 'avg'. Received: mode={mode!r}")
     x = _as_map(x, where)
     if x.shape[2] != 1:
-        raise ValueError(f"{where}: pooling acts on one map at a time. "
-                         f"Received: x of shape {x.shape}; pass x[..., channel].")
+        raise ValueError(
+            f"{where}: pooling acts on one map at a time. "
+            f"Received: x of shape {x.shape}; pass x[..., channel]."
+        )
     window, strides, pads, out_shape, formulas = _geometry(
-        x.shape[0], x.shape[1], pool_size, pool_size if strides is None else strides, padding,
-        where)
+        x.shape[0], x.shape[1], pool_size, pool_size if strides is None else strides, padding, where
+    )
     padded = np.pad(x, (pads[0], pads[1], (0, 0)), constant_values=np.nan)
     ph, pw = window
     output = np.empty(out_shape)
@@ -213,7 +243,7 @@ def pool_walkthrough(x, pool_size=2, strides=None, padding="valid", mode="max", 
     for i in range(out_shape[0]):
         for j in range(out_shape[1]):
             top, left = i * strides[0], j * strides[1]
-            values = padded[top:top + ph, left:left + pw, 0]
+            values = padded[top : top + ph, left : left + pw, 0]
             if mode == "max":
                 flat = int(np.nanargmax(values))  # the first maximum, row-major (as the op)
                 argmaxes[i, j] = divmod(flat, pw)
@@ -223,16 +253,39 @@ def pool_walkthrough(x, pool_size=2, strides=None, padding="valid", mode="max", 
     steps = []
     for i, j in _positions(out_shape, positions, where):
         top, left = i * strides[0], j * strides[1]
-        steps.append(Step((i, j), (top, left), padded[top:top + ph, left:left + pw],
-                          float(output[i, j]), argmax=argmaxes.get((i, j))))
-    return Walkthrough(mode, padded, pads, window, strides, padding, output, steps, formulas,
-                       title=title, channel=channel)
+        steps.append(
+            Step(
+                (i, j),
+                (top, left),
+                padded[top : top + ph, left : left + pw],
+                float(output[i, j]),
+                argmax=argmaxes.get((i, j)),
+            )
+        )
+    return Walkthrough(
+        mode,
+        padded,
+        pads,
+        window,
+        strides,
+        padding,
+        output,
+        steps,
+        formulas,
+        title=title,
+        channel=channel,
+    )
 
 
 def article_conv_walkthrough(strides=1, padding="valid"):
     """The article's 5x5 input and 3x3 kernel (first output 4), one step per position."""
-    return conv_walkthrough(ARTICLE_INPUT, ARTICLE_KERNEL, strides=strides, padding=padding,
-                            title="The article's example: 5x5 input, 3x3 kernel")
+    return conv_walkthrough(
+        ARTICLE_INPUT,
+        ARTICLE_KERNEL,
+        strides=strides,
+        padding=padding,
+        title="The article's example: 5x5 input, 3x3 kernel",
+    )
 
 
 def layer_conv_walkthrough(model, layer, x, filter_index=0, positions=None, channel=None):
@@ -260,13 +313,23 @@ def layer_conv_walkthrough(model, layer, x, filter_index=0, positions=None, chan
     source = inspection.input if index == 0 else inspection.layers[index - 1].output
     filters = conv.kernel.data.shape[-1]
     if not 0 <= filter_index < filters:
-        raise ValueError(f"layer_conv_walkthrough: {conv.describe()} has {filters} filters "
-                         f"(0..{filters - 1}). Received: filter_index={filter_index!r}")
+        raise ValueError(
+            f"layer_conv_walkthrough: {conv.describe()} has {filters} filters "
+            f"(0..{filters - 1}). Received: filter_index={filter_index!r}"
+        )
     kernel = conv.kernel.data[..., filter_index].astype(np.float64)
     bias = 0.0 if conv.bias is None else float(conv.bias.data[filter_index])
     title = f"{conv.describe()}, filter {filter_index}"
-    walk = conv_walkthrough(source, kernel, bias, conv.strides, conv.padding, positions,
-                            title=title, activation=activation_name(conv))
+    walk = conv_walkthrough(
+        source,
+        kernel,
+        bias,
+        conv.strides,
+        conv.padding,
+        positions,
+        title=title,
+        activation=activation_name(conv),
+    )
     if channel is None:
         channel = int(np.argmax(np.abs(walk.steps[0].products.sum(axis=(0, 1)))))
     walk.channel = channel
@@ -289,9 +352,18 @@ def layer_pool_walkthrough(model, layer, x, channel=0, positions=None):
     inspection = inspect_model(model, x)
     source = inspection.input if index == 0 else inspection.layers[index - 1].output
     if not 0 <= channel < source.shape[-1]:
-        raise ValueError(f"layer_pool_walkthrough: the input of {pool.describe()} has "
-                         f"{source.shape[-1]} channels. Received: channel={channel!r}")
+        raise ValueError(
+            f"layer_pool_walkthrough: the input of {pool.describe()} has "
+            f"{source.shape[-1]} channels. Received: channel={channel!r}"
+        )
     mode = "max" if isinstance(pool, MaxPooling2D) else "avg"
-    return pool_walkthrough(source[..., channel], pool.pool_size, pool.strides, pool.padding,
-                            mode, positions, title=f"{pool.describe()}, channel {channel}",
-                            channel=channel)
+    return pool_walkthrough(
+        source[..., channel],
+        pool.pool_size,
+        pool.strides,
+        pool.padding,
+        mode,
+        positions,
+        title=f"{pool.describe()}, channel {channel}",
+        channel=channel,
+    )

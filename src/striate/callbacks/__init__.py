@@ -1,0 +1,29 @@
+"""Callbacks with Keras's names, arguments and behaviour. `History` is attached to every `fit`.
+
+Those that watch a logged value (`EarlyStopping`, `ReduceLROnPlateau`, `ModelCheckpoint`) share
+Keras's rule: an improvement is `value + min_delta < best` ('min') or `value - min_delta > best`
+('max'); a missing key warns and lists the keys that are there.
+"""
+
+from striate.callbacks.base import Callback, CallbackList, History
+from striate.callbacks.files import CSVLogger, ModelCheckpoint
+from striate.callbacks.monitor import (
+    EarlyStopping,
+    LearningRateScheduler,
+    MonitorCallback,
+    ReduceLROnPlateau,
+    TerminateOnNaN,
+)
+
+__all__ = [
+    "CSVLogger",
+    "Callback",
+    "CallbackList",
+    "EarlyStopping",
+    "History",
+    "LearningRateScheduler",
+    "ModelCheckpoint",
+    "MonitorCallback",
+    "ReduceLROnPlateau",
+    "TerminateOnNaN",
+]
