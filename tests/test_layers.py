@@ -115,10 +115,13 @@ def test_glorot_limit_for_article_conv():
             r"Conv2D 'conv2d\w*': filters must be a positive int\. Received: "
             r"filters=0",
         ),
-        (lambda: Conv2D(3, (2, 0)), r"kernel_size must be 2 positive ints\. Received: "),
+        (
+            lambda: Conv2D(3, (2, 0)),
+            r"kernel_size must be a positive int or a tuple of 2 positive ints\. Received: ",
+        ),
         (
             lambda: Conv2D(3, 3, padding="full"),
-            r"padding must be 'valid' or 'same'\. Received: "
+            r"padding must be 'valid' or 'same' \(case-insensitive\)\. Received: "
             r"padding='full'",
         ),
         (lambda: Dense(-1), r"Dense 'dense\w*': units must be a positive int\. Received: units=-1"),

@@ -7,6 +7,7 @@ import re
 import numpy as np
 
 from striate import backend, initializers
+from striate.ops.geometry import padding_mode, pair
 from striate.tensor import Tensor, Variable
 
 _NAME_COUNTS = {}
@@ -201,26 +202,11 @@ def as_input_shape(layer, shape):
 
 
 def normalize_tuple(layer, name, value):
-    """`2` -> (2, 2); checks two positive ints. Errors name the layer (or function) and the
-    argument."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = (int(value),) * 2
-    try:
-        items = tuple(value)
-        ints = tuple(int(v) for v in items)
-    except (TypeError, ValueError):
-        items, ints = (), None
-    if ints != items:
-        raise TypeError(
-            f"{layer}: {name} must be an int or a tuple of 2 ints. Received: {name}={value!r}"
-        )
-    value = ints
-    if len(value) != 2 or any(v <= 0 for v in value):
-        raise ValueError(f"{layer}: {name} must be 2 positive ints. Received: {name}={value!r}")
-    return value
+    """`2` -> (2, 2): two positive ints (`striate.ops.geometry.pair`, the one home of this
+    rule). Errors name the layer (or function) and the argument."""
+    return pair(value, name, layer)
 
 
 def normalize_padding(layer, value):
-    if not isinstance(value, str) or value.lower() not in ("valid", "same"):
-        raise ValueError(f"{layer}: padding must be 'valid' or 'same'. Received: padding={value!r}")
-    return value.lower()
+    """'valid' or 'same', case-insensitive (`striate.ops.geometry.padding_mode`)."""
+    return padding_mode(value, layer)

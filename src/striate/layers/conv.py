@@ -4,7 +4,7 @@ from striate import activations, initializers
 from striate.layers.base import Layer, normalize_padding, normalize_tuple
 from striate.ops import conv as conv_ops
 from striate.ops import conv_pool as conv_pool_ops
-from striate.ops.geometry import conv_output_length, output_length_formula
+from striate.ops.geometry import conv_output_length, output_length_formula, pad_spec
 
 
 def check_image_input(layer, input_shape):
@@ -162,7 +162,7 @@ class ZeroPadding2D(Layer):
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
         super().__init__(**kwargs)
         check_channels_last(self, data_format)
-        self.padding = _normalize_zero_padding(self.describe(), padding)
+        self.padding = pad_spec(padding, self.describe())
 
     def compute_output_shape(self, input_shape):
         check_image_input(self, input_shape)
@@ -183,23 +183,3 @@ class ZeroPadding2D(Layer):
 
     def get_config(self):
         return {**super().get_config(), "padding": [list(p) for p in self.padding]}
-
-
-def _normalize_zero_padding(layer, padding):
-    try:
-        if isinstance(padding, int):
-            pairs = ((padding, padding), (padding, padding))
-        elif all(isinstance(p, int) for p in padding):
-            rows, cols = padding
-            pairs = ((rows, rows), (cols, cols))
-        else:
-            (top, bottom), (left, right) = padding
-            pairs = ((int(top), int(bottom)), (int(left), int(right)))
-    except (TypeError, ValueError):
-        pairs = None
-    if pairs is None or any(p < 0 for pair in pairs for p in pair):
-        raise ValueError(
-            f"{layer}: padding must be an int, (rows, cols) or ((top, bottom), "
-            f"(left, right)) of non-negative ints. Received: padding={padding!r}"
-        )
-    return pairs

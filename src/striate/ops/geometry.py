@@ -164,7 +164,7 @@ def pair(value, name, op):
     return int(values[0]), int(values[1])
 
 
-def pad_spec(padding):
+def pad_spec(padding, op="zero_padding2d"):
     """((top, bottom), (left, right)) of non-negative ints from Keras's three padding forms."""
     spec = padding
     if _is_int(spec):
@@ -179,7 +179,7 @@ def pad_spec(padding):
     )
     if not ok:
         raise ValueError(
-            "zero_padding2d: padding must be an int, (rows, cols) or "
+            f"{op}: padding must be an int, (rows, cols) or "
             "((top, bottom), (left, right)) of non-negative ints. "
             f"Received: padding={padding!r}."
         )
