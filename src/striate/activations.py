@@ -23,7 +23,7 @@ from striate.ops.activations import (  # noqa: F401 (the keras.activations funct
 )
 from striate.ops.piecewise import hard_sigmoid, hard_silu, hard_swish, relu6  # noqa: F401
 
-# An alias after its name: `serialize` gives the first name of an op.
+# An alias after its name: `serialize` gives the first name of an op, Keras's ('silu').
 _BY_NAME = {
     **{
         name: getattr(ops, name)
@@ -37,8 +37,8 @@ _BY_NAME = {
             "elu",
             "selu",
             "softplus",
-            "swish",
             "silu",
+            "swish",
             "gelu",
             "softsign",
             "exponential",
