@@ -269,3 +269,14 @@ def test_outputs_gradients_and_configs_match_keras(keras, factory, input_shape, 
     np.testing.assert_allclose(leaf.grad, tx.grad.numpy(), rtol=2e-5, atol=2e-6)
     for weight, their in zip(ours.weights, theirs.weights):
         np.testing.assert_allclose(weight.grad, to_numpy(their.value.grad), rtol=2e-5, atol=2e-5)
+
+
+def test_receptive_fields_through_activation_layers():
+    from striate.see.field import receptive_field
+
+    backend.clear_session()
+    pixelwise = [ReLU(), LeakyReLU(), ELU(), PReLU(shared_axes=[1, 2]), Softmax()]
+    model = Sequential([Input(shape=(9, 9, 2)), Conv2D(2, 3), *pixelwise, Conv2D(1, 3)])
+    assert tuple(receptive_field(model, -1, (0, 0))) == (0, 0, 5, 5)
+    across = Sequential([Input(shape=(9, 9, 2)), Conv2D(2, 3), Softmax(axis=[1, 2])])
+    assert tuple(receptive_field(across, -1, (0, 0))) == (0, 0, 9, 9)
