@@ -19,10 +19,12 @@ from striate import (
     models,
     optimizers,
     parallel,
+    regularizers,
     saving,  # registers model.save, save_weights, load_weights and load_model
     see,  # registers model.inspect
     utils,
 )
+from striate.layers import Input
 from striate.models import Sequential
 from striate.parallel import num_threads, set_num_threads
 from striate.tensor import Tensor, no_grad
@@ -30,6 +32,7 @@ from striate.tensor import Tensor, no_grad
 __version__ = "0.1.0"
 
 __all__ = [
+    "Input",
     "Sequential",
     "Tensor",
     "activations",
@@ -45,6 +48,7 @@ __all__ = [
     "num_threads",
     "optimizers",
     "parallel",
+    "regularizers",
     "saving",
     "see",
     "set_num_threads",

@@ -79,3 +79,60 @@ def keep_freed_memory():
                 mallopt(_M_MMAP_THRESHOLD, 32 << 20)
             )
     return _MALLOC_TUNED
+
+
+# -- Keras's backend namespace: image layout, object names, sessions ----------------------------
+_NAME_UIDS = {}
+
+
+def image_data_format():
+    """The image layout: always 'channels_last' (NHWC), the only one striate runs.
+
+    >>> image_data_format()
+    'channels_last'
+    """
+    return "channels_last"
+
+
+def set_image_data_format(data_format):
+    """Accept 'channels_last' (a no-op); refuse 'channels_first' with the reason.
+
+    >>> set_image_data_format("channels_last")
+    """
+    if data_format == "channels_last":
+        return
+    if data_format == "channels_first":
+        raise ValueError(
+            "set_image_data_format: striate runs images channels_last only (batch, height, "
+            "width, channels); transpose channels_first data with "
+            "np.transpose(x, (0, 2, 3, 1)). Received: data_format='channels_first'"
+        )
+    raise ValueError(
+        "set_image_data_format: data_format must be 'channels_last' (or Keras's "
+        f"'channels_first', which striate does not run). Received: data_format={data_format!r}"
+    )
+
+
+def get_uid(prefix=""):
+    """1 the first time `prefix` is asked for, then 2, 3...: what default names count with
+    (`dense`, `dense_1`...), as Keras's `backend.get_uid`.
+
+    >>> clear_session(free_memory=False); get_uid("x"), get_uid("x")
+    (1, 2)
+    """
+    _NAME_UIDS[prefix] = _NAME_UIDS.get(prefix, 0) + 1
+    return _NAME_UIDS[prefix]
+
+
+def clear_session(free_memory=True):
+    """Forget the default-name counters, so new layers are named `conv2d`, `dense`... again
+    (as `keras.backend.clear_session`); with `free_memory`, also run the garbage collector.
+
+    >>> clear_session(); get_uid("dense")
+    1
+    """
+    _NAME_UIDS.clear()
+    if free_memory:
+        import gc
+
+        gc.collect()

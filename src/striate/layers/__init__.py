@@ -1,5 +1,6 @@
 """Keras-compatible layers."""
 
+from striate.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from striate.layers.base import Layer
 from striate.layers.conv import Conv2D, ZeroPadding2D
 from striate.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
@@ -24,15 +25,20 @@ __all__ = [
     "Convolution2D",
     "Dense",
     "Dropout",
+    "ELU",
     "Flatten",
     "GlobalAveragePooling2D",
     "GlobalAvgPool2D",
     "Input",
     "InputLayer",
     "Layer",
+    "LeakyReLU",
     "MaxPool2D",
     "MaxPooling2D",
+    "PReLU",
+    "ReLU",
     "Reshape",
+    "Softmax",
     "ZeroPadding2D",
 ]
 
@@ -47,11 +53,16 @@ _CLASSES = {
         Conv2D,
         Dense,
         Dropout,
+        ELU,
         Flatten,
         GlobalAveragePooling2D,
         InputLayer,
+        LeakyReLU,
         MaxPooling2D,
+        PReLU,
+        ReLU,
         Reshape,
+        Softmax,
         ZeroPadding2D,
     )
 }

@@ -10,20 +10,19 @@ from striate import backend, initializers
 from striate.ops.geometry import padding_mode, pair
 from striate.tensor import Tensor, Variable
 
-_NAME_COUNTS = {}
-
 
 def reset_names():
-    """Start default layer names again from `conv2d`, `dense`... (like keras clear_session)."""
-    _NAME_COUNTS.clear()
+    """Start default layer names again from `conv2d`, `dense`... (`backend.clear_session`)."""
+    backend.clear_session(free_memory=False)
 
 
-def _default_name(cls):
-    base = re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", cls.__name__).lower()
-    base = re.sub(r"(\d)d$", r"\1d", base)
-    count = _NAME_COUNTS.get(base, 0)
-    _NAME_COUNTS[base] = count + 1
-    return base if count == 0 else f"{base}_{count}"
+def default_name(cls):
+    """Keras's name for a class's next instance: its snake-case name, then `_1`, `_2`...
+    (`ReLU` gives `re_lu`, `MaxPooling2D` `max_pooling2d`)."""
+    base = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", re.sub(r"\W+", "", cls.__name__))
+    base = re.sub(r"([a-z])([A-Z])", r"\1_\2", base).lower()
+    uid = backend.get_uid(base)
+    return base if uid == 1 else f"{base}_{uid - 1}"
 
 
 def format_shape(shape):
@@ -56,7 +55,7 @@ class Layer:
             raise ValueError(
                 f"{type(self).__name__}: name must be a non-empty string. Received: name={name!r}"
             )
-        self.name = name or _default_name(type(self))
+        self.name = name or default_name(type(self))
         self.trainable = bool(trainable)
         self.dtype = dtype or backend.floatx()
         self.built = False
@@ -205,6 +204,16 @@ def normalize_tuple(layer, name, value):
     """`2` -> (2, 2): two positive ints (`striate.ops.geometry.pair`, the one home of this
     rule). Errors name the layer (or function) and the argument."""
     return pair(value, name, layer)
+
+
+def check_channels_last(layer, data_format):
+    """Raise unless data_format is None or 'channels_last' (NHWC, the only layout striate runs)."""
+    if data_format not in (None, "channels_last"):
+        raise ValueError(
+            f"{layer.describe()}: striate runs images channels_last only: only "
+            f"data_format='channels_last' (NHWC) is supported. Received: "
+            f"data_format={data_format!r}"
+        )
 
 
 def normalize_padding(layer, value):

@@ -1,7 +1,7 @@
 """Convolution layers: Conv2D and ZeroPadding2D (channels-last, Keras's weight layout)."""
 
 from striate import activations, initializers
-from striate.layers.base import Layer, normalize_padding, normalize_tuple
+from striate.layers.base import Layer, check_channels_last, normalize_padding, normalize_tuple
 from striate.ops import conv as conv_ops
 from striate.ops import conv_pool as conv_pool_ops
 from striate.ops.geometry import conv_output_length, output_length_formula, pad_spec
@@ -13,15 +13,6 @@ def check_image_input(layer, input_shape):
         raise ValueError(
             f"{layer.describe()}: expected input with 4 dims (batch, height, width, channels). "
             f"Received: input shape {input_shape}."
-        )
-
-
-def check_channels_last(layer, data_format):
-    """Raise unless data_format is None or 'channels_last' (NHWC, the only layout striate runs)."""
-    if data_format not in (None, "channels_last"):
-        raise ValueError(
-            f"{layer.describe()}: only data_format='channels_last' (NHWC) is "
-            f"supported. Received: data_format={data_format!r}"
         )
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from striate import activations, backend, initializers
-from striate.layers.base import Layer, as_input_shape
+from striate.layers.base import Layer, as_input_shape, check_channels_last
 from striate.ops import dense as dense_ops
 from striate.ops import regularization
 from striate.ops import shape as shape_ops
@@ -152,6 +152,10 @@ class Dropout(Layer):
 
 class Flatten(Layer):
     """(N, d1, d2, ...) -> (N, d1*d2*...), row-major like Keras (channels last)."""
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        check_channels_last(self, data_format)
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]

@@ -1,7 +1,7 @@
 """Pooling layers: MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D (and Keras aliases)."""
 
-from striate.layers.base import Layer, normalize_padding, normalize_tuple
-from striate.layers.conv import check_channels_last, check_image_input, check_window_fits
+from striate.layers.base import Layer, check_channels_last, normalize_padding, normalize_tuple
+from striate.layers.conv import check_image_input, check_window_fits
 from striate.ops import pool as pool_ops
 
 

@@ -298,3 +298,76 @@ def gelu(x, approximate=False):
         return (local,)
 
     return _unary(x, out, backward, "gelu")
+
+
+def softsign(x):
+    """x / (1 + |x|).
+
+    >>> import numpy as np
+    >>> softsign(Tensor(np.array([-1.0, 3.0]))).data
+    array([-0.5 ,  0.75])
+    """
+    denominator = np.abs(x.data)
+    denominator += 1
+    out = x.data / denominator
+
+    def backward(g):
+        return (g / (denominator * denominator),)  # dL/dx = g / (1 + |x|)^2
+
+    return _unary(x, out, backward, "softsign")
+
+
+def exponential(x):
+    """exp(x) (Keras 'exponential').
+
+    >>> import numpy as np
+    >>> exponential(Tensor(np.array([0.0]))).data
+    array([1.])
+    """
+    out = np.exp(x.data)
+
+    def backward(g):
+        return (g * out,)  # dL/dx = g * exp(x)
+
+    return _unary(x, out, backward, "exponential")
+
+
+def mish(x):
+    """x * tanh(softplus(x)).
+
+    >>> import numpy as np
+    >>> mish(Tensor(np.array([0.0, 1.0]))).data.round(6)
+    array([0.      , 0.865098])
+    """
+    xd = x.data
+    t = np.tanh(softplus(Tensor(xd)).data)
+    out = xd * t
+
+    def backward(g):
+        # d/dx = tanh(sp) + x * (1 - tanh(sp)^2) * sigmoid(x)
+        local = sigmoid(Tensor(xd)).data
+        local *= 1 - t * t
+        local *= xd
+        local += t
+        local *= g
+        return (local,)
+
+    return _unary(x, out, backward, "mish")
+
+
+def log_softmax(x, axis=-1):
+    """x - max - log(sum(exp(x - max))) along `axis`: the log of `softmax`, without its
+    underflow.
+
+    >>> import numpy as np
+    >>> np.exp(log_softmax(Tensor(np.array([[0.0, np.log(3.0)]]))).data)
+    array([[0.25, 0.75]])
+    """
+    out = x.data - np.maximum.reduce(x.data, axis=axis, keepdims=True)
+    out -= np.log(np.add.reduce(np.exp(out), axis=axis, keepdims=True))
+
+    def backward(g):
+        # dL/dx = g - softmax(x) * sum(g)
+        return (g - np.exp(out) * np.add.reduce(g, axis=axis, keepdims=True),)
+
+    return _unary(x, out, backward, "log_softmax")

@@ -57,3 +57,23 @@ def dropout(x, rate, rng=None):
         return (g * factor,)  # dL/dx = g * keep / (1 - rate)
 
     return Tensor.from_op(out, (x,), backward, "dropout")
+
+
+def weight_penalty(x, l1=0.0, l2=0.0):
+    """`l1 * sum(|x|) + l2 * sum(x^2)`: the L1/L2 weight penalty, a scalar Tensor.
+
+    >>> import numpy as np
+    >>> float(weight_penalty(Tensor(np.array([3.0, -4.0])), l1=0.5, l2=0.1).data)
+    6.0
+    """
+    xd = x.data
+    out = np.zeros((), xd.dtype)
+    if l1:
+        out += float(l1) * np.abs(xd).sum()
+    if l2:
+        out += float(l2) * np.square(xd).sum()
+
+    def backward(g):
+        return (g * (float(l1) * np.sign(xd) + (2.0 * float(l2)) * xd),)  # d/dx
+
+    return Tensor.from_op(out, (x,), backward, "weight_penalty")

@@ -13,6 +13,7 @@ Per layer, the theoretical field follows the usual recurrence along each axis:
 import math
 from dataclasses import dataclass
 
+from striate.layers.activation import PReLU, Softmax
 from striate.layers.base import Layer, format_shape
 from striate.layers.conv import Conv2D, ZeroPadding2D
 from striate.layers.core import Activation, Dense, Dropout, Flatten, InputLayer
@@ -21,7 +22,7 @@ from striate.layers.normalization import BatchNormalization
 from striate.layers.pooling import Pooling2D
 from striate.ops.geometry import output_length_formula, same_padding
 
-_ELEMENTWISE = (Activation, Dropout, BatchNormalization, InputLayer)
+_ELEMENTWISE = (Activation, Dropout, BatchNormalization, InputLayer, PReLU)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,11 @@ def position_map(layer):
     if isinstance(layer, ZeroPadding2D):
         (top, _), (left, _) = layer.padding
         return ("window", (1, 1), (1, 1), (top, left))
+    if isinstance(layer, Softmax) and any(
+        axis % len(layer.input_shape) != len(layer.input_shape) - 1
+        for axis in (layer.axis if isinstance(layer.axis, list) else [layer.axis])
+    ):
+        return ("whole",)  # a softmax across pixels: each output depends on all of them
     if isinstance(layer, _ELEMENTWISE) or type(layer) is Layer:
         return ("same",)
     if isinstance(layer, Dense) and len(layer.input_shape) == 4:
