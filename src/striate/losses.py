@@ -6,7 +6,12 @@ from striate.ops import losses as ops
 
 
 class Loss:
-    """A named loss: `loss(y_true, y_pred_tensor)` returns the batch-mean loss as a Tensor."""
+    """A named loss: `loss(y_true, y_pred_tensor)` returns the batch-mean loss as a Tensor.
+
+    Called so, on probabilities, a cross-entropy is Keras 3's clipped formula whatever
+    `striate.backend.crossentropy_rule()` says (there are no logits to use); `fit` and
+    `evaluate` compute it after a final softmax (sigmoid) by the rule, from the logits by
+    default (`fused_activation`)."""
 
     def __init__(self, function, name, **options):
         self.function = function
