@@ -16,3 +16,27 @@ def require_real_data(path=FASHION_DIR):
     if os.environ.get("CI") == "true":
         pytest.fail(message + " (CI=true: this test must run)")
     pytest.skip(message)
+
+
+def _with_crossentropy_rule(rule):
+    from striate import backend
+
+    previous = backend.crossentropy_rule()
+    backend.set_crossentropy(rule)
+    try:
+        yield rule
+    finally:
+        backend.set_crossentropy(previous)
+
+
+@pytest.fixture
+def keras3_crossentropy():
+    """Keras 3's clipped cross-entropy rule for one test (`striate.backend.set_crossentropy`):
+    for parity with Keras 3 where its clip can bite."""
+    yield from _with_crossentropy_rule("keras3")
+
+
+@pytest.fixture(params=["logits", "keras3"])
+def crossentropy_rule(request):
+    """Each cross-entropy rule in turn, for one test; the rule's name."""
+    yield from _with_crossentropy_rule(request.param)

@@ -49,7 +49,7 @@ def article_logits():
 
 
 @pytest.mark.parametrize("shape", [(N, C), (2, 3, C)])
-def test_sparse_gradients_on_probabilities_and_logits(shape):
+def test_sparse_gradients_on_probabilities_and_logits(shape, crossentropy_rule):
     labels = int_labels(math.prod(shape[:-1])).reshape(shape[:-1])
     p = probabilities(shape)
     check_gradients(lambda y: losses.sparse_categorical_crossentropy(labels, y), [p])
@@ -60,7 +60,7 @@ def test_sparse_gradients_on_probabilities_and_logits(shape):
 
 
 @pytest.mark.parametrize("targets", ["one_hot", "soft"])
-def test_categorical_gradients(targets):
+def test_categorical_gradients(targets, crossentropy_rule):
     t = one_hot(int_labels(N)) if targets == "one_hot" else soft_targets((N, C))
     p = probabilities((N, C))
     check_gradients(lambda y: losses.categorical_crossentropy(t, y), [p])
@@ -96,6 +96,7 @@ def test_clipped_probabilities_give_keras_loss_and_zero_gradient():
     np.testing.assert_allclose(y.grad[2], np.array([1.0, 1.0 - 1 / 0.75]) / 3, rtol=1e-6)
 
 
+@pytest.mark.usefixtures("keras3_crossentropy")  # the fused op follows the rule
 @pytest.mark.parametrize("fused", [True, False])
 def test_sparse_softmax_clip_mask_matches_chain_rule(fused):
     z, labels = article_logits()
@@ -171,6 +172,7 @@ def parity_cases():
     ]
 
 
+@pytest.mark.usefixtures("keras3_crossentropy")  # "fused": the Keras 3 rule, clip included
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", range(len(parity_cases())))
 def test_losses_and_gradients_match_torch(case, dtype):

@@ -124,7 +124,8 @@ OPTIMIZERS = {
 @pytest.mark.parametrize(
     "make", [lambda: zoo.article(SHAPE), mixed_model], ids=["article", "mixed"]
 )
-def test_training_matches_keras(name, make):
+def test_training_matches_keras(name, make, crossentropy_rule):
+    """Scaled pixels: nothing is clipped, so both cross-entropy rules match Keras 3."""
     striate.utils.set_random_seed(3)
     model = make()
     twin = keras_twin(model)
@@ -149,8 +150,9 @@ def test_training_matches_keras(name, make):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=2e-5)
 
 
-def test_article_on_raw_pixels_matches_keras_including_clipping():
-    """Raw 0-255 pixels saturate the softmax, so Keras's clip decides which samples learn."""
+def test_article_on_raw_pixels_matches_keras_including_clipping(keras3_crossentropy):
+    """Raw 0-255 pixels saturate the softmax, so Keras's clip decides which samples learn:
+    Keras 3's rule (`striate.backend.set_crossentropy('keras3')`) gives Keras 3's numbers."""
     striate.utils.set_random_seed(5)
     model = zoo.article(SHAPE)
     twin = keras_twin(model)

@@ -1,11 +1,13 @@
-"""Global numeric settings: the float type, the fuzz factor and the random generator; and one
-process setting, `keep_freed_memory`, that `fit`, `evaluate` and `predict` apply.
+"""Global numeric settings: the float type, the fuzz factor, the cross-entropy rule and the
+random generator; and one process setting, `keep_freed_memory`, that `fit`, `evaluate` and
+`predict` apply.
 
 Everything that makes random numbers (initializers, dropout, shuffling) draws from `rng()`,
 so `striate.utils.set_random_seed(n)` makes two runs identical.
 """
 
 import ctypes
+import os
 import sys
 
 import numpy as np
@@ -13,6 +15,22 @@ import numpy as np
 _FLOATX = "float32"
 _EPSILON = 1e-7
 _RNG = np.random.default_rng()
+_CROSSENTROPY_RULES = ("logits", "keras3")
+
+
+def _crossentropy_from_environment():
+    value = os.environ.get("STRIATE_CROSSENTROPY", "").strip()
+    if not value:
+        return "logits"
+    if value.lower() not in _CROSSENTROPY_RULES:
+        raise ValueError(
+            f"The environment variable STRIATE_CROSSENTROPY must be 'logits' or 'keras3' (or "
+            f"unset, for 'logits'). Received: STRIATE_CROSSENTROPY={value!r}"
+        )
+    return value.lower()
+
+
+_CROSSENTROPY = _crossentropy_from_environment()
 
 
 def floatx():
@@ -35,6 +53,34 @@ def set_floatx(value):
 def epsilon():
     """The fuzz factor Keras uses in losses and optimizers (1e-7)."""
     return _EPSILON
+
+
+def crossentropy_rule():
+    """How a cross-entropy after a softmax (or a binary cross-entropy after a sigmoid) is
+    computed when a model is trained or evaluated: 'logits' (default) or 'keras3'.
+
+    - 'logits' (tf.keras 2's rule, and PyTorch's): from the activation's input, exactly
+      (log-sum-exp), so every sample has a gradient, `p - onehot`, however saturated.
+    - 'keras3': Keras 3's, from the probabilities clipped to [1e-7, 1 - 1e-7], with no
+      gradient where the clip bites: for bit-level parity with Keras 3.
+
+    The default comes from the environment variable `STRIATE_CROSSENTROPY` if set, read at
+    import; `set_crossentropy` changes it. The rules live in `striate.ops.losses`.
+
+    >>> crossentropy_rule() in ("logits", "keras3")
+    True
+    """
+    return _CROSSENTROPY
+
+
+def set_crossentropy(rule):
+    """Choose the cross-entropy rule (see `crossentropy_rule`): 'logits' or 'keras3'."""
+    global _CROSSENTROPY
+    if not isinstance(rule, str) or rule not in _CROSSENTROPY_RULES:
+        raise ValueError(
+            f"set_crossentropy: the rule must be 'logits' or 'keras3'. Received: rule={rule!r}"
+        )
+    _CROSSENTROPY = rule
 
 
 def rng():

@@ -1,11 +1,17 @@
 """Losses by name and as objects, with Keras's names; the math lives in `striate.ops.losses`."""
 
 from striate._registry import lookup
+from striate.ops import activations
 from striate.ops import losses as ops
 
 
 class Loss:
-    """A named loss: `loss(y_true, y_pred_tensor)` returns the batch-mean loss as a Tensor."""
+    """A named loss: `loss(y_true, y_pred_tensor)` returns the batch-mean loss as a Tensor.
+
+    Called so, on probabilities, a cross-entropy is Keras 3's clipped formula whatever
+    `striate.backend.crossentropy_rule()` says (there are no logits to use); `fit` and
+    `evaluate` compute it after a final softmax (sigmoid) by the rule, from the logits by
+    default (`fused_activation`)."""
 
     def __init__(self, function, name, **options):
         self.function = function
@@ -16,12 +22,18 @@ class Loss:
         return self.function(y_true, y_pred, **self.options)
 
     @property
+    def fused_activation(self):
+        """The activation (`striate.ops.activations.softmax` or `sigmoid`) this loss can be
+        computed together with, or None: a model that ends in it is then trained and evaluated
+        with the activation and the loss as one op (`striate.plan`), by the loss's
+        `softmax_crossentropy(y_true, logits)` or `sigmoid_crossentropy(y_true, logits)`: the
+        cross-entropies on probabilities, unless a subclass overrides `__call__`."""
+        return None
+
+    @property
     def fuses_softmax(self):
-        """True when `softmax_crossentropy(y_true, logits)` computes this loss of
-        `softmax(logits)` as one op, which the execution plan then runs for a model that ends
-        in a softmax (`striate.plan`): the cross-entropies on probabilities, unless a subclass
-        overrides `__call__`."""
-        return False
+        """True when the loss is computed together with a final softmax (`fused_activation`)."""
+        return self.fused_activation is activations.softmax
 
     def get_config(self):
         return {"name": self.name, **self.options}
@@ -36,12 +48,14 @@ class _SoftmaxCrossentropy(Loss):
     sparse = True
 
     @property
-    def fuses_softmax(self):
-        return not self.options["from_logits"] and type(self).__call__ is Loss.__call__
+    def fused_activation(self):
+        if self.options["from_logits"] or type(self).__call__ is not Loss.__call__:
+            return None
+        return activations.softmax
 
     def softmax_crossentropy(self, y_true, logits):
-        """`(loss, probabilities)` of `softmax(logits)`, as one op (the rule and its gradient:
-        `striate.ops.losses.softmax_crossentropy`)."""
+        """`(loss, probabilities)` of `softmax(logits)`, as one op (the rules and their
+        gradients: `striate.ops.losses.softmax_crossentropy`)."""
         return ops.softmax_crossentropy(y_true, logits, sparse=self.sparse)
 
 
@@ -60,6 +74,17 @@ class CategoricalCrossentropy(_SoftmaxCrossentropy):
 class BinaryCrossentropy(Loss):
     def __init__(self, from_logits=False, name="binary_crossentropy"):
         super().__init__(ops.binary_crossentropy, name, from_logits=from_logits)
+
+    @property
+    def fused_activation(self):
+        if self.options["from_logits"] or type(self).__call__ is not Loss.__call__:
+            return None
+        return activations.sigmoid
+
+    def sigmoid_crossentropy(self, y_true, logits):
+        """`(loss, probabilities)` of `sigmoid(logits)`, as one op (the rules and their
+        gradients: `striate.ops.losses.sigmoid_crossentropy`)."""
+        return ops.sigmoid_crossentropy(y_true, logits)
 
 
 class MeanSquaredError(Loss):

@@ -220,7 +220,8 @@ class Sequential:
     def call_with_loss(self, inputs, y_true, training=False):
         """`(loss, outputs)` for a batch: the compiled loss as a Tensor, ready for `backward`,
         and the model's outputs as an ndarray, by the training plan (`striate.plan`: when the
-        model ends in a softmax and the loss is a cross-entropy, the two run as one op).
+        model ends in a softmax (sigmoid) and the loss is a (binary) cross-entropy, the two run as
+        one op, by `striate.backend.crossentropy_rule()`).
         `inputs` is a float Tensor whose shape was already checked."""
         if self.loss is None:
             raise ValueError(

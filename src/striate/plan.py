@@ -14,18 +14,23 @@
    needs no gather or scatter. Its kernel gradient is summed in that block order: the Conv2D
    run alone gives the same numbers with `call(x, pixel_order='blocks')`
    (`layers_in_block_order` names the layers fused so).
-3. Training (a plan given the model's `loss`): when a cross-entropy on probabilities follows a
-   final softmax (an `Activation('softmax')` layer, or a layer with `activation='softmax'`),
-   the last layer runs without its softmax and the loss step computes the softmax and the loss
-   as one op (`striate.ops.losses.softmax_crossentropy`, which holds the rule), returning the
-   probabilities as well, for the metrics.
+3. Training and evaluation (a plan given the model's `loss`): when a cross-entropy on
+   probabilities follows a final softmax (an `Activation('softmax')` layer, a `Softmax` layer,
+   or a layer with `activation='softmax'`: any layer whose `fusions` promise 'activation' with
+   `striate.ops.activations.softmax`), or a binary cross-entropy follows a final sigmoid, the
+   last layer runs without its activation and the loss step computes the activation and the
+   loss as one op (`striate.ops.losses.softmax_crossentropy` or `sigmoid_crossentropy`),
+   returning the probabilities as well, for the metrics.
 
 Rewrite 1 is exact; rewrite 2 gives the outputs and gradients of the layers one by one within
-float rounding (its GEMMs have other heights: docs/NUMERICS.md, tests/test_plan.py); rewrite 3
-gives the loss of the same probabilities. The plan is a pure function of the layers (what their
-`fusions` promise, their activations and pooling settings) and of the loss: it changes none of
-them. The model builds it once per list of layers and loss, and caches it. Each layer's own
-`call` gives its own output as before, so code that runs one layer at a time
+float rounding (its GEMMs have other heights: docs/NUMERICS.md, tests/test_plan.py). Rewrite 3
+gives the same probabilities; its loss step follows `striate.backend.crossentropy_rule()`,
+read when the step runs: 'logits' (default) computes the loss from the logits, exactly, so a
+saturated softmax still has a gradient; 'keras3' gives Keras 3's clipped loss of the
+probabilities, the loss of the layers one by one. The plan is a pure function of the layers
+(what their `fusions` promise, their activations and pooling settings) and of the loss: it
+changes none of them. The model builds it once per list of layers and loss, and caches it.
+Each layer's own `call` gives its own output as before, so code that runs one layer at a time
 (`striate.see.inspect`) sees every layer's output.
 
 >>> from striate.layers import Activation, Conv2D, Dense, Flatten, MaxPool2D
@@ -38,6 +43,10 @@ them. The model builds it once per list of layers and loss, and caches it. Each 
 >>> dense = Dense(3, activation="softmax", name="dense")
 >>> describe(execution_plan([Flatten(name="flat"), dense], SparseCategoricalCrossentropy()))
 ['flat', 'dense (without activation)', 'dense (softmax) + sparse_categorical_crossentropy']
+>>> from striate.losses import BinaryCrossentropy
+>>> steps = execution_plan([dense, Activation("sigmoid", name="sig")], BinaryCrossentropy())
+>>> describe(steps)
+['dense', 'sig (sigmoid) + binary_crossentropy']
 """
 
 from striate.layers.core import Activation
@@ -74,28 +83,39 @@ def _softmax_crossentropy(operands, logits, y_true):
     return operands[0].softmax_crossentropy(y_true, logits)
 
 
+def _sigmoid_crossentropy(operands, logits, y_true):
+    return operands[0].sigmoid_crossentropy(y_true, logits)
+
+
+_FUSED_LOSS_STEPS = {
+    activation_ops.softmax: (_softmax_crossentropy, "softmax"),
+    activation_ops.sigmoid: (_sigmoid_crossentropy, "sigmoid"),
+}
+
+
 def execution_plan(layers, loss=None):
     """The steps that compute `layers` in sequence: a list of `(function, layers)`, each run as
     `x = function(layers, x, training)`. With a `loss` (a `striate.losses.Loss`), one more
     step at the end, `(function, operands)` run as `loss, outputs = function(operands, x,
     y_true)`, where `outputs` is the model's output as an ndarray. Changes nothing it reads."""
     layers = list(layers)
-    softmax_layer = None
-    if (
-        loss is not None
-        and layers
-        and getattr(loss, "fuses_softmax", False)
-        and _ends_in(layers[-1], activation_ops.softmax)
-    ):
-        softmax_layer = layers.pop()
+    activation = _fused_activation(loss)
+    final = None
+    if activation in _FUSED_LOSS_STEPS and layers and _ends_in(layers[-1], activation):
+        final = layers.pop()
     steps = _layer_steps(layers)
     if loss is None:
         return steps
-    if softmax_layer is None:
+    if final is None:
         return steps + [(_loss, (loss,))]
-    if not isinstance(softmax_layer, Activation):
-        steps.append((_without_activation, (softmax_layer,)))
-    return steps + [(_softmax_crossentropy, (loss, softmax_layer))]
+    if not isinstance(final, Activation):
+        steps.append((_without_activation, (final,)))
+    return steps + [(_FUSED_LOSS_STEPS[activation][0], (loss, final))]
+
+
+def _fused_activation(loss):
+    """The activation `loss` computes together with (`Loss.fused_activation`), or None."""
+    return None if loss is None else getattr(loss, "fused_activation", None)
 
 
 def _layer_steps(layers):
@@ -123,18 +143,19 @@ def _layer_steps(layers):
 
 def plan_key(layers, loss=None):
     """What the plan depends on besides the layers' classes and settings: the layers and their
-    activations (compared by identity), and the loss and whether it fuses a softmax."""
+    activations (compared by identity), and the loss and the activation it fuses."""
     key = tuple((id(layer), id(getattr(layer, "activation", None))) for layer in layers)
     if loss is None:
         return key
-    return key, id(loss), getattr(loss, "fuses_softmax", False)
+    return key, id(loss), id(_fused_activation(loss))
 
 
 def describe(steps):
     """The plan in words, one entry per step.
 
     The loss step reads `<loss name>`, or `<layer> (softmax) + <loss name>` when it computes
-    the final softmax as well."""
+    the final softmax as well (`(sigmoid)` for a final sigmoid)."""
+    fused = dict(_FUSED_LOSS_STEPS.values())
     suffix = {_without_activation: " (without activation)", _conv_max_pool_relu: ", relu"}
     words = []
     for function, operands in steps:
@@ -142,8 +163,8 @@ def describe(steps):
             words.append("relu")
         elif function is _loss:
             words.append(operands[0].name)
-        elif function is _softmax_crossentropy:
-            words.append(f"{operands[1].name} (softmax) + {operands[0].name}")
+        elif function in fused:
+            words.append(f"{operands[1].name} ({fused[function]}) + {operands[0].name}")
         else:
             words.append(" + ".join(layer.name for layer in operands) + suffix.get(function, ""))
     return words

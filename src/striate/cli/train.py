@@ -122,8 +122,9 @@ def run(args):
         "image_size": list(x_train.shape[1:3]),
         "interpolation": "bilinear",
     }
-    # Raw 0-255 pixels (as the article feeds them) saturate the softmax; Keras's clipped
-    # cross-entropy then gives many samples no gradient at all. Scaled pixels learn reliably.
+    # Raw 0-255 pixels (as the article feeds them) saturate the softmax: they learn under the
+    # default cross-entropy rule (from the logits), but Keras 3's clipped rule
+    # (STRIATE_CROSSENTROPY=keras3) then gives many samples no gradient at all.
     x_train, x_test = preprocess(x_train, preprocessing), preprocess(x_test, preprocessing)
     model.summary()
     if not model.compiled:

@@ -60,15 +60,27 @@ def sigmoid(x):
     >>> sigmoid(Tensor(np.array([0.0]))).data
     array([0.5])
     """
-    with np.errstate(over="ignore"):
-        out = np.exp(-x.data)
-    out += 1
-    np.reciprocal(out, out=out)
+    out = sigmoid_probabilities(x.data)
 
     def backward(g):
         return (g * out * (1 - out),)  # dL/dx = g * s * (1 - s)
 
     return _unary(x, out, backward, "sigmoid")
+
+
+def sigmoid_probabilities(logits):
+    """The forward of `sigmoid` on an ndarray, returning a new array: also what the fused
+    sigmoid + binary cross-entropy (`striate.ops.losses.sigmoid_crossentropy`) computes.
+
+    >>> import numpy as np
+    >>> sigmoid_probabilities(np.array([0.0, np.log(3.0)]))
+    array([0.5 , 0.75])
+    """
+    with np.errstate(over="ignore"):
+        out = np.exp(-logits)
+    out += 1
+    np.reciprocal(out, out=out)
+    return out
 
 
 def tanh(x):

@@ -5,41 +5,25 @@ Probabilities are handled as Keras 3 does on the torch backend: `p = y_pred / su
 value was clipped (torch.clip passes gradient only for min <= p <= max), so a sample whose
 true-class probability is exactly 1.0, or under 1e-7, contributes no gradient.
 
-`softmax_crossentropy` computes a softmax and a cross-entropy after it as one op (the execution
-plan runs it when a model ending in softmax is trained with a cross-entropy: `striate.plan`).
+`softmax_crossentropy` (`sigmoid_crossentropy`) computes a softmax (sigmoid) and a
+cross-entropy after it as one op (the execution plan runs it when a model ending in that
+activation is trained or evaluated with that loss: `striate.plan`), by the rule
+`striate.backend.crossentropy_rule()` names: from the logits (default) or Keras 3's clip. The
+two rules are written once, in `striate.ops.crossentropy`; this module checks the targets.
 """
 
 import numpy as np
 
 from striate import backend
-from striate.ops.activations import softmax_probabilities
+from striate.ops import crossentropy as rules
+from striate.ops.activations import sigmoid_probabilities, softmax_probabilities
 from striate.tensor import Tensor, as_tensor
 
 _sum = np.add.reduce  # the ufunc method: ~1 us where np.sum / .sum() cost several on small arrays
 
 
-def _clip(a, lo, hi):
-    return np.minimum(np.maximum(a, lo), hi)  # np.clip's Python wrapper costs ~5 us
-
-
 def _array(value):
     return value.data if isinstance(value, Tensor) else np.asarray(value)
-
-
-_BOUNDS = {}
-
-
-def _bounds(dtype):
-    """(eps, 1 - eps) as `dtype` scalars, cached (they are made every step otherwise)."""
-    eps = backend.epsilon()
-    key = (dtype, eps)
-    if key not in _BOUNDS:
-        _BOUNDS[key] = (dtype.type(eps), dtype.type(1.0 - eps))
-    return _BOUNDS[key]
-
-
-def _scalar(value, dtype):
-    return np.asarray(value, dtype=dtype)
 
 
 def _mismatch(name, y_true, pred_shape, expected):
@@ -114,6 +98,11 @@ def _dense_targets(name, y_true, pred_shape, dtype):
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
     """Mean of `-log(clip(p[label]))` with `p = y_pred / sum(y_pred)` (Keras 3, torch backend).
 
+    Called on probabilities, this is always the clipped formula, whatever
+    `striate.backend.crossentropy_rule()` says: there are no logits to compute from. A model
+    that ends in a softmax is trained and evaluated through `softmax_crossentropy` instead,
+    which follows the rule.
+
     Args:
         y_true: integer class labels `(N,)` or `(N, 1)` (ndarray or Tensor).
         y_pred: Tensor `(N, C)` of probabilities, or of logits if `from_logits`.
@@ -133,64 +122,15 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
     if pred.ndim < 1:
         raise ValueError(f"{name}: y_pred needs a class axis. Received: y_pred.shape=()")
     labels = _sparse_labels(name, y_true, pred.shape)
-    if not from_logits:
-        return _sparse_clipped(labels, y_pred, pred, through_softmax=False)
-    p2 = pred.reshape(-1, pred.shape[-1])
-    count = p2.shape[0]
-    rows = np.arange(count)
-    shifted = p2 - np.maximum.reduce(p2, axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    total = _sum(exp, axis=1)
-    value = _sum(np.log(total)) - _sum(shifted[rows, labels])
-
-    def backward(g):
-        d = exp / total[:, None]
-        d[rows, labels] -= 1
-        d *= float(g) / count
-        return (d.reshape(pred.shape),)  # dL/dz = (softmax(z) - onehot) / N
-
-    return Tensor.from_op(_scalar(value / count, pred.dtype), (y_pred,), backward, name)
-
-
-def _sparse_clipped(labels, parent, pred, through_softmax):
-    """Keras 3's clipped sparse cross-entropy of probabilities `pred`; the gradient goes to
-    `parent`: `pred` itself, or the logits `pred` is the softmax of (`through_softmax`)."""
-    classes = pred.shape[-1]
-    p2 = pred.reshape(-1, classes)
-    count = p2.shape[0]
-    rows = np.arange(count)
-    dtype = pred.dtype
-    lo, hi = _bounds(dtype)
-    total = _sum(p2, axis=1)
-    p_true = p2[rows, labels]
-    p_true /= total
-    clipped = _clip(p_true, lo, hi)
-    value = -_sum(np.log(clipped))
-    name = "sparse_categorical_crossentropy"
-    if through_softmax:
-
-        def fused_backward(g):
-            # mask: torch.clip passes gradient only where lo <= p <= hi, i.e. where clip kept p
-            coef = np.multiply(clipped == p_true, float(g) / count, dtype=dtype)
-            d = p2 * (coef / total)[:, None]
-            d[rows, labels] -= coef
-            return (d.reshape(pred.shape),)  # dL/dz = mask * (p - onehot) / N
-
-        return Tensor.from_op(_scalar(value / count, dtype), (parent,), fused_backward, name)
-
-    def backward(g):
-        coef = np.multiply(clipped == p_true, float(g) / count, dtype=dtype)
-        coef /= total
-        d = np.empty_like(p2)
-        d[:] = coef[:, None]
-        d[rows, labels] -= coef / clipped
-        return (d.reshape(pred.shape),)  # dL/dy_j = mask / (N S) * (1 - [j == label] / p_label)
-
-    return Tensor.from_op(_scalar(value / count, dtype), (parent,), backward, name)
+    if from_logits:
+        return rules.sparse_from_logits(labels, y_pred, pred)[0]
+    return rules.sparse_clipped(labels, y_pred, pred, through_softmax=False)
 
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False):
     """Mean of `-sum(y * log(clip(p)))` with `p = y_pred / sum(y_pred)` (Keras 3, torch backend).
+
+    On probabilities always the clipped formula, as `sparse_categorical_crossentropy`.
 
     Args:
         y_true: one-hot or soft targets `(N, C)` (ndarray or Tensor).
@@ -208,25 +148,9 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False):
     y_pred = as_tensor(y_pred)
     pred = y_pred.data
     t2 = _categorical_targets(y_true, pred)
-    if not from_logits:
-        return _categorical_clipped(t2, y_pred, pred, through_softmax=False)
-    p2 = pred.reshape(-1, pred.shape[-1])
-    count = p2.shape[0]
-    shifted = p2 - np.maximum.reduce(p2, axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    total = _sum(exp, axis=1, keepdims=True)
-    log_p = shifted - np.log(total)
-    value = -_sum(t2 * log_p, axis=None)
-
-    def backward(g):
-        d = exp / total
-        d *= _sum(t2, axis=1, keepdims=True)
-        d -= t2
-        d *= float(g) / count
-        return (d.reshape(pred.shape),)  # dL/dz = (softmax(z) * sum(y) - y) / N
-
-    name = "categorical_crossentropy"
-    return Tensor.from_op(_scalar(value / count, pred.dtype), (y_pred,), backward, name)
+    if from_logits:
+        return rules.categorical_from_logits(t2, y_pred, pred)[0]
+    return rules.categorical_clipped(t2, y_pred, pred, through_softmax=False)
 
 
 def _categorical_targets(y_true, pred):
@@ -247,47 +171,22 @@ def _categorical_targets(y_true, pred):
     return raw.astype(pred.dtype, copy=False).reshape(-1, classes)
 
 
-def _categorical_clipped(t2, parent, pred, through_softmax):
-    """Keras 3's clipped categorical cross-entropy of probabilities `pred` for targets `t2`
-    (N, C); the gradient goes to `parent`, as in `_sparse_clipped`."""
-    dtype = pred.dtype
-    p2 = pred.reshape(-1, pred.shape[-1])
-    count = p2.shape[0]
-    lo, hi = _bounds(dtype)
-    total = _sum(p2, axis=1, keepdims=True)
-    p = p2 / total
-    clipped = _clip(p, lo, hi)
-    value = -_sum(t2 * np.log(clipped), axis=None)
-
-    def backward(g):
-        # y * mask: the clip passes gradient only for lo <= p <= hi
-        tm = np.multiply(t2, clipped == p)
-        c = _sum(tm, axis=1, keepdims=True)
-        scale = float(g) / count
-        if through_softmax:
-            d = p * c
-            d -= tm
-            d *= scale
-            return (d.reshape(pred.shape),)  # dL/dz = (p * sum(y mask) - y mask) / N
-        d = tm / clipped
-        np.subtract(c, d, out=d)
-        d *= scale
-        d /= total
-        return (d.reshape(pred.shape),)  # dL/dy = (sum(y mask) - y mask / p) / (N S)
-
-    name = "categorical_crossentropy"
-    return Tensor.from_op(_scalar(value / count, dtype), (parent,), backward, name)
-
-
 def softmax_crossentropy(y_true, logits, sparse=True):
     """The cross-entropy of `softmax(logits)` as one op: `(loss, probabilities)`.
 
     The one place that decides how a cross-entropy after a softmax is computed (the execution
-    plan runs it: `striate.plan`). The rule is Keras 3's: the value is the clipped loss above
-    of `p = softmax(logits)` (exactly `striate.ops.activations.softmax`'s), and the gradient
-    goes straight to the logits, the exact chain rule through normalisation, clip and softmax:
-    sparse `mask * (p - onehot) / N`; categorical `(p * sum(y * mask) - y * mask) / N`, where
-    `mask` marks the probabilities the clip left unchanged (`clip(p) == p`).
+    plan runs it when a model ending in a softmax is trained or evaluated: `striate.plan`), by
+    `striate.backend.crossentropy_rule()`:
+
+    - 'logits' (default; tf.keras 2's and PyTorch's rule): from the logits, exact
+      (log-sum-exp), no clip; the gradient is `(p - onehot) / N` (categorical:
+      `(p * sum(y) - y) / N`) for every sample, however saturated its softmax.
+    - 'keras3': the clipped loss above of `p = softmax(logits)`, and the gradient straight to
+      the logits, the exact chain rule through normalisation, clip and softmax: sparse
+      `mask * (p - onehot) / N`; categorical `(p * sum(y * mask) - y * mask) / N`, where
+      `mask` marks the probabilities the clip left unchanged (`clip(p) == p`).
+
+    The probabilities are `striate.ops.activations.softmax`'s, bit for bit, under both rules.
 
     Args:
         y_true: labels (sparse) or targets (categorical), as the two losses above take them.
@@ -303,16 +202,27 @@ def softmax_crossentropy(y_true, logits, sparse=True):
     (0.2877, [[0.25, 0.75]])
     """
     logits = as_tensor(logits)
-    probabilities = softmax_probabilities(logits.data)
+    z = logits.data
+    exact = backend.crossentropy_rule() == "logits"
     if sparse:
-        labels = _sparse_labels("sparse_categorical_crossentropy", y_true, probabilities.shape)
-        return _sparse_clipped(labels, logits, probabilities, True), probabilities
-    t2 = _categorical_targets(y_true, probabilities)
-    return _categorical_clipped(t2, logits, probabilities, True), probabilities
+        labels = _sparse_labels("sparse_categorical_crossentropy", y_true, z.shape)
+        if exact:
+            return rules.sparse_from_logits(labels, logits, z)
+        probabilities = softmax_probabilities(z)
+        return rules.sparse_clipped(labels, logits, probabilities, True), probabilities
+    t2 = _categorical_targets(y_true, z)
+    if exact:
+        return rules.categorical_from_logits(t2, logits, z)
+    probabilities = softmax_probabilities(z)
+    return rules.categorical_clipped(t2, logits, probabilities, True), probabilities
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False):
     """Mean of `-(y log p + (1 - y) log(1 - p))`, `p = clip(y_pred, 1e-7, 1 - 1e-7)`.
+
+    On probabilities always the clipped formula, as `sparse_categorical_crossentropy`; a
+    model that ends in a sigmoid is trained through `sigmoid_crossentropy`, which follows
+    `striate.backend.crossentropy_rule()`.
 
     Args:
         y_true: targets in [0, 1], the shape of `y_pred` (a trailing axis of 1 may differ).
@@ -327,42 +237,33 @@ def binary_crossentropy(y_true, y_pred, from_logits=False):
     >>> round(float(binary_crossentropy(np.array([0, 1]), p).data), 4)
     0.6931
     """
-    name = "binary_crossentropy"
     y_pred = as_tensor(y_pred)
     pred = y_pred.data
-    dtype = pred.dtype
-    t = _dense_targets(name, y_true, pred.shape, dtype)
-    size = pred.size
-
+    t = _dense_targets("binary_crossentropy", y_true, pred.shape, pred.dtype)
     if from_logits:
-        # max(z, 0) - z y + log(1 + exp(-|z|))
-        e = np.exp(-np.abs(pred))
-        elementwise = np.log1p(e)
-        elementwise += np.maximum(pred, 0)
-        elementwise -= pred * t
-        value = _sum(elementwise, axis=None)
+        return rules.binary_from_logits(t, y_pred, pred)
+    return rules.binary_clipped(t, y_pred, pred, through_sigmoid=False)
 
-        def backward(g):
-            s = np.where(pred >= 0, 1, e) / (1 + e)  # sigmoid(z) from exp(-|z|)
-            s -= t
-            s *= float(g) / size
-            return (s.astype(dtype, copy=False),)  # dL/dz = (sigmoid(z) - y) / size
 
-        return Tensor.from_op(_scalar(value / size, dtype), (y_pred,), backward, name)
+def sigmoid_crossentropy(y_true, logits):
+    """The binary cross-entropy of `sigmoid(logits)` as one op: `(loss, probabilities)`, by
+    `striate.backend.crossentropy_rule()`: 'logits' (default) computes it from the logits,
+    `mean(max(z, 0) - z y + log1p(exp(-|z|)))`, gradient `(sigmoid(z) - y) / size`; 'keras3'
+    is the clipped loss of `p = sigmoid(z)`, with the numbers of the two ops run one after the
+    other. The probabilities are `striate.ops.activations.sigmoid`'s, bit for bit.
 
-    lo, hi = _bounds(dtype)
-    o = _clip(pred, lo, hi)
-    elementwise = t * np.log(o)
-    elementwise += (1 - t) * np.log1p(-o)
-    value = -_sum(elementwise, axis=None)
-
-    def backward(g):
-        d = o - t
-        d /= o * (1 - o)
-        d *= np.multiply(o == pred, float(g) / size, dtype=dtype)  # zero where clipped
-        return (d,)  # dL/dp = mask * (p - y) / (p (1 - p)) / size
-
-    return Tensor.from_op(_scalar(value / size, dtype), (y_pred,), backward, name)
+    >>> import numpy as np
+    >>> loss, p = sigmoid_crossentropy(np.array([[1.0]]), Tensor(np.array([[np.log(3.0)]])))
+    >>> round(float(loss.data), 4), p.round(2).tolist()
+    (0.2877, [[0.75]])
+    """
+    logits = as_tensor(logits)
+    z = logits.data
+    t = _dense_targets("binary_crossentropy", y_true, z.shape, z.dtype)
+    probabilities = sigmoid_probabilities(z)
+    if backend.crossentropy_rule() == "logits":
+        return rules.binary_from_logits(t, logits, z), probabilities
+    return rules.binary_clipped(t, logits, probabilities, through_sigmoid=True), probabilities
 
 
 def mean_squared_error(y_true, y_pred):
@@ -389,4 +290,4 @@ def mean_squared_error(y_true, y_pred):
     def backward(g):
         return (diff * (2.0 * float(g) / size),)  # dL/dp = 2 (p - y) / size
 
-    return Tensor.from_op(_scalar(value / size, pred.dtype), (y_pred,), backward, name)
+    return Tensor.from_op(np.asarray(value / size, dtype=pred.dtype), (y_pred,), backward, name)
