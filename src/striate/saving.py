@@ -16,6 +16,10 @@ model.json: {"format": "striate.model" | "striate.weights", "format_version": 1,
 
 Nothing is pickled and nothing in a file is executed: layers come from `striate.layers.get`,
 everything else from the registries by name, and every array is checked before it is read.
+Reading is bounded by the file's size and named limits, checked before anything is inflated,
+parsed or allocated (`model_archive.MAX_*`, `model_schema.MAX_INPUT_VALUES`, weights no bigger
+than the file holds), and `metadata` follows the schema of `striate.model_schema`; any failure
+is a ModelFileError naming the file and the member or field.
 """
 
 import json
@@ -29,6 +33,7 @@ from striate import layers as layers_module
 from striate import losses as losses_module
 from striate import metrics as metrics_module
 from striate import optimizers as optimizers_module
+from striate.layers.base import weight_budget
 from striate.model_archive import (  # noqa: F401 (ModelFileError is part of this API)
     JSON_MEMBER,
     ModelFileError,
@@ -37,6 +42,7 @@ from striate.model_archive import (  # noqa: F401 (ModelFileError is part of thi
     read_array,
     write_archive,
 )
+from striate.model_schema import check_input_shape, check_metadata, check_name
 
 MODEL_FORMAT = "striate.model"
 WEIGHTS_FORMAT = "striate.weights"
@@ -191,26 +197,57 @@ def load_model(filepath, compile=True):
         config = _field(path, config, "config", dict)
         name = _field(path, config, "name", str)
         input_shape = _field(path, config, "input_shape", list)
-        if not input_shape or any(
-            d is not None and (type(d) is not int or d <= 0) for d in input_shape
+        batch = input_shape[0] if input_shape else 0
+        if (
+            len(input_shape) < 2
+            or any(type(d) is not int or d <= 0 for d in input_shape[1:])
+            or not (batch is None or (type(batch) is int and batch > 0))
         ):
-            raise crafted(path, f"input_shape {input_shape!r} is not a list of positive ints.")
+            raise crafted(
+                path,
+                f"input_shape {input_shape!r:.80} is not a list of positive ints "
+                f"after the batch axis (null).",
+            )
+        try:
+            check_input_shape(input_shape[1:], "the model")
+        except ValueError as error:
+            raise crafted(path, str(error)) from None
         layers = []
         for index, entry in enumerate(_field(path, config, "layers", list)):
             layers.append(_layer_from_config(path, index, entry))
-        try:
-            model = models.Sequential(
-                [layers_module.InputLayer(batch_input_shape=tuple(input_shape), name="input_layer")]
-                + layers,
-                name=name,
+        if len({layer.dtype for layer in layers}) > 1:
+            raise crafted(
+                path,
+                f"its layers mix dtypes {sorted({x.dtype for x in layers})}; a "
+                f"model computes in one.",
             )
-            model.build()
-        except (TypeError, ValueError, MemoryError) as error:
+        stored = sum(i.file_size for i in archive.infolist() if i.filename.startswith("weights/"))
+        try:  # never allocate more weights than the file can hold (2 bytes a value at least)
+            with weight_budget(stored // 2, f"the {stored} bytes of weights its file holds"):
+                model = models.Sequential(
+                    [
+                        layers_module.InputLayer(
+                            batch_input_shape=tuple(input_shape), name="input_layer"
+                        )
+                    ]
+                    + layers,
+                    name=name,
+                )
+                model.build()
+        except (TypeError, ValueError, OverflowError, MemoryError) as error:
             raise crafted(path, f"its layers cannot be assembled: {error}") from None
+        try:
+            for index, layer in enumerate(model.layers):
+                check_name(layer.name, f"the name of layer {index}")
+            check_name(model.name, "the model's name")
+        except ValueError as error:
+            raise crafted(path, str(error)) from None
         model.set_weights(_read_weights(path, archive, document, model, exact_names=True))
         metadata = document.get("metadata") or {}
-        if not isinstance(metadata, dict):
-            raise crafted(path, "its metadata is not a JSON object.")
+        try:
+            check_metadata(metadata, model.input_shape[1:], model.output_shape[-1])
+        except ValueError as error:
+            raise crafted(path, str(error)) from None
         model.metadata = metadata
         section = document.get("compile")
         if compile and section is not None:
@@ -223,12 +260,16 @@ def _json_safe_metadata(model):
     """`model.metadata` (what the model was trained on: dataset, class names, preprocessing)."""
     metadata = getattr(model, "metadata", None) or {}
     try:
-        json.dumps(metadata)
+        json.dumps(metadata, allow_nan=False)
     except (TypeError, ValueError):
         raise ValueError(
-            f"save: model.metadata must hold only JSON values (str, number, list, "
-            f"dict). Received: {metadata!r}"
+            f"save: model.metadata must hold only JSON values (str, finite number, "
+            f"list, dict). Received: {metadata!r:.200}"
         ) from None
+    try:
+        check_metadata(metadata, model.input_shape[1:], model.output_shape[-1])
+    except ValueError as error:
+        raise ValueError(f"save: {error}") from None
     return metadata
 
 

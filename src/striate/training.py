@@ -34,6 +34,7 @@ def prepare_inputs(model, x, where):
         )
     if array.size == 0 or array.ndim == 0:
         raise ValueError(f"{where}: x is empty. Received: x of shape {array.shape}.")
+    check_finite(array, "x", where)
     if model.input_shape is None:
         model.build((None,) + array.shape[1:])
     expected = model.input_shape[1:]
@@ -69,7 +70,19 @@ def _prepare_targets(model, x, y, where):
     uniform = np.full((len(y),) + units, 1.0 / units[-1], dtype=model.float_type())
     with no_grad():
         model.loss(y, Tensor(uniform))
+    check_finite(y, "y", where)
     return y
+
+
+def check_finite(array, name, where):
+    """A ValueError naming the array and its first NaN or infinite value, if it holds one (a
+    NaN image would otherwise train or evaluate to NaN without a word)."""
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        raise ValueError(
+            f"{where}: {name} holds NaN or infinite values, the first at index {index}: "
+            f"{array[index]}. Received: {name} of shape {array.shape}."
+        )
 
 
 def _check_compiled(model, where):

@@ -2,9 +2,11 @@
 function that adds its parser; `main` wires them and turns user mistakes into one clear line."""
 
 import argparse
+import os
 import sys
+import traceback
 
-from striate.cli.common import EXAMPLES, UserError, apply_threads_option
+from striate.cli.common import EXAMPLES, UserCodeError, UserError, apply_threads_option
 
 
 def build_parser():
@@ -30,12 +32,31 @@ def main(argv=None):
     except UserError as error:
         print(f"striate {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except UserCodeError as error:  # the user's own traceback frames, never striate's
+        print(f"striate {args.command}: error: {error}", file=sys.stderr)
+        return 1
     except (OSError, ImportError, ValueError) as error:
         print(f"striate {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(
+            f"striate {args.command}: error: out of memory (the input, the model or the batch "
+            f"size is too large for this machine)",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # a striate bug: one line, the traceback on request
+        if os.environ.get("STRIATE_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"striate {args.command}: error: {type(error).__name__}: {error} (an internal "
+            f"error: please report it; STRIATE_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

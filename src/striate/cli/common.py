@@ -1,8 +1,10 @@
 """What the subcommands share: examples, the user-error type, datasets, model files, images."""
 
 import argparse
+import inspect
 import os
 import sys
+import traceback
 
 import numpy as np
 
@@ -28,10 +30,61 @@ SHAPES = {
 }
 FOLDER_VALIDATION_SPLIT = 0.2
 COLOR_BY_CHANNELS = {channels: name for name, (_, channels) in COLOR_MODES.items()}
+MAX_MODEL_WEIGHTS = 2**28  # weight values of a model the CLI builds (1 GiB of float32)
+MAX_SEED = 2**32 - 1
+MAX_THREADS = 1024
+_STRIATE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class UserError(Exception):
     """A mistake on the command line: printed as one line, exit status 2, no traceback."""
+
+
+class UserCodeError(Exception):
+    """An error in the user's own code (a model .py, a script): printed with the user's own
+    traceback frames only, exit status 1."""
+
+
+def user_traceback(error, headline):
+    """`headline`, then the traceback of `error` without striate's frames, as Python prints it."""
+    if isinstance(error, SyntaxError):
+        text = "".join(traceback.format_exception_only(type(error), error))
+        return f"{headline}\n{text}".rstrip("\n")
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if not os.path.abspath(frame.filename).startswith(_STRIATE + os.sep)
+    ]
+    text = "".join(traceback.format_exception_only(type(error), error))
+    if frames:
+        text = (
+            "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)) + text
+        )
+    return f"{headline}\n{text}".rstrip("\n")
+
+
+def int_option(low, high=None):
+    """An argparse type: an int in [low, high], else a one-line usage error saying the range."""
+
+    def parse(text):
+        value = int(text)  # a ValueError: argparse's "invalid int value: 'x'"
+        if value < low or (high is not None and value > high):
+            span = f"{low} or more" if high is None else f"from {low} to {high}"
+            raise argparse.ArgumentTypeError(f"must be {span}. Received: {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def one_line_errors(parser):
+    """Usage mistakes as one line pointing at --help (argparse prints the whole usage)."""
+
+    def error(message):
+        parser.exit(2, f"{parser.prog}: error: {message} (see '{parser.prog} --help')\n")
+
+    parser.error = error
+    return parser
 
 
 def add_parser(commands, name, help_text, examples=EXAMPLES):
@@ -43,12 +96,7 @@ def add_parser(commands, name, help_text, examples=EXAMPLES):
         epilog=examples,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-
-    def error(message):
-        parser.exit(2, f"{parser.prog}: error: {message} (see '{parser.prog} --help')\n")
-
-    parser.error = error
-    return parser
+    return one_line_errors(parser)
 
 
 def add_threads_option(parser):
@@ -67,8 +115,10 @@ def apply_threads_option(args):
     from striate import parallel
 
     if getattr(args, "threads", None) is not None:
-        if args.threads < 1:
-            raise UserError(f"--threads must be 1 or more. Received: {args.threads}")
+        if not 1 <= args.threads <= MAX_THREADS:
+            raise UserError(
+                f"--threads must be 1 or more (at most {MAX_THREADS}). Received: {args.threads}"
+            )
         parallel.set_num_threads(args.threads)
 
 
@@ -84,6 +134,15 @@ def parse_ints(text, count, what):
         raise UserError(
             f"{what} must be {count} positive integers like {example}. Received: {text!r}"
         )
+    from striate.model_schema import MAX_INPUT_VALUES, check_input_shape
+
+    try:
+        check_input_shape(values + (1,) * (3 - count), what)
+    except ValueError:
+        raise UserError(
+            f"{what} {text} is too large: over the limit of {MAX_INPUT_VALUES} "
+            f"values per image (striate.model_schema.MAX_INPUT_VALUES)"
+        ) from None
     return values
 
 
@@ -119,7 +178,14 @@ def is_folder_dataset(name):
 
 
 def load_folder(
-    folder, image_size, color_mode, seed, subset="both", verbose=True, split=FOLDER_VALIDATION_SPLIT
+    folder,
+    image_size,
+    color_mode,
+    seed,
+    subset="both",
+    verbose=True,
+    split=FOLDER_VALIDATION_SPLIT,
+    skip_unreadable=False,
 ):
     """An image folder as (train, validation) ImageDatasets for subset='both', else one."""
     from striate.datasets.images import image_dataset_from_directory
@@ -141,6 +207,7 @@ def load_folder(
             subset=subset,
             seed=seed,
             verbose=verbose,
+            on_unreadable="skip" if skip_unreadable else "error",
         )
     except ValueError as error:
         raise UserError(str(error).removeprefix("image_dataset_from_directory: ")) from None
@@ -182,6 +249,10 @@ def architecture(spec):
         module_spec.loader.exec_module(module)  # the user's own code, run as they asked
     except SyntaxError as error:
         raise UserError(f"{spec}, line {error.lineno}: {error.msg}") from None
+    except Exception as error:
+        raise UserCodeError(
+            user_traceback(error, f"{spec} raised {type(error).__name__} while being imported:")
+        ) from None
     finally:
         sys.path.pop(0)
     build = getattr(module, "build_model", None)
@@ -191,8 +262,25 @@ def architecture(spec):
             f"that returns your model"
         )
 
+    try:
+        inspect.signature(build).bind((28, 28, 1), 10)
+    except TypeError:
+        raise UserError(
+            f"build_model in {spec} must take (input_shape, classes). Received: "
+            f"build_model{inspect.signature(build)}"
+        ) from None
+    except ValueError:  # no signature to check (a builtin): let the call tell
+        pass
+
     def build_checked(input_shape, classes):
-        model = build(tuple(input_shape), classes)
+        try:
+            model = build(tuple(input_shape), classes)
+        except (ValueError, UserError):  # a layer that does not fit: one line, as for the zoo
+            raise
+        except Exception as error:
+            raise UserCodeError(
+                user_traceback(error, f"build_model in {spec} raised {type(error).__name__}:")
+            ) from None
         if not hasattr(model, "fit") or not hasattr(model, "layers"):
             raise UserError(
                 f"build_model in {spec} returned {type(model).__name__}; it must "
@@ -205,9 +293,18 @@ def architecture(spec):
 
 def build_model(build, name, input_shape, classes):
     """build(input_shape, classes), with the model's own error as one line."""
+    from striate.layers.base import weight_budget
+
+    why = f"the limit of {MAX_MODEL_WEIGHTS} for a model (striate.cli.common.MAX_MODEL_WEIGHTS)"
     try:
-        model = build(input_shape, classes)
-        model.build((None,) + tuple(input_shape))
+        with weight_budget(MAX_MODEL_WEIGHTS, why):
+            model = build(input_shape, classes)
+            model.build((None,) + tuple(input_shape))
+    except MemoryError:
+        raise UserError(
+            f"model {name!r} for input shape {tuple(input_shape)} needs more memory "
+            f"than this process may use"
+        ) from None
     except ValueError as error:
         message = str(error)
         if not message.startswith(name):

@@ -11,6 +11,7 @@ from striate.cli.common import (
     UserError,
     add_parser,
     add_threads_option,
+    int_option,
     is_folder_dataset,
     load_dataset,
     load_folder,
@@ -42,7 +43,13 @@ def register(commands):
         help=f"{', '.join(DATASETS)}, or a folder with one subfolder per class "
         f"(default: the dataset the model was trained on)",
     )
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int_option(1), default=32)
+    parser.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="image folders: skip (with a warning naming it) a file or folder "
+        "that cannot be read, instead of stopping",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_threads_option(parser)
     parser.set_defaults(handler=run)
@@ -60,9 +67,18 @@ def run(args):
     x, y, description = _data(args, model, dataset, meta)
     if not model.compiled:
         model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
-    results = model.evaluate(preprocess(x, preprocessing), y, batch_size=args.batch_size, verbose=0)
+    with np.errstate(over="ignore", invalid="ignore"):  # a non-finite result is an error below
+        results = model.evaluate(
+            preprocess(x, preprocessing), y, batch_size=args.batch_size, verbose=0
+        )
     names = ["loss"] + [name for name, _ in model.metrics]
     scores = dict(zip(names, (float(v) for v in np.atleast_1d(results))))
+    if not all(np.isfinite(list(scores.values()))):
+        raise UserError(
+            f"the {' and '.join(k for k, v in scores.items() if not np.isfinite(v))} "
+            f"of {args.model} on {description} is not finite: the model's outputs "
+            f"overflow or are NaN on these inputs"
+        )
     if args.json:
         print(json.dumps({**scores, "samples": len(x), "dataset": description}))
     else:
@@ -94,9 +110,18 @@ def _data(args, model, dataset, meta):
             "validation",
             not args.json,
             meta.get("validation_split", 0.2),
+            args.skip_unreadable,
         )
         return data.x, data.y, f"the validation subset of {dataset}"
-    data = load_folder(dataset, image_size, color_mode, None, subset=None, verbose=not args.json)
+    data = load_folder(
+        dataset,
+        image_size,
+        color_mode,
+        None,
+        subset=None,
+        verbose=not args.json,
+        skip_unreadable=args.skip_unreadable,
+    )
     known = meta.get("class_names")
     if known is None:
         return data.x, data.y, dataset

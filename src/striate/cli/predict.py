@@ -69,7 +69,14 @@ def run(args):
             for path in args.images
         ]
     )
-    outputs = model.predict(preprocess(pixels, preprocessing), verbose=0)
+    with np.errstate(over="ignore", invalid="ignore"):  # a non-finite output is an error below
+        outputs = model.predict(preprocess(pixels, preprocessing), verbose=0)
+    if not np.isfinite(outputs).all():
+        bad = [path for path, row in zip(args.images, outputs) if not np.isfinite(row).all()]
+        raise UserError(
+            f"the outputs of {args.model} for {', '.join(bad)} are not finite: the "
+            f"model overflows or gives NaN on these images"
+        )
     probabilities = outputs if _are_probabilities(outputs) else _softmax(outputs)
     names = meta.get("class_names") or [str(i) for i in range(outputs.shape[-1])]
     results = []

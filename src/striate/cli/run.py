@@ -4,7 +4,7 @@ expression's value (so the article's `model.summary` line shows the summary tabl
 import ast
 import sys
 
-from striate.cli.common import UserError, add_parser
+from striate.cli.common import UserCodeError, UserError, add_parser, user_traceback
 
 
 def register(commands):
@@ -20,19 +20,28 @@ def run(args):
     try:
         with open(args.script, encoding="utf-8") as handle:
             source = handle.read()
-    except OSError as error:
-        raise UserError(f"cannot read {args.script}: {error.strerror}") from None
-    tree = ast.parse(source, args.script)
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise UserError(f"cannot read {args.script}: {reason}") from None
+    try:
+        tree = ast.parse(source, args.script)
+    except (SyntaxError, ValueError) as error:  # ValueError: a null byte in the source
+        raise UserCodeError(user_traceback(error, f"{args.script} has a syntax error:")) from None
     namespace = {"__name__": "__main__", "__file__": args.script}
     sys.argv = [args.script] + args.script_args
-    for statement in tree.body:
-        if isinstance(statement, ast.Expr) and not (
-            isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str)
-        ):
-            code = compile(ast.Expression(statement.value), args.script, "eval")
-            value = eval(code, namespace)
-            if value is not None:
-                print(repr(value))
-        else:
-            module = ast.Module([statement], type_ignores=[])
-            exec(compile(module, args.script, "exec"), namespace)  # noqa: S102
+    try:
+        for statement in tree.body:
+            if isinstance(statement, ast.Expr) and not (
+                isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str)
+            ):
+                code = compile(ast.Expression(statement.value), args.script, "eval")
+                value = eval(code, namespace)
+                if value is not None:
+                    print(repr(value))
+            else:
+                module = ast.Module([statement], type_ignores=[])
+                exec(compile(module, args.script, "exec"), namespace)  # noqa: S102
+    except Exception as error:  # the script's own error, shown as Python would, minus striate
+        raise UserCodeError(
+            user_traceback(error, f"{args.script} raised {type(error).__name__}:")
+        ) from None

@@ -8,7 +8,14 @@ or `--image FILE`, converted to the model's input shape.
 import argparse
 import sys
 
-from striate.cli.common import DATASETS, UserError, add_parser
+from striate.cli.common import (
+    DATASETS,
+    MAX_SEED,
+    UserError,
+    add_parser,
+    int_option,
+    one_line_errors,
+)
 from striate.cli.show_session import Session, layer_of
 
 EXAMPLES = """examples:
@@ -48,12 +55,14 @@ def register(commands):
     )
     kinds = parser.add_subparsers(dest="what", required=True, metavar="PICTURE")
     for what, help_text in WHAT.items():
-        sub = kinds.add_parser(
-            what,
-            help=help_text,
-            description=help_text,
-            epilog=EXAMPLES,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+        sub = one_line_errors(
+            kinds.add_parser(
+                what,
+                help=help_text,
+                description=help_text,
+                epilog=EXAMPLES,
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
         )
         if what == "curves":
             sub.add_argument("history", help="CSV (epoch,loss,acc,val_loss,...) or JSON file")
@@ -69,20 +78,31 @@ def register(commands):
             sub.add_argument(
                 "--example", action="store_true", help="the article's numbers instead of a model"
             )
-            sub.add_argument("--stride", type=int, default=None, help="(--example) stride")
+            sub.add_argument(
+                "--stride", type=int_option(1, 16), default=None, help="(--example) stride"
+            )
             sub.add_argument(
                 "--padding", choices=("valid", "same"), default="valid", help="(--example) padding"
             )
-            sub.add_argument("--channel", type=int, default=None, help="input channel drawn")
-            sub.add_argument("--duration", type=int, default=900, help="ms per GIF frame")
+            sub.add_argument(
+                "--channel", type=int_option(0), default=None, help="input channel drawn"
+            )
+            sub.add_argument(
+                "--duration",
+                type=int_option(10, 65535),
+                default=900,
+                help="ms per GIF frame (10 to 65535)",
+            )
             sub.add_argument(
                 "--max-frames",
-                type=int,
+                type=int_option(1, 10_000),
                 default=60,
                 help="at most this many positions in a GIF (default 60)",
             )
         if what == "conv":
-            sub.add_argument("--filter", type=int, default=0, help="which filter (output channel)")
+            sub.add_argument(
+                "--filter", type=int_option(0), default=0, help="which filter (output channel)"
+            )
         if what == "pool":
             sub.add_argument(
                 "--mode",
@@ -91,9 +111,11 @@ def register(commands):
                 help="(--example) max or average pooling",
             )
         if what == "field":
-            sub.add_argument("--channel", type=int, default=0, help="channel of the map drawn")
+            sub.add_argument(
+                "--channel", type=int_option(0), default=0, help="channel of the map drawn"
+            )
         if what == "maps":
-            sub.add_argument("--max-channels", type=int, default=16)
+            sub.add_argument("--max-channels", type=int_option(1, 4096), default=16)
         if what == "saliency":
             sub.add_argument(
                 "--class",
@@ -102,7 +124,9 @@ def register(commands):
                 help="class index, or 'predicted' (default)",
             )
         if what == "confusion":
-            sub.add_argument("--limit", type=int, default=None, help="use the first N test images")
+            sub.add_argument(
+                "--limit", type=int_option(1), default=None, help="use the first N test images"
+            )
         if what != "summary":
             default = f"{what}.gif" if what in ("conv", "pool") else f"{what}.png"
             sub.add_argument("--out", default=None, help=f"file to write (default {default})")
@@ -128,18 +152,18 @@ def _model_options(sub, what):
     )
     sub.add_argument(
         "--train-epochs",
-        type=int,
+        type=int_option(0),
         default=3,
         help="epochs to train a ready-made model on --dataset (default 3; 0: untrained)",
     )
     sub.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)}")
     sub.add_argument(
         "--size",
-        type=int,
+        type=int_option(1, 1024),
         default=28,
         help="input size of a ready-made model (default 28, the article's)",
     )
-    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--seed", type=int_option(0, MAX_SEED), default=0)
     sub.add_argument(
         "--raw-pixels",
         action="store_true",
@@ -148,7 +172,7 @@ def _model_options(sub, what):
 
 
 def _input_options(sub):
-    sub.add_argument("--index", type=int, default=0, help="image index in the test split")
+    sub.add_argument("--index", type=int_option(0), default=0, help="image index in the test split")
     sub.add_argument("--image", help="an image file (PNG, JPEG...) instead of the dataset")
     sub.add_argument(
         "--invert",
@@ -162,6 +186,8 @@ def _position(text):
         row, col = (int(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected ROW,COL such as 3,4; got {text!r}") from None
+    if row < 0 or col < 0:
+        raise argparse.ArgumentTypeError(f"ROW and COL must be 0 or more; got {text!r}")
     return row, col
 
 

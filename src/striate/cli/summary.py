@@ -8,9 +8,11 @@ from striate.cli.common import (
     add_parser,
     architecture,
     build_model,
+    int_option,
     load_model_file,
     parse_ints,
 )
+from striate.model_schema import MAX_CLASSES
 
 EXAMPLES = """examples:
   striate summary article-digits.striate          a saved model, with what it was trained on
@@ -44,7 +46,7 @@ def register(commands):
     )
     parser.add_argument(
         "--classes",
-        type=int,
+        type=int_option(1, MAX_CLASSES),
         default=None,
         help="for an architecture: the number of classes (default: 10)",
     )

@@ -7,6 +7,7 @@ from striate.cli.common import (
     COLOR_BY_CHANNELS,
     DATASETS,
     FOLDER_VALIDATION_SPLIT,
+    MAX_SEED,
     SHAPES,
     UserError,
     add_parser,
@@ -15,12 +16,14 @@ from striate.cli.common import (
     build_model,
     class_names,
     dataset_module,
+    int_option,
     is_folder_dataset,
     load_dataset,
     load_folder,
     parse_ints,
     preprocess,
 )
+from striate.model_schema import check_metadata
 
 EXAMPLES = """examples:
   striate train --dataset digits --epochs 5       the article's CNN on sklearn's 8x8 digits
@@ -64,11 +67,11 @@ def register(commands):
         default=None,
         help="image folders: the channels images are read with (default: rgb)",
     )
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--epochs", type=int_option(0), default=10)
+    parser.add_argument("--batch-size", type=int_option(1), default=32)
     parser.add_argument(
         "--seed",
-        type=int,
+        type=int_option(0, MAX_SEED),
         default=None,
         help="seed weights, shuffling and the image-folder split, for reproducible runs",
     )
@@ -84,6 +87,12 @@ def register(commands):
         help="where to save the model (default: MODEL-DATASET.striate here)",
     )
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
+    parser.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="image folders: skip (with a warning naming it) a file or folder "
+        "that cannot be read, instead of stopping",
+    )
     parser.set_defaults(handler=run)
     add_threads_option(parser)
 
@@ -122,6 +131,19 @@ def run(args):
         "image_size": list(x_train.shape[1:3]),
         "interpolation": "bilinear",
     }
+    metadata = {
+        "dataset": data["dataset"],
+        "class_names": data["class_names"],
+        "preprocessing": preprocessing,
+        **data["split"],
+    }
+    try:  # what save will check, checked before training rather than after
+        check_metadata(metadata, model.input_shape[1:], model.output_shape[-1])
+    except ValueError as error:
+        raise UserError(
+            f"the model file could not record what the model is trained on (so "
+            f"nothing was trained): {error}"
+        ) from None
     # Raw 0-255 pixels (as the article feeds them) saturate the softmax: they learn under the
     # default cross-entropy rule (from the logits), but Keras 3's clipped rule
     # (STRIATE_CROSSENTROPY=keras3) then gives many samples no gradient at all.
@@ -146,13 +168,30 @@ def run(args):
         )
         + f" on {len(x_test)} {name} images"
     )
-    model.metadata = {
-        "dataset": data["dataset"],
-        "class_names": data["class_names"],
-        "preprocessing": preprocessing,
-        **data["split"],
-    }
-    model.save(out)
+    model.metadata = metadata
+    _save(model, out)
+
+
+def _save(model, out):
+    """Save, or, when that fails (a full disk), save to the temporary folder instead and say so."""
+    import tempfile
+
+    try:
+        model.save(out)
+    except OSError as error:
+        spare = os.path.join(
+            tempfile.gettempdir(), f"striate-{os.getpid()}-{os.path.basename(out)}"
+        )
+        try:
+            model.save(spare)
+        except OSError as second:
+            reason = second.strerror or second
+            raise UserError(
+                f"{error}; saving it to {spare} failed too ({reason}): the trained model is lost"
+            ) from None
+        raise UserError(
+            f"{error}; saved it to {spare} instead: move it where you want it"
+        ) from None
     print(f"Saved the model to {out}")
 
 
@@ -177,7 +216,9 @@ def _load(args, folder):
     image_size = parse_ints(args.image_size or "32,32", 2, "--image-size")
     color_mode = args.color_mode or "rgb"
     seed = args.seed if args.seed is not None else int(np.random.randint(1_000_000))
-    train, validation = load_folder(args.dataset, image_size, color_mode, seed)
+    train, validation = load_folder(
+        args.dataset, image_size, color_mode, seed, skip_unreadable=args.skip_unreadable
+    )
     return {
         "train": tuple(train),
         "test": tuple(validation),

@@ -7,7 +7,9 @@ dimension sizes, then the data in C order, big-endian.
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zipfile
 import zlib
 
 import numpy as np
@@ -24,6 +26,7 @@ _TYPES = {
     0x0E: np.dtype(">f8"),
 }
 _GZIP_MAGIC = b"\x1f\x8b"
+MAX_IDX_BYTES = 2**28  # data an IDX file may hold (inflated): MNIST's largest holds 47 MB
 
 
 class CorruptDatasetError(ValueError):
@@ -70,7 +73,7 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
         )
     dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = _TYPES[type_code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = _data_size(dims, dtype, source)
     actual = len(data) - header_size
     if actual != expected:
         shape = " x ".join(str(d) for d in dims) or "scalar"
@@ -104,17 +107,37 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         ((10000, 28, 28), dtype('uint8'))
     """
     path = os.fspath(path)
-    with open(path, "rb") as handle:
-        data = handle.read()
-    if data[:2] == _GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise CorruptDatasetError(
-                f"{path}: corrupt or truncated gzip data ({exc}). Delete the file and download "
-                f"it again."
-            ) from exc
+    with open(path, "rb") as raw:
+        compressed = raw.read(2) == _GZIP_MAGIC
+    try:  # the header first: the data it announces is checked before any of it is read
+        with (gzip.open if compressed else open)(path, "rb") as handle:
+            data = handle.read(4)
+            if len(data) == 4 and data[:2] == b"\0\0":
+                data += handle.read(4 * data[3])
+                if len(data) == 4 + 4 * data[3] and data[2] in _TYPES:
+                    dims = [
+                        int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(data[3])
+                    ]
+                    data += handle.read(_data_size(dims, _TYPES[data[2]], path) + 1)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise CorruptDatasetError(
+            f"{path}: corrupt or truncated gzip data ({exc}). Delete the file and download "
+            f"it again."
+        ) from exc
     return parse_idx(data, source=path)
+
+
+def _data_size(dims, dtype, source):
+    """The bytes of data the header's `dims` announce, refused over MAX_IDX_BYTES."""
+    size = math.prod(dims) * dtype.itemsize
+    if size > MAX_IDX_BYTES:
+        shape = " x ".join(str(d) for d in dims)
+        raise CorruptDatasetError(
+            f"{source}: its IDX header says {shape} values of {dtype.itemsize} byte(s) = {size} "
+            f"bytes, over the limit of {MAX_IDX_BYTES} (MAX_IDX_BYTES). The file is damaged or "
+            f"not an MNIST-style dataset; delete it and download it again."
+        )
+    return size
 
 
 def load_idx_dataset(files, title: str):
@@ -150,6 +173,7 @@ def load_npz(path, title: str):
     """
     keys = ("x_train", "y_train", "x_test", "y_test")
     try:
+        _check_npz_sizes(path)
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in keys if k not in archive.files]
             if missing:
@@ -158,13 +182,46 @@ def load_npz(path, title: str):
                     f"{', '.join(missing)}. Received: arrays {', '.join(archive.files)}."
                 )
             arrays = {k: archive[k] for k in keys}
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, MemoryError, zipfile.BadZipFile) as exc:
         if isinstance(exc, CorruptDatasetError):
             raise
         raise CorruptDatasetError(f"{path}: not a readable .npz file ({exc}).") from exc
     _check_split(title, arrays["x_train"], arrays["y_train"], path)
     _check_split(title, arrays["x_test"], arrays["y_test"], path)
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+def _check_npz_sizes(path):
+    """Each member's declared size and its .npy header's, checked before numpy allocates."""
+    with zipfile.ZipFile(path) as members:
+        for info in members.infolist():
+            size = info.file_size
+            if info.filename.endswith(".npy") and size <= MAX_IDX_BYTES:
+                with members.open(info) as member:
+                    try:
+                        version = np.lib.format.read_magic(member)
+                        reader = (
+                            np.lib.format.read_array_header_1_0
+                            if version == (1, 0)
+                            else np.lib.format.read_array_header_2_0
+                        )
+                        shape, _, dtype = reader(member)
+                    except Exception as exc:  # ValueError, SyntaxError, TokenError...
+                        raise CorruptDatasetError(
+                            f"{path}: {info.filename} is not a valid .npy array ({exc})."
+                        ) from None
+                    size = math.prod(shape) * dtype.itemsize
+                    if size > info.file_size - member.tell():
+                        raise CorruptDatasetError(
+                            f"{path}: {info.filename} says it holds {size} bytes of data but has "
+                            f"{info.file_size - member.tell()}. Delete the file and download it "
+                            f"again."
+                        )
+            if size > MAX_IDX_BYTES:
+                raise CorruptDatasetError(
+                    f"{path}: {info.filename} says it holds {size} bytes, over the limit of "
+                    f"{MAX_IDX_BYTES} (MAX_IDX_BYTES). Delete the file and download it again."
+                )
 
 
 def _check_split(title, images, labels, source) -> None:

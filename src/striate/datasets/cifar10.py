@@ -37,6 +37,7 @@ TRAIN_BATCHES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
 TEST_BATCH = "test_batch.bin"
 _BATCH_DIR = "cifar-10-batches-bin"
 _RECORD = 1 + 32 * 32 * 3
+_MAX_BATCH_BYTES = 2 * 10000 * _RECORD  # a batch member bigger than this is not CIFAR-10
 
 SOURCE = _fetch.Source(
     name="cifar10",
@@ -96,6 +97,12 @@ def _from_archive(path):
             for member in archive:
                 name = Path(member.name).name
                 if member.isfile() and name in wanted:
+                    if member.size > _MAX_BATCH_BYTES:
+                        raise CorruptDatasetError(
+                            f"{path}: {member.name} says it holds {member.size} bytes; a "
+                            f"CIFAR-10 batch holds {10000 * _RECORD}. Delete the archive and "
+                            f"download it again."
+                        )
                     batches[name] = (archive.extractfile(member).read(), f"{path}:{member.name}")
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise CorruptDatasetError(

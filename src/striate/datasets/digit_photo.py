@@ -30,7 +30,14 @@ def load_digit_photo(path, invert=None):
         >>> load_digit_photo(path).shape
         (28, 28)
     """
-    return mnist_like(open_image(path, draft=(2 * _WORK_SIDE, 2 * _WORK_SIDE)), invert=invert)
+    image = open_image(path, draft=(2 * _WORK_SIDE, 2 * _WORK_SIDE))
+    factor = max(image.size) // (2 * _WORK_SIDE)
+    if factor >= 2:  # as the JPEG draft does for every format: float copies stay small
+        if image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
+            transparent = image.mode == "PA" or "transparency" in image.info
+            image = image.convert("RGBA" if transparent else "RGB")
+        image = image.reduce(factor)
+    return mnist_like(image, invert=invert)
 
 
 def mnist_like(image, invert=None):

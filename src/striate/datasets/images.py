@@ -14,6 +14,7 @@ Reading files needs pillow (``pip install 'striate[images]'``); it is imported o
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -26,6 +27,8 @@ __all__ = [
 ]
 
 IMAGE_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+MAX_IMAGE_PIXELS = 2**26  # pixels an image file may decode to (67 MP; pillow's own bomb limit
+# is 89 MP, and only a warning below 179 MP)
 COLOR_MODES = {"grayscale": ("L", 1), "rgb": ("RGB", 3), "rgba": ("RGBA", 4)}
 _INTERPOLATIONS = {
     "bilinear": "BILINEAR",
@@ -46,6 +49,8 @@ def pillow():
             "striate.datasets.images needs pillow to read image files. Install it with: "
             "pip install 'striate[images]'  (or: pip install pillow)"
         ) from exc
+    # MAX_IMAGE_PIXELS, below pillow's limit, refuses every image pillow would warn about
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     return Image, ImageOps
 
 
@@ -96,6 +101,13 @@ def open_image(path, draft=None):
         with Image.open(path) as image:
             if draft is not None and image.format == "JPEG":
                 image.draft(image.mode, draft)
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ValueError(
+                    f"{path} is {width}x{height} = {width * height} pixels, over the "
+                    f"limit of {MAX_IMAGE_PIXELS} (striate.datasets.images."
+                    f"MAX_IMAGE_PIXELS); shrink it first"
+                )
             image.load()
             return ImageOps.exif_transpose(image)
     except Image.UnidentifiedImageError:
@@ -103,7 +115,10 @@ def open_image(path, draft=None):
             f"{path} is not an image pillow can read (use PNG, JPEG, BMP or GIF)"
         ) from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise ValueError(f"cannot read image {path}: {error}") from None
+        message = str(error)
+        raise ValueError(
+            message if message.startswith(path) else f"cannot read image {path}: {message}"
+        ) from None
 
 
 def convert_mode(image, color_mode):
@@ -116,6 +131,8 @@ def convert_mode(image, color_mode):
         image = Image.fromarray(np.clip(np.rint(array / 257.0), 0, 255).astype(np.uint8), "L")
     elif image.mode == "F":
         array = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(array).all():
+            raise ValueError("the image holds NaN or infinite pixel values")
         scale = 255.0 if array.max(initial=0.0) <= 1.0 else 1.0
         image = Image.fromarray(np.clip(np.rint(array * scale), 0, 255).astype(np.uint8), "L")
     elif image.mode == "P" and "transparency" in image.info:
@@ -134,6 +151,12 @@ def _check_size(image_size, where):
         raise ValueError(
             f"{where}: image_size must be (height, width), two positive ints. "
             f"Received: image_size={image_size!r}"
+        )
+    if int(image_size[0]) * int(image_size[1]) > MAX_IMAGE_PIXELS:
+        raise ValueError(
+            f"{where}: image_size {tuple(image_size)} is over the limit of "
+            f"{MAX_IMAGE_PIXELS} pixels (MAX_IMAGE_PIXELS). Received: "
+            f"image_size={image_size!r}"
         )
     return int(image_size[0]), int(image_size[1])
 
@@ -187,7 +210,11 @@ def _read(path, image_size, color_mode, interpolation, crop_to_aspect_ratio):
     if image_size is not None:  # a JPEG may decode smaller, to twice the target size at least
         side = 2 * max(image_size)
         draft = (side, side)
-    image = convert_mode(open_image(path, draft), color_mode)
+    try:
+        image = convert_mode(open_image(path, draft), color_mode)
+    except ValueError as error:
+        message = str(error)
+        raise ValueError(message if path in message else f"{path}: {message}") from None
     if image_size is not None:
         height, width = image_size
         method = getattr(Image.Resampling, _INTERPOLATIONS[interpolation])
@@ -212,6 +239,7 @@ def image_dataset_from_directory(
     interpolation="bilinear",
     crop_to_aspect_ratio=False,
     verbose=True,
+    on_unreadable="error",
 ):
     """Load a folder with one subfolder of images per class, as Keras does, into arrays.
 
@@ -238,6 +266,8 @@ def image_dataset_from_directory(
             or 'hamming'.
         crop_to_aspect_ratio: crop to the target aspect ratio before resizing, not stretch.
         verbose: print "Found N files belonging to K classes." as Keras does.
+        on_unreadable: 'error' (raise, naming it) or 'skip' (warn, naming it, and go on) for a
+            class folder that cannot be listed or an image file that cannot be read.
 
     Returns:
         An :class:`ImageDataset` ``(x, y)`` with ``.class_names``: x uint8 (N, height, width,
@@ -267,9 +297,10 @@ def image_dataset_from_directory(
     _check_choice(color_mode, tuple(COLOR_MODES), "color_mode", where)
     _check_choice(interpolation, tuple(_INTERPOLATIONS), "interpolation", where)
     _check_split(validation_split, subset, shuffle, seed)
+    _check_choice(on_unreadable, ("error", "skip"), "on_unreadable", where)
     pillow()
     directory = os.fspath(directory)
-    paths, labels, class_names = _index(directory, class_names)
+    paths, labels, class_names = _index(directory, class_names, on_unreadable)
     if verbose:
         print(f"Found {len(paths)} files belonging to {len(class_names)} classes.")
     if shuffle:
@@ -286,7 +317,16 @@ def image_dataset_from_directory(
             )
         if verbose and what:
             print(f"Using {len(subset_paths)} files for {what}.")
-        x = _read_all(subset_paths, image_size, color_mode, interpolation, crop_to_aspect_ratio)
+        x, read = _read_all(
+            subset_paths, image_size, color_mode, interpolation, crop_to_aspect_ratio, on_unreadable
+        )
+        if not read.all():
+            subset_paths = [p for p, ok in zip(subset_paths, read) if ok]
+            x, subset_labels = x[read], subset_labels[read]
+            if not subset_paths:
+                raise ValueError(
+                    f"{where}: none of the {what or 'listed'} images of {directory} could be read."
+                )
         return ImageDataset(x, subset_labels, class_names, subset_paths)
 
     if not validation_split:
@@ -324,7 +364,7 @@ def _check_split(validation_split, subset, shuffle, seed):
         )
 
 
-def _index(directory, class_names):
+def _index(directory, class_names, on_unreadable="error"):
     """(file paths, int32 labels, class names) in class order, then sorted walk order."""
     where = "image_dataset_from_directory"
     if not os.path.exists(directory):
@@ -353,8 +393,15 @@ def _index(directory, class_names):
             )
         subdirs = list(class_names)
     paths, labels = [], []
+
+    def unreadable(error):
+        _unreadable(
+            f"{where}: cannot list the folder {error.filename} ({error.strerror})", on_unreadable
+        )
+
     for label, name in enumerate(subdirs):
-        for root, _, files in sorted(os.walk(os.path.join(directory, name)), key=lambda t: t[0]):
+        walk = os.walk(os.path.join(directory, name), onerror=unreadable)
+        for root, _, files in sorted(walk, key=lambda t: t[0]):
             for file in sorted(files):
                 if file.lower().endswith(IMAGE_FORMATS):
                     paths.append(os.path.join(root, file))
@@ -368,15 +415,37 @@ def _index(directory, class_names):
     return paths, np.asarray(labels, dtype=np.int32), list(subdirs)
 
 
-def _read_all(paths, image_size, color_mode, interpolation, crop_to_aspect_ratio):
+def _unreadable(message, on_unreadable):
+    if on_unreadable == "error":
+        raise ValueError(
+            f"{message}. Fix it, or pass on_unreadable='skip' (striate: "
+            f"--skip-unreadable) to go on without it."
+        )
+    warnings.warn(f"{message}; skipped.", UserWarning, stacklevel=4)
+
+
+def _read_all(
+    paths, image_size, color_mode, interpolation, crop_to_aspect_ratio, on_unreadable="error"
+):
+    """(uint8 images, bool mask of the files read); unreadable files raise or are skipped."""
     height, width = image_size
     x = np.empty((len(paths), height, width, COLOR_MODES[color_mode][1]), dtype=np.uint8)
+    read = np.ones(len(paths), dtype=bool)
 
     def read_into(item):
         index, path = item
-        x[index] = _read(path, image_size, color_mode, interpolation, crop_to_aspect_ratio)
+        try:
+            x[index] = _read(path, image_size, color_mode, interpolation, crop_to_aspect_ratio)
+        except ValueError as error:
+            if on_unreadable == "error":
+                raise
+            read[index] = False
+            return str(error)
+        return None
 
     # pillow decodes and resizes without the GIL, so threads read files in parallel.
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        list(pool.map(read_into, enumerate(paths)))
-    return x
+        problems = [p for p in pool.map(read_into, enumerate(paths)) if p]
+    for problem in problems:
+        _unreadable(problem, on_unreadable)
+    return x, read

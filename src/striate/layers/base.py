@@ -2,6 +2,9 @@
 `call` computes, `compute_output_shape` is pure arithmetic, `get_config` round-trips.
 """
 
+import contextlib
+import contextvars
+import math
 import re
 
 import numpy as np
@@ -9,6 +12,20 @@ import numpy as np
 from striate import backend, initializers
 from striate.ops.geometry import padding_mode, pair
 from striate.tensor import Tensor, Variable
+
+MAX_WEIGHT_VALUES = 2**31  # values in one weight array (8 GiB of float32)
+_BUDGET = contextvars.ContextVar("striate_weight_budget", default=None)
+
+
+@contextlib.contextmanager
+def weight_budget(values, why):
+    """While inside, layers refuse to make more than `values` weight values in all; `why` ends
+    the error (e.g. "the 1200 values its file holds"). Bounds what a file's claims allocate."""
+    token = _BUDGET.set([values, why])
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
 
 
 def reset_names():
@@ -77,6 +94,20 @@ class Layer:
 
     # -- weights ---------------------------------------------------------------------------
     def add_weight(self, name, shape, initializer="zeros", trainable=True):
+        size, budget = math.prod(int(d) for d in shape), _BUDGET.get()
+        limit, why = (
+            MAX_WEIGHT_VALUES,
+            f"the limit of {MAX_WEIGHT_VALUES} values in one weight (MAX_WEIGHT_VALUES)",
+        )
+        if budget is not None and budget[0] < limit:
+            limit, why = budget
+        if size > limit:
+            raise ValueError(
+                f"{self.describe()}: weight '{name}' of shape {tuple(shape)} would "
+                f"have {size} values, more than {why}."
+            )
+        if budget is not None:
+            budget[0] -= size
         values = initializers.get(initializer)(tuple(shape), np.dtype(self.dtype))
         weight = Variable(values, trainable=trainable, name=f"{self.name}/{name}")
         weight.requires_grad = trainable and self.trainable

@@ -1,7 +1,13 @@
 """Convolution layers: Conv2D and ZeroPadding2D (channels-last, Keras's weight layout)."""
 
 from striate import activations, initializers
-from striate.layers.base import Layer, check_channels_last, normalize_padding, normalize_tuple
+from striate.layers.base import (
+    MAX_WEIGHT_VALUES,
+    Layer,
+    check_channels_last,
+    normalize_padding,
+    normalize_tuple,
+)
 from striate.ops import conv as conv_ops
 from striate.ops import conv_pool as conv_pool_ops
 from striate.ops.geometry import conv_output_length, output_length_formula, pad_spec
@@ -64,6 +70,11 @@ class Conv2D(Layer):
         if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
             raise ValueError(
                 f"{self.describe()}: filters must be a positive int. Received: filters={filters!r}"
+            )
+        if filters > MAX_WEIGHT_VALUES:
+            raise ValueError(
+                f"{self.describe()}: filters must be at most {MAX_WEIGHT_VALUES} "
+                f"(MAX_WEIGHT_VALUES). Received: filters={filters!r:.40}"
             )
         check_channels_last(self, data_format)
         if normalize_tuple(self.describe(), "dilation_rate", dilation_rate) != (1, 1):

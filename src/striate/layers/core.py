@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from striate import activations, backend, initializers
-from striate.layers.base import Layer, as_input_shape, check_channels_last
+from striate.layers.base import MAX_WEIGHT_VALUES, Layer, as_input_shape, check_channels_last
 from striate.ops import dense as dense_ops
 from striate.ops import regularization
 from striate.ops import shape as shape_ops
@@ -55,6 +55,11 @@ class Dense(Layer):
         if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
             raise ValueError(
                 f"{self.describe()}: units must be a positive int. Received: units={units!r}"
+            )
+        if units > MAX_WEIGHT_VALUES:
+            raise ValueError(
+                f"{self.describe()}: units must be at most {MAX_WEIGHT_VALUES} "
+                f"(MAX_WEIGHT_VALUES). Received: units={units!r:.40}"
             )
         self.units = units
         self.activation = activations.get(activation)

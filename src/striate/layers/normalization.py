@@ -1,5 +1,7 @@
 """BatchNormalization with Keras's defaults (momentum 0.99, epsilon 1e-3)."""
 
+import numpy as np
+
 from striate import initializers
 from striate.layers.base import Layer
 from striate.ops import normalization as norm_ops
@@ -31,10 +33,18 @@ class BatchNormalization(Layer):
                 f"{self.describe()}: only axis=-1 (channels last) is supported. "
                 f"Received: axis={axis!r}"
             )
-        if not 0 <= momentum < 1 or epsilon <= 0:
+        numbers = all(
+            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+            for v in (momentum, epsilon)
+        )
+        if (
+            not numbers
+            or not 0 <= momentum < 1
+            or not 0 < epsilon < float(np.finfo(self.dtype).max)
+        ):  # finite in the layer's dtype, not only in Python
             raise ValueError(
-                f"{self.describe()}: need 0 <= momentum < 1 and epsilon > 0. "
-                f"Received: momentum={momentum!r}, epsilon={epsilon!r}"
+                f"{self.describe()}: need 0 <= momentum < 1 and a finite "
+                f"epsilon > 0. Received: momentum={momentum!r}, epsilon={epsilon!r}"
             )
         self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
         self.center, self.scale = bool(center), bool(scale)

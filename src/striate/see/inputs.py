@@ -58,13 +58,10 @@ def load_picture(path, shape, invert=False):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no image file at {path}")
-    Image = draw.pil_image()
-    try:
-        with Image.open(path) as image:
-            mode = "L" if shape[-1] == 1 else "RGB"
-            array = np.asarray(image.convert(mode))
-    except OSError as error:
-        raise ValueError(f"{path} is not an image pillow can read: {error}") from None
+    from striate.datasets.images import convert_mode, open_image
+
+    draw.pil_image()  # the clear ImportError first
+    array = np.asarray(convert_mode(open_image(path), "grayscale" if shape[-1] == 1 else "rgb"))
     if array.ndim == 2:
         array = array[..., None]
     array = fit_images(array[None], shape)[0]

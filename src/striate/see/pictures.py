@@ -283,6 +283,12 @@ def receptive_field_picture(model, x, layer, position, channel=0):
     inspection = inspect_model(model, x)
     index = layer_index(model.layers, layer, "receptive_field_picture")
     record = inspection.layers[index]
+    channels = record.output.shape[-1]
+    if record.spatial and not 0 <= channel < channels:
+        raise ValueError(
+            f"receptive_field_picture: {model.layers[index].describe()} has "
+            f"{channels} channels. Received: channel={channel!r}"
+        )
     field = receptive_field(model, index, position)
     fig = draw.figure(9, 4.4)
     axes = fig.subplots(1, 2)

@@ -10,6 +10,8 @@ import numpy as np
 
 from striate.see import draw
 
+MAX_HISTORY_BYTES = 64 * 2**20  # a training-history file (a CSVLogger file of 1000 epochs: 100 KB)
+
 
 def load_history(source):
     """Training history as {'loss': [...], 'val_loss': [...], ...}, one value per epoch.
@@ -32,6 +34,11 @@ def load_history(source):
     if isinstance(source, dict) and isinstance(source.get("history"), dict):
         source = source["history"]
     if isinstance(source, list):
+        if not all(isinstance(row, dict) for row in source):
+            raise ValueError(
+                "load_history: a list history must hold one dict per epoch "
+                "({'loss': ..., ...}). Received: a list of other values."
+            )
         keys = [k for row in source for k in row]
         source = {k: [row.get(k, math.nan) for row in source] for k in dict.fromkeys(keys)}
     if not isinstance(source, dict) or not source:
@@ -55,14 +62,26 @@ def load_history(source):
 def _read_history_file(path):
     if not os.path.exists(path):
         raise FileNotFoundError(f"no history file at {path}")
-    with open(path, newline="", encoding="utf-8") as handle:
-        text = handle.read()
+    size = os.path.getsize(path)
+    if size > MAX_HISTORY_BYTES:
+        raise ValueError(
+            f"{path} holds {size} bytes, over the limit of {MAX_HISTORY_BYTES} for a "
+            f"training history (striate.see.results.MAX_HISTORY_BYTES)."
+        )
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            text = handle.read()
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not a text file (CSV or JSON): {error}") from None
     if path.lower().endswith(".json") or text.lstrip()[:1] in ("{", "["):
         try:
             return json.loads(text)
-        except json.JSONDecodeError as error:
+        except (ValueError, RecursionError) as error:
             raise ValueError(f"{path} is not valid JSON: {error}") from None
-    rows = list(csv.DictReader(text.splitlines(), delimiter=_delimiter(text)))
+    try:
+        rows = list(csv.DictReader(text.splitlines(), delimiter=_delimiter(text)))
+    except csv.Error as error:
+        raise ValueError(f"{path} is not a valid CSV file: {error}") from None
     if not rows:
         raise ValueError(
             f"{path} has no rows: expected a header (epoch,loss,...) and one row "

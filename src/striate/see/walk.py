@@ -332,6 +332,11 @@ def layer_conv_walkthrough(model, layer, x, filter_index=0, positions=None, chan
     )
     if channel is None:
         channel = int(np.argmax(np.abs(walk.steps[0].products.sum(axis=(0, 1)))))
+    if isinstance(channel, bool) or not 0 <= channel < source.shape[-1]:
+        raise ValueError(
+            f"layer_conv_walkthrough: the input of {conv.describe()} has "
+            f"{source.shape[-1]} channels. Received: channel={channel!r}"
+        )
     walk.channel = channel
     if walk.activation not in (None, "linear", "softmax"):  # elementwise ones only
         with no_grad():
