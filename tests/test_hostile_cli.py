@@ -246,7 +246,7 @@ def test_every_hostile_command_line_ends_in_one_clear_line(root):
 
 
 def test_an_unreadable_class_folder_fails_or_is_skipped_with_a_warning(root, monkeypatch):
-    from striate.datasets import images
+    from striate.datasets import image_folder as images
 
     walk = os.walk
 
@@ -276,7 +276,7 @@ def test_an_unreadable_class_folder_fails_or_is_skipped_with_a_warning(root, mon
 
 
 def test_an_unreadable_image_is_skipped_with_a_warning_that_names_it(root):
-    from striate.datasets import images
+    from striate.datasets import image_folder as images
 
     with pytest.warns(UserWarning, match=r"nanfolder/b/2.png: the image holds NaN.*skipped"):
         data = images.image_dataset_from_directory(
@@ -291,12 +291,12 @@ def test_an_unreadable_image_is_skipped_with_a_warning_that_names_it(root):
 
 
 def test_image_sizes_past_the_pixel_limit_are_refused_before_allocating(root):
-    from striate.datasets import images
+    from striate.datasets import image_folder, images
 
     with pytest.raises(ValueError, match=r"image_size \(60000, 60000\) is over the limit"):
         images.load_image(root / "ok.png", (60000, 60000))
     with pytest.raises(ValueError, match="MAX_IMAGE_PIXELS"):
-        images.image_dataset_from_directory(root / "okfolder", (2**20, 2**20), verbose=False)
+        image_folder.image_dataset_from_directory(root / "okfolder", (2**20, 2**20), verbose=False)
 
 
 def test_batch_norm_refuses_non_finite_hyperparameters():

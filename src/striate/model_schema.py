@@ -35,7 +35,7 @@ def check_metadata(metadata, input_shape, outputs):
     """Raise ValueError naming the first field of `metadata` that is not as the schema says.
 
     `input_shape` is the model's input without the batch axis; `outputs` its output units."""
-    from striate.datasets.images import _INTERPOLATIONS, COLOR_MODES
+    from striate.datasets.images import COLOR_MODES, INTERPOLATIONS
 
     if not isinstance(metadata, dict):
         raise ValueError(f"metadata must be a JSON object. Received: {_short(metadata)}")
@@ -104,10 +104,10 @@ def check_metadata(metadata, input_shape, outputs):
                 f"{expected}. Received: {_short(size)}"
             )
     if "interpolation" in pre and (
-        not isinstance(pre["interpolation"], str) or pre["interpolation"] not in _INTERPOLATIONS
+        not isinstance(pre["interpolation"], str) or pre["interpolation"] not in INTERPOLATIONS
     ):
         raise ValueError(
-            f"{where}['interpolation'] must be one of {sorted(_INTERPOLATIONS)}. "
+            f"{where}['interpolation'] must be one of {sorted(INTERPOLATIONS)}. "
             f"Received: {_short(pre['interpolation'])}"
         )
 

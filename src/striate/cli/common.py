@@ -188,7 +188,7 @@ def load_folder(
     skip_unreadable=False,
 ):
     """An image folder as (train, validation) ImageDatasets for subset='both', else one."""
-    from striate.datasets.images import image_dataset_from_directory
+    from striate.datasets.image_folder import image_dataset_from_directory
 
     if not os.path.isdir(folder):
         raise UserError(

@@ -6,8 +6,8 @@ or `--image FILE`, converted to the model's input shape.
 """
 
 import argparse
-import sys
 
+from striate.cli import show_pictures as pictures
 from striate.cli.common import (
     DATASETS,
     MAX_SEED,
@@ -16,7 +16,7 @@ from striate.cli.common import (
     int_option,
     one_line_errors,
 )
-from striate.cli.show_session import Session, layer_of
+from striate.cli.show_session import Session
 
 EXAMPLES = """examples:
   striate show conv --example --out conv.gif          the article's 5x5 input and 3x3 kernel
@@ -195,220 +195,17 @@ def run(args):
     from striate.see import draw
 
     if args.what == "curves":
-        return _curves(args)
+        return pictures.curves(args)
     if args.what in ("conv", "pool") and args.example:
-        return _example(args)
+        return pictures.example(args)
     if args.what != "summary" and not getattr(args, "terminal", False):
         try:
             draw.matplotlib()
         except ImportError as error:
             raise UserError(str(error)) from None
     session = Session(args)
-    handler = _PICTURES[args.what]
+    handler = pictures.PICTURES[args.what]
     if getattr(args, "terminal", False):
         print(handler(session, args, terminal=True))
         return None
     return handler(session, args)
-
-
-def _write(picture, args, default):
-    from striate import see
-
-    out = args.out or default
-    see.save(picture, out)
-    print(f"wrote {out}")
-
-
-# -- the pictures -----------------------------------------------------------------------------
-def _filters(session, args, terminal=False):
-    from striate import see
-    from striate.layers import Conv2D
-
-    index = layer_of(session, args, Conv2D, "Conv2D")
-    if terminal:
-        name, images = see.filter_images(session.model, index)
-        pictures = [see.terminal.blocks(images[i, 0], args.color) for i in range(len(images))]
-        return f"filters of {name} (input channel 0)\n" + see.terminal.side_by_side(
-            pictures, [str(i) for i in range(len(images))]
-        )
-    _write(see.filters(session.model, index), args, "filters.png")
-
-
-def _maps(session, args, terminal=False):
-    from striate import see
-
-    x, _ = session.input()
-    inspection = see.inspect_model(session.model, x)
-    layers = None if args.layer is None else [layer_of(session, args, object, "")]
-    if terminal:
-        return see.terminal.feature_maps_text(
-            inspection, layers, args.max_channels, color=args.color
-        )
-    _write(
-        see.feature_maps(inspection, layers=layers, max_channels=args.max_channels),
-        args,
-        "maps.png",
-    )
-
-
-def _conv(session, args):
-    from striate import see
-    from striate.layers import Conv2D
-
-    index = layer_of(session, args, Conv2D, "Conv2D")
-    x, _ = session.input()
-    walk = see.layer_conv_walkthrough(
-        session.model, index, x, args.filter, _positions(session, args, index), args.channel
-    )
-    _write(walk, args, "conv.gif")
-
-
-def _pool(session, args):
-    from striate import see
-    from striate.layers import AveragePooling2D, MaxPooling2D
-
-    index = layer_of(session, args, (MaxPooling2D, AveragePooling2D), "pooling")
-    x, _ = session.input()
-    walk = see.layer_pool_walkthrough(
-        session.model, index, x, args.channel or 0, _positions(session, args, index)
-    )
-    _write(walk, args, "pool.gif")
-
-
-def _positions(session, args, index):
-    """--position, else the first --max-frames positions (all of a small map)."""
-    if args.position is not None:
-        return [args.position]
-    if args.out and args.out.lower().endswith(".png"):
-        return [(0, 0)]
-    rows, cols = session.model.layers[index].output_shape[1:3]
-    cells = [(r, c) for r in range(rows) for c in range(cols)]
-    if len(cells) > args.max_frames:
-        print(
-            f"showing the first {args.max_frames} of {len(cells)} positions "
-            f"(--max-frames, --position)",
-            file=sys.stderr,
-        )
-    return cells[: args.max_frames]
-
-
-def _example(args):
-    from striate import see
-
-    if args.what == "conv":
-        walk = see.article_conv_walkthrough(args.stride or 1, args.padding)
-    else:
-        stride = args.stride or 2
-        walk = see.pool_walkthrough(
-            see.POOL_EXAMPLE,
-            2,
-            stride,
-            args.padding,
-            args.mode,
-            title=f"{'Max' if args.mode == 'max' else 'Average'} pooling, 2x2 windows",
-        )
-    if args.position is not None:
-        walk.steps = [s for s in walk.steps if s.position == args.position]
-        if not walk.steps:
-            raise UserError(
-                f"--position {args.position} is outside the "
-                f"{walk.output.shape[0]}x{walk.output.shape[1]} output"
-            )
-    out = args.out or f"{args.what}.gif"
-    walk.save(out, duration=args.duration)
-    print(f"wrote {out} ({len(walk.steps)} frames)")
-
-
-def _field(session, args):
-    from striate import see
-
-    index = layer_of(session, args, object, "")
-    layer = session.model.layers[index]
-    position = args.position
-    if position is None and len(layer.output_shape) == 4:
-        position = (layer.output_shape[1] // 2, layer.output_shape[2] // 2)
-    x, _ = session.input()
-    _write(
-        see.receptive_field_picture(session.model, x, index, position, args.channel),
-        args,
-        "field.png",
-    )
-
-
-def _probs(session, args, terminal=False):
-    from striate import see
-
-    x, label = session.input()
-    inspection = see.inspect_model(session.model, x)
-    if terminal:
-        truth = "" if label is None else f" (true label {label})"
-        return (
-            see.terminal.blocks(inspection.input[..., 0], args.color)
-            + "\n\n"
-            + see.terminal.bars(inspection.output)
-            + truth
-        )
-    _write(see.probabilities(inspection, true_label=label), args, "probs.png")
-
-
-def _saliency(session, args, terminal=False):
-    from striate import see
-
-    x, _ = session.input()
-    key = args.class_index
-    key = int(key) if key.isdigit() else key
-    try:
-        inspection = see.inspect_model(session.model, x, key)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    if terminal:
-        return see.terminal.side_by_side(
-            [
-                see.terminal.blocks(inspection.input[..., 0], args.color),
-                see.terminal.blocks(see.saliency_map(inspection), args.color),
-            ],
-            ["input", f"saliency, class {inspection.class_index}"],
-        )
-    _write(see.saliency(inspection), args, "saliency.png")
-
-
-def _confusion(session, args):
-    from striate import see
-
-    (_, _), (x_test, y_test) = session.data()
-    if args.limit is not None:
-        x_test, y_test = x_test[: args.limit], y_test[: args.limit]
-    predicted = session.model.predict(session.scale(x_test), verbose=0).argmax(axis=-1)
-    _write(see.confusion_picture(y_test, predicted), args, "confusion.png")
-    for true, guess, count in see.most_confused(see.confusion_matrix(y_test, predicted)):
-        print(f"  true {true} predicted {guess}: {count}")
-
-
-def _summary(session, args):
-    from striate import see
-
-    print(see.detailed_summary(session.model))
-
-
-def _curves(args):
-    from striate import see
-
-    try:
-        history = see.load_history(args.history)
-    except (OSError, ValueError) as error:
-        raise UserError(str(error)) from None
-    _write(see.training_curves(history), args, "curves.png")
-
-
-# the handlers of the pictures drawn from a model (`curves` and `--example` need none)
-_PICTURES = {
-    "filters": _filters,
-    "maps": _maps,
-    "conv": _conv,
-    "pool": _pool,
-    "field": _field,
-    "probs": _probs,
-    "saliency": _saliency,
-    "confusion": _confusion,
-    "summary": _summary,
-}

@@ -14,7 +14,8 @@ from . import cifar10, digit_photo, digits, fashion_mnist, images, mnist
 from ._fetch import DatasetUnavailableError, cache_dir
 from ._idx import CorruptDatasetError, read_idx
 from .digit_photo import load_digit_photo, mnist_like
-from .images import image_dataset_from_directory, load_image
+from .image_folder import image_dataset_from_directory
+from .images import load_image
 
 __all__ = [
     "CorruptDatasetError",

@@ -1,8 +1,7 @@
 """Your own images as NumPy arrays: a folder of labelled images, one file, a photo of a digit.
 
-* :func:`image_dataset_from_directory` reads one subfolder per class, as Keras's function of the
-  same name does (same arguments, same class order, same shuffle and split for the same seed), but
-  returns uint8 arrays instead of a ``tf.data.Dataset``.
+* ``striate.datasets.image_folder.image_dataset_from_directory`` reads one subfolder per class,
+  as Keras's function of the same name does.
 * :func:`load_image` reads one file into the array a model takes (the same path the folder loader
   uses, so ``striate predict`` prepares images exactly as training saw them).
 * ``striate.datasets.digit_photo`` turns a photo of a handwritten digit into a 28x28
@@ -15,22 +14,20 @@ from __future__ import annotations
 
 import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 __all__ = [
     "IMAGE_FORMATS",
-    "ImageDataset",
-    "image_dataset_from_directory",
     "load_image",
+    "open_image",
 ]
 
 IMAGE_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 MAX_IMAGE_PIXELS = 2**26  # pixels an image file may decode to (67 MP; pillow's own bomb limit
 # is 89 MP, and only a warning below 179 MP)
 COLOR_MODES = {"grayscale": ("L", 1), "rgb": ("RGB", 3), "rgba": ("RGBA", 4)}
-_INTERPOLATIONS = {
+INTERPOLATIONS = {
     "bilinear": "BILINEAR",
     "nearest": "NEAREST",
     "bicubic": "BICUBIC",
@@ -54,36 +51,6 @@ def pillow():
     return Image, ImageOps
 
 
-class ImageDataset(tuple):
-    """The pair ``(x, y)`` of a labelled image folder, with ``.class_names`` and ``.file_paths``.
-
-    It unpacks like the tuples of ``load_data()`` (``x, y = data``) and can be passed as
-    ``validation_data=`` to ``fit``. ``x`` is uint8 (N, height, width, channels), ``y`` int32
-    labels (N,) indexing ``class_names``; ``file_paths[i]`` is the file ``x[i]`` came from.
-    """
-
-    def __new__(cls, x, y, class_names, file_paths):
-        self = super().__new__(cls, (x, y))
-        self.class_names = list(class_names)
-        self.file_paths = list(file_paths)
-        return self
-
-    @property
-    def x(self):
-        return self[0]
-
-    @property
-    def y(self):
-        return self[1]
-
-    def __repr__(self):
-        return (
-            f"<ImageDataset images={len(self.x)}, shape={self.x.shape[1:]}, "
-            f"class_names={self.class_names}>"
-        )
-
-
-# -- one file -----------------------------------------------------------------------------------
 def open_image(path, draft=None):
     """The image in `path` as a loaded PIL image turned upright (EXIF orientation applied).
 
@@ -140,7 +107,7 @@ def convert_mode(image, color_mode):
     return image if image.mode == mode else image.convert(mode)
 
 
-def _check_size(image_size, where):
+def check_size(image_size, where):
     if (
         not isinstance(image_size, (tuple, list))
         or len(image_size) != 2
@@ -161,7 +128,7 @@ def _check_size(image_size, where):
     return int(image_size[0]), int(image_size[1])
 
 
-def _check_choice(value, choices, name, where):
+def check_choice(value, choices, name, where):
     if value not in choices:
         raise ValueError(
             f"{where}: {name} must be one of {', '.join(map(repr, choices))}. "
@@ -197,14 +164,14 @@ def load_image(
         >>> load_image(path, (10, 20)).shape, load_image(path, color_mode="grayscale")[0, 0, 0]
         ((10, 20, 3), np.uint8(76))
     """
-    _check_choice(color_mode, tuple(COLOR_MODES), "color_mode", "load_image")
-    _check_choice(interpolation, tuple(_INTERPOLATIONS), "interpolation", "load_image")
+    check_choice(color_mode, tuple(COLOR_MODES), "color_mode", "load_image")
+    check_choice(interpolation, tuple(INTERPOLATIONS), "interpolation", "load_image")
     if image_size is not None:
-        image_size = _check_size(image_size, "load_image")
-    return _read(os.fspath(path), image_size, color_mode, interpolation, crop_to_aspect_ratio)
+        image_size = check_size(image_size, "load_image")
+    return read_image(os.fspath(path), image_size, color_mode, interpolation, crop_to_aspect_ratio)
 
 
-def _read(path, image_size, color_mode, interpolation, crop_to_aspect_ratio):
+def read_image(path, image_size, color_mode, interpolation, crop_to_aspect_ratio):
     Image, ImageOps = pillow()
     draft = None
     if image_size is not None:  # a JPEG may decode smaller, to twice the target size at least
@@ -217,7 +184,7 @@ def _read(path, image_size, color_mode, interpolation, crop_to_aspect_ratio):
         raise ValueError(message if path in message else f"{path}: {message}") from None
     if image_size is not None:
         height, width = image_size
-        method = getattr(Image.Resampling, _INTERPOLATIONS[interpolation])
+        method = getattr(Image.Resampling, INTERPOLATIONS[interpolation])
         if crop_to_aspect_ratio:
             image = ImageOps.fit(image, (width, height), method)
         elif image.size != (width, height):
@@ -227,225 +194,3 @@ def _read(path, image_size, color_mode, interpolation, crop_to_aspect_ratio):
 
 
 # -- a folder of labelled images ----------------------------------------------------------------
-def image_dataset_from_directory(
-    directory,
-    image_size=(256, 256),
-    color_mode="rgb",
-    validation_split=None,
-    subset=None,
-    seed=None,
-    shuffle=True,
-    class_names=None,
-    interpolation="bilinear",
-    crop_to_aspect_ratio=False,
-    verbose=True,
-    on_unreadable="error",
-):
-    """Load a folder with one subfolder of images per class, as Keras does, into arrays.
-
-    ``directory/cat/1.jpg, directory/cat/2.png, directory/dog/a.bmp ...``: the classes are the
-    subfolders in alphabetical order (or ``class_names``' order), label ``i`` is
-    ``class_names[i]``. Files with the extensions .jpg, .jpeg, .png, .bmp, .gif (any case) are read,
-    also in nested folders; other files and files directly in ``directory`` are ignored. With
-    ``shuffle`` the list of files is shuffled by ``numpy.random.RandomState(seed)`` (the same order
-    Keras gives for the same seed); ``validation_split`` then puts the last
-    ``int(validation_split * N)`` files in the validation subset and the rest in training.
-
-    Args:
-        directory: the folder.
-        image_size: (height, width) every image is resized to.
-        color_mode: 'grayscale', 'rgb' or 'rgba' (1, 3 or 4 channels).
-        validation_split: fraction in (0, 1) held out for validation, or None.
-        subset: 'training', 'validation' or 'both' (needs validation_split), or None.
-        seed: seed of the shuffle; required with validation_split when shuffling, so that the
-            training and validation subsets never overlap across calls.
-        shuffle: shuffle the files; False keeps class order, then file-name order.
-        class_names: the subfolders to use, in the order that sets the labels (a subset of them
-            is allowed); None for all, alphabetical.
-        interpolation: the resize filter: 'bilinear', 'nearest', 'bicubic', 'area', 'lanczos3'
-            or 'hamming'.
-        crop_to_aspect_ratio: crop to the target aspect ratio before resizing, not stretch.
-        verbose: print "Found N files belonging to K classes." as Keras does.
-        on_unreadable: 'error' (raise, naming it) or 'skip' (warn, naming it, and go on) for a
-            class folder that cannot be listed or an image file that cannot be read.
-
-    Returns:
-        An :class:`ImageDataset` ``(x, y)`` with ``.class_names``: x uint8 (N, height, width,
-        channels), y int32 (N,). With ``subset='both'``, a pair ``(training, validation)`` of them.
-
-    Raises:
-        FileNotFoundError / NotADirectoryError: no such directory.
-        ValueError: no class subfolders, no images, a split with no images, bad arguments, or an
-            image that cannot be read (the message names the file).
-        ImportError: pillow is not installed.
-
-    Example:
-        >>> import os, tempfile
-        >>> from PIL import Image
-        >>> root = tempfile.mkdtemp()
-        >>> for name, shade in [("dark", 0), ("light", 255)]:
-        ...     os.mkdir(os.path.join(root, name))
-        ...     for i in range(5):
-        ...         Image.new("L", (9, 7), shade).save(os.path.join(root, name, f"{i}.png"))
-        >>> train, val = image_dataset_from_directory(root, (4, 4), "grayscale", 0.2, "both",
-        ...                                            seed=1, verbose=False)
-        >>> train.x.shape, val.x.shape, train.class_names
-        ((8, 4, 4, 1), (2, 4, 4, 1), ['dark', 'light'])
-    """
-    where = "image_dataset_from_directory"
-    image_size = _check_size(image_size, where)
-    _check_choice(color_mode, tuple(COLOR_MODES), "color_mode", where)
-    _check_choice(interpolation, tuple(_INTERPOLATIONS), "interpolation", where)
-    _check_split(validation_split, subset, shuffle, seed)
-    _check_choice(on_unreadable, ("error", "skip"), "on_unreadable", where)
-    pillow()
-    directory = os.fspath(directory)
-    paths, labels, class_names = _index(directory, class_names, on_unreadable)
-    if verbose:
-        print(f"Found {len(paths)} files belonging to {len(class_names)} classes.")
-    if shuffle:
-        order = np.random.RandomState(
-            np.random.randint(1_000_000) if seed is None else seed
-        ).permutation(len(paths))
-        paths, labels = [paths[i] for i in order], labels[order]
-
-    def load(subset_paths, subset_labels, what):
-        if not subset_paths:
-            raise ValueError(
-                f"{where}: validation_split={validation_split} leaves no {what} "
-                f"images out of {len(paths)} in {directory}."
-            )
-        if verbose and what:
-            print(f"Using {len(subset_paths)} files for {what}.")
-        x, read = _read_all(
-            subset_paths, image_size, color_mode, interpolation, crop_to_aspect_ratio, on_unreadable
-        )
-        if not read.all():
-            subset_paths = [p for p, ok in zip(subset_paths, read) if ok]
-            x, subset_labels = x[read], subset_labels[read]
-            if not subset_paths:
-                raise ValueError(
-                    f"{where}: none of the {what or 'listed'} images of {directory} could be read."
-                )
-        return ImageDataset(x, subset_labels, class_names, subset_paths)
-
-    if not validation_split:
-        return load(paths, labels, "")
-    cut = len(paths) - int(validation_split * len(paths))
-    training = (paths[:cut], labels[:cut], "training")
-    validation = (paths[cut:], labels[cut:], "validation")
-    if subset == "both":
-        return load(*training), load(*validation)
-    return load(*(training if subset == "training" else validation))
-
-
-def _check_split(validation_split, subset, shuffle, seed):
-    where = "image_dataset_from_directory"
-    if validation_split is not None and (
-        isinstance(validation_split, bool)
-        or not isinstance(validation_split, (int, float))
-        or not 0 < validation_split < 1
-    ):
-        raise ValueError(
-            f"{where}: validation_split must be a fraction between 0 and 1. "
-            f"Received: validation_split={validation_split!r}"
-        )
-    _check_choice(subset, ("training", "validation", "both", None), "subset", where)
-    if bool(validation_split) != bool(subset):
-        raise ValueError(
-            f"{where}: validation_split and subset go together: give both or "
-            f"neither. Received: validation_split={validation_split!r}, "
-            f"subset={subset!r}"
-        )
-    if validation_split and shuffle and seed is None:
-        raise ValueError(
-            f"{where}: with validation_split and shuffle=True, give a seed, so that "
-            f"the training and validation subsets do not overlap. Received: seed=None"
-        )
-
-
-def _index(directory, class_names, on_unreadable="error"):
-    """(file paths, int32 labels, class names) in class order, then sorted walk order."""
-    where = "image_dataset_from_directory"
-    if not os.path.exists(directory):
-        raise FileNotFoundError(f"{where}: no such directory: {directory}")
-    if not os.path.isdir(directory):
-        raise NotADirectoryError(
-            f"{where}: {directory} is a file, not a directory of class subfolders"
-        )
-    subdirs = sorted(
-        name
-        for name in os.listdir(directory)
-        if not name.startswith(".") and os.path.isdir(os.path.join(directory, name))
-    )
-    if not subdirs:
-        raise ValueError(
-            f"{where}: {directory} has no class subfolders. Put the images of each "
-            f"class in a subfolder named after it, e.g. {directory}/cat/1.jpg, "
-            f"{directory}/dog/1.jpg"
-        )
-    if class_names is not None:
-        missing = [name for name in class_names if name not in subdirs]
-        if missing or len(set(class_names)) != len(class_names) or not class_names:
-            raise ValueError(
-                f"{where}: class_names must be distinct subfolders of {directory}: "
-                f"{subdirs} (or some of them). Received: class_names={class_names!r}"
-            )
-        subdirs = list(class_names)
-    paths, labels = [], []
-
-    def unreadable(error):
-        _unreadable(
-            f"{where}: cannot list the folder {error.filename} ({error.strerror})", on_unreadable
-        )
-
-    for label, name in enumerate(subdirs):
-        walk = os.walk(os.path.join(directory, name), onerror=unreadable)
-        for root, _, files in sorted(walk, key=lambda t: t[0]):
-            for file in sorted(files):
-                if file.lower().endswith(IMAGE_FORMATS):
-                    paths.append(os.path.join(root, file))
-                    labels.append(label)
-    if not paths:
-        raise ValueError(
-            f"{where}: no images found in the class subfolders of {directory} "
-            f"({', '.join(subdirs)}). Image files must end with "
-            f"{', '.join(IMAGE_FORMATS)}"
-        )
-    return paths, np.asarray(labels, dtype=np.int32), list(subdirs)
-
-
-def _unreadable(message, on_unreadable):
-    if on_unreadable == "error":
-        raise ValueError(
-            f"{message}. Fix it, or pass on_unreadable='skip' (striate: "
-            f"--skip-unreadable) to go on without it."
-        )
-    warnings.warn(f"{message}; skipped.", UserWarning, stacklevel=4)
-
-
-def _read_all(
-    paths, image_size, color_mode, interpolation, crop_to_aspect_ratio, on_unreadable="error"
-):
-    """(uint8 images, bool mask of the files read); unreadable files raise or are skipped."""
-    height, width = image_size
-    x = np.empty((len(paths), height, width, COLOR_MODES[color_mode][1]), dtype=np.uint8)
-    read = np.ones(len(paths), dtype=bool)
-
-    def read_into(item):
-        index, path = item
-        try:
-            x[index] = _read(path, image_size, color_mode, interpolation, crop_to_aspect_ratio)
-        except ValueError as error:
-            if on_unreadable == "error":
-                raise
-            read[index] = False
-            return str(error)
-        return None
-
-    # pillow decodes and resizes without the GIL, so threads read files in parallel.
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        problems = [p for p in pool.map(read_into, enumerate(paths)) if p]
-    for problem in problems:
-        _unreadable(problem, on_unreadable)
-    return x, read
