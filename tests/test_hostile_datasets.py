@@ -152,3 +152,29 @@ report("image", lambda: load_image({str(tmp_path / "big.png")!r}, (32, 32), "rgb
     assert outcomes.get("digit", {}).get("message") == "(28, 28)", (outcomes, result.stderr)
     assert outcomes.get("image", {}).get("message") == "(32, 32, 3)", outcomes
     assert np.prod([8000, 8000]) < 2**26
+
+
+def test_a_fifo_is_refused_not_waited_on(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="is not a regular file"):
+        from striate.datasets.images import load_image
+
+        load_image(fifo, (8, 8))
+
+
+def test_a_folder_too_big_for_memory_is_refused_before_allocating(tmp_path, monkeypatch):
+    from striate.datasets import image_folder
+
+    pil = pytest.importorskip("PIL.Image")
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            pil.new("L", (4, 4)).save(tmp_path / label / f"{i}.png")
+    monkeypatch.setattr(image_folder, "MAX_FOLDER_BYTES", 6 * 16 * 16 - 1)
+    with pytest.raises(ValueError, match=r"6 images of 16x16x1 take 1,536 bytes, over the limit"):
+        image_folder.image_dataset_from_directory(
+            tmp_path, image_size=(16, 16), color_mode="grayscale", verbose=False
+        )

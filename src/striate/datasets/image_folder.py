@@ -8,6 +8,7 @@ naming them, or are skipped with a warning that names them, as the caller choose
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,10 @@ from striate.datasets.images import (
 )
 
 __all__ = ["ImageDataset", "image_dataset_from_directory"]
+
+# The decoded folder is held in memory: past this many bytes, a clear error before allocating
+# (change it for a bigger machine).
+MAX_FOLDER_BYTES = 8 * 2**30
 
 
 class ImageDataset(tuple):
@@ -259,7 +264,15 @@ def _read_all(
 ):
     """(uint8 images, bool mask of the files read); unreadable files raise or are skipped."""
     height, width = image_size
-    x = np.empty((len(paths), height, width, COLOR_MODES[color_mode][1]), dtype=np.uint8)
+    shape = (len(paths), height, width, COLOR_MODES[color_mode][1])
+    if math.prod(shape) > MAX_FOLDER_BYTES:
+        raise ValueError(
+            f"{len(paths)} images of {height}x{width}x{shape[3]} take {math.prod(shape):,} bytes, "
+            f"over the limit of {MAX_FOLDER_BYTES:,} "
+            f"(striate.datasets.image_folder.MAX_FOLDER_BYTES); use a smaller image_size or "
+            f"fewer images"
+        )
+    x = np.empty(shape, dtype=np.uint8)
     read = np.ones(len(paths), dtype=bool)
 
     def read_into(item):

@@ -64,6 +64,8 @@ def open_image(path, draft=None):
         raise FileNotFoundError(f"no such file: {path}")
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path} is a directory, not an image file")
+    if not os.path.isfile(path):  # a FIFO or a device would block or never end
+        raise ValueError(f"{path} is not a regular file, so not an image file")
     try:
         with Image.open(path) as image:
             if draft is not None and image.format == "JPEG":
