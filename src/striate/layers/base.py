@@ -7,6 +7,7 @@ import re
 import numpy as np
 
 from striate import backend, initializers
+from striate.layers import symbolic
 from striate.ops.geometry import padding_mode, pair
 from striate.tensor import Tensor, Variable
 
@@ -129,8 +130,8 @@ class Layer:
 
     @property
     def fusions(self):
-        """What the execution plan (`striate.plan`) may run in place of `call`, as a frozenset
-        of these promises (none by default: the plan then only calls `call`):
+        """What the execution plan (`striate.models.plan`) may run in place of `call`, as a
+        frozenset of these promises (none by default: the plan then only calls `call`):
 
         - 'activation': `call(x)` is `self.activation(self.call_without_activation(x))`, so the
           plan may apply the activation itself: after a max pooling (a ReLU) or inside the
@@ -167,6 +168,8 @@ class Layer:
             )
 
     def __call__(self, inputs, training=False):
+        if symbolic.is_symbolic(inputs):  # a functional model being defined
+            return symbolic.call_symbolic(self, inputs)
         tensor = inputs if isinstance(inputs, Tensor) else Tensor(np.asarray(inputs))
         self.build_for((None,) + tensor.data.shape[1:])
         return self.call(tensor, training=training)
