@@ -232,8 +232,8 @@ def test_error_texts():
     )
     with pytest.raises(TypeError, match="outputs must be symbolic tensors"):
         striate.Model(other, np.ones(3))
-    with pytest.raises(ValueError, match="subclassing striate.Model is not supported yet"):
-        type("Mine", (striate.Model,), {})()
+    with pytest.raises(TypeError, match="a functional model is Model.inputs, outputs."):
+        type("Mine", (striate.Model,), {})(other)
 
 
 def test_summary_has_the_connected_to_column():
@@ -256,5 +256,17 @@ def test_weights_file_round_trip_and_the_model_file_limitation(tmp_path):
     twin = residual_model()
     twin.load_weights(tmp_path / "w.striate")
     np.testing.assert_array_equal(twin.predict(x, verbose=0), expected)
-    with pytest.raises(ValueError, match="holds Sequential models only for now"):
+    with pytest.raises(ValueError, match="holds Sequential models only for now; save the"):
         model.save(tmp_path / "m.striate")
+
+
+def test_merge_ops_sum_gradients_back_over_broadcast_axes():
+    x, w = ARRAYS[0], np.random.default_rng(7).standard_normal((1, 4))
+    for op in (merging.add, merging.multiply, merging.maximum, merging.subtract):
+        check_gradients(lambda a, b, op=op: op([a, b]), [x, w])
+    check_gradients(lambda a, b: merging.multiply([a, b]), [x, w[0]])
+
+
+def test_inspect_says_it_takes_sequential_models_only():
+    with pytest.raises(ValueError, match="'residual'.inspect: seeing inside runs a Sequential"):
+        residual_model().inspect(np.zeros((6, 6, 2)))

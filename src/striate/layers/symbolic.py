@@ -52,6 +52,10 @@ class SymbolicTensor:
             f"made by '{self.node.layer.name}'>"
         )
 
+    @property
+    def data(self):
+        self.__array__()
+
     def __array__(self, *args, **kwargs):
         raise TypeError(
             f"A symbolic tensor (shape {base.format_shape(self.shape)}, made by "

@@ -14,6 +14,7 @@ the loss is a (binary) cross-entropy, they run as one op as in `Sequential`
 (['x', 'h', 'plus', 'out'], 30)
 """
 
+from striate.layers import tracking
 from striate.layers.base import default_name, format_shape
 from striate.layers.core import InputLayer
 from striate.layers.symbolic import (
@@ -158,7 +159,7 @@ class Functional(Model):
             if node is skip:
                 continue
             arguments = map_structure(lambda t: values[id(t)], node.inputs)
-            result = node.layer.call(arguments, training=training)
+            result = tracking.invoke(node.layer, arguments, training)
             results = [result] if len(node.outputs) == 1 else flatten(result)
             values.update((id(t), v) for t, v in zip(node.outputs, results))
         return values
@@ -185,7 +186,8 @@ class Functional(Model):
         x = map_structure(lambda t: values[id(t)], node.inputs)
         steps = execution_plan([node.layer], self.loss)
         for function, layers in steps[:-1]:
-            x = function(layers, x, training)
+            with tracking.training_scope(training):
+                x = function(layers, x, training)
         finish, operands = steps[-1]
         return finish(operands, x, y_true)
 
@@ -197,14 +199,6 @@ class Functional(Model):
                 f"Received: a model with {len(self.inputs)} inputs and {len(self.outputs)} "
                 f"outputs."
             )
-
-    def save(self, filepath, overwrite=True):
-        """Not yet: the model file (striate.saving) writes Sequential models only."""
-        raise ValueError(
-            f"Model '{self.name}'.save: the striate model file holds Sequential models only "
-            f"for now; save this functional model's weights with save_weights(filepath) and "
-            f"rebuild it with the same code before load_weights. Received: a functional model."
-        )
 
     def predict(self, x, batch_size=None, verbose="auto"):
         self._check_compilable(None)

@@ -13,12 +13,15 @@ import numpy as np
 from striate import losses as losses_module
 from striate import metrics as metrics_module
 from striate import optimizers as optimizers_module
-from striate.layers.base import Layer
+from striate.layers import tracking
+from striate.layers.base import Layer, default_name
 from striate.layers.core import InputLayer
 from striate.layers.lookup import layer_index
+from striate.layers.symbolic import call_symbolic, is_symbolic
 from striate.models import training as training_loop
 from striate.models.summary import summary_text
 from striate.models.tools import tool
+from striate.tensor import Tensor
 
 
 class _SummaryMethod:
@@ -47,13 +50,21 @@ class Model(Layer):
             return super().__new__(Functional)
         return super().__new__(cls)
 
-    def __init__(self, *args, **kwargs):
-        # Reached only by a user's subclass (Sequential and Functional define their own).
-        raise ValueError(
-            f"{type(self).__name__}: subclassing striate.Model is not supported yet; build the "
-            f"model with Model(inputs, outputs) or Sequential([...]). Received: a subclass "
-            f"{type(self).__name__} of Model."
-        )
+    _is_a_stack = False  # the model file (striate.saving) and `see` take Sequential only
+
+    def __init__(self, *args, name=None, trainable=True, dtype=None, **kwargs):
+        """A user's subclass: `super().__init__()` in its `__init__`, layers as attributes."""
+        if args or kwargs:
+            raise TypeError(
+                f"{type(self).__name__}: Model.__init__ takes name=, trainable= and dtype= in "
+                f"a subclass (a functional model is Model(inputs, outputs)). Received: "
+                f"{len(args)} positional argument(s) and {sorted(kwargs)}."
+            )
+        self._layer_list = None  # the layers are the ones its attributes hold
+        self._init_model(name or default_name(type(self)), trainable)
+        self.dtype = dtype
+        self.input_shape = self.output_shape = None
+        self.built = False
 
     def _init_model(self, name, trainable=True):
         self.name = name
@@ -78,6 +89,17 @@ class Model(Layer):
     @property
     def summary(self):
         return _SummaryMethod(self)
+
+    @property
+    def layers(self):
+        """The model's layers (a subclassed model's: those its attributes hold, in order)."""
+        if self._layer_list is None:
+            return tracking.sublayers(self)
+        return self._layer_list
+
+    @layers.setter
+    def layers(self, value):
+        self._layer_list = value
 
     # -- freezing ----------------------------------------------------------------------------
     @property
@@ -139,13 +161,19 @@ class Model(Layer):
 
     @property
     def weights(self):
-        return [w for layer in self.layers for w in layer.weights]
+        found, seen = [], set()
+        for weight in self._weights + [w for layer in self.layers for w in layer.weights]:
+            if id(weight) not in seen:
+                seen.add(id(weight))
+                found.append(weight)
+        return found
 
     @property
     def trainable_weights(self):
         if not self.trainable:
             return []
-        ids = {id(w) for layer in self.layers for w in layer.trainable_weights}
+        ids = {id(w) for w in self._weights if w.trainable}
+        ids |= {id(w) for layer in self.layers for w in layer.trainable_weights}
         return [w for w in self.weights if id(w) in ids]
 
     @property
@@ -159,6 +187,8 @@ class Model(Layer):
 
     def set_weights(self, arrays):
         arrays = list(arrays)
+        if self._layer_list is None:  # a subclassed model: its weights in `weights` order
+            return Layer.set_weights(self, arrays)
         expected = sum(len(layer.weights) for layer in self.layers)
         if len(arrays) != expected:
             raise ValueError(
@@ -204,6 +234,36 @@ class Model(Layer):
     def _check_compilable(self, loss):
         """Raise if this model cannot be trained with `loss` (Functional: one output only)."""
 
+    # -- a user's subclass ------------------------------------------------------------------------
+    def build(self, input_shape):
+        """Build a subclassed model for `input_shape` (batch first) by running its `call` on a
+        symbolic tensor (which builds every layer it calls); returns the output shape."""
+        shape = (None,) + tuple(input_shape)[1:]
+        self.output_shape = tracking.infer_output_shape(self, shape)
+        self.input_shape, self.built = shape, True
+        return self.output_shape
+
+    def build_for(self, input_shape):
+        if self.built:
+            return self.output_shape
+        return self.build(input_shape)
+
+    def __call__(self, inputs, training=None):
+        if is_symbolic(inputs):  # used as a layer of a functional model
+            return call_symbolic(self, inputs)
+        training = tracking.current_training() if training is None else training
+        if not isinstance(inputs, Tensor):
+            array = training_loop.prepare_inputs(self, inputs, "call")
+            inputs = Tensor(array.astype(self.float_type(), copy=False))
+        elif not self.built:
+            self.build((None,) + inputs.data.shape[1:])
+        return tracking.invoke(self, inputs, training)
+
+    def call_with_loss(self, inputs, y_true, training=False):
+        """`(loss, outputs)` for a batch of a subclassed model: its call, then the loss."""
+        outputs = tracking.invoke(self, inputs, training)
+        return self.loss(y_true, outputs), outputs.data
+
     def fit(
         self,
         x=None,
@@ -246,6 +306,13 @@ class Model(Layer):
     def save(self, filepath, overwrite=True):
         """Write one file with the architecture, weights, compile settings and training state
         (see `striate.saving`); `load_model(filepath)` reads it back."""
+        if not self._is_a_stack:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}'.save: the striate model file holds "
+                f"Sequential models only for now; save the weights with save_weights(filepath) "
+                f"and rebuild the model with the same code before load_weights. Received: a "
+                f"{type(self).__name__} model."
+            )
         tool("save_model", f"{type(self).__name__}.save")(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite=True):
@@ -263,4 +330,10 @@ class Model(Layer):
         and, for `class_index` (an int or 'predicted'), the gradient of that class's score
         (before softmax) with respect to every layer's output and the input. See `striate.see`.
         """
+        if not self._is_a_stack:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}'.inspect: seeing inside runs a Sequential "
+                f"model's layers one after another; a graph of layers is not supported yet. "
+                f"Received: a {type(self).__name__} model."
+            )
         return tool("inspect", f"{type(self).__name__}.inspect")(self, x, class_index)

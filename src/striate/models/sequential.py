@@ -20,6 +20,8 @@ class Sequential(Model):
     43780
     """
 
+    _is_a_stack = True
+
     def __init__(self, layers=None, name=None, trainable=True):
         self.layers = []
         self._init_model(name or "sequential", trainable)

@@ -17,18 +17,32 @@ import numpy as np
 from striate.tensor import Tensor
 
 
+def _fit(grads, tensors):
+    """Each gradient summed back to its input's shape where NumPy broadcast that input (a
+    per-channel weight times a batch): over the axes it lacked or had of size 1."""
+    fitted = []
+    for grad, tensor in zip(grads, tensors):
+        shape = tensor.data.shape
+        if grad.shape != shape:
+            grad = grad.sum(axis=tuple(range(grad.ndim - len(shape))))
+            axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+            grad = grad.sum(axis=axes, keepdims=True) if axes else grad
+        fitted.append(grad)
+    return tuple(fitted)
+
+
 def add(tensors):
     """`x0 + x1 + ...`; backward: each input gets the output's gradient g."""
     out = tensors[0].data
     for tensor in tensors[1:]:
         out = out + tensor.data
-    return Tensor.from_op(out, tuple(tensors), lambda g: (g,) * len(tensors), "add")
+    return Tensor.from_op(out, tuple(tensors), lambda g: _fit((g,) * len(tensors), tensors), "add")
 
 
 def subtract(tensors):
     """`x0 - x1`; backward: (g, -g)."""
     a, b = tensors
-    return Tensor.from_op(a.data - b.data, (a, b), lambda g: (g, -g), "subtract")
+    return Tensor.from_op(a.data - b.data, (a, b), lambda g: _fit((g, -g), tensors), "subtract")
 
 
 def average(tensors):
@@ -41,7 +55,7 @@ def average(tensors):
 
     def backward(g):
         share = g / count
-        return (share,) * count
+        return _fit((share,) * count, tensors)
 
     return Tensor.from_op(out, tuple(tensors), backward, "average")
 
@@ -61,7 +75,7 @@ def multiply(tensors):
                 if j != i:
                     grad = grad * array
             grads.append(grad)
-        return tuple(grads)
+        return _fit(grads, tensors)
 
     return Tensor.from_op(out, tuple(tensors), backward, "multiply")
 
@@ -85,7 +99,7 @@ def _extremum(tensors, pick, op):
             grads[i] = running * to_current
             running = running * (1 - to_current)
         grads[0] = running
-        return tuple(grads)
+        return _fit(grads, tensors)
 
     return Tensor.from_op(outs[-1], tuple(tensors), backward, op)
 
