@@ -270,3 +270,46 @@ def test_merge_ops_sum_gradients_back_over_broadcast_axes():
 def test_inspect_says_it_takes_sequential_models_only():
     with pytest.raises(ValueError, match="'residual'.inspect: seeing inside runs a Sequential"):
         residual_model().inspect(np.zeros((6, 6, 2)))
+
+
+def test_config_round_trip_in_keras_shape_with_a_nested_sequential_and_a_shared_layer():
+    base = striate.Sequential(
+        [striate.Input(shape=(6, 6, 2)), layers.Conv2D(3, 3), layers.Flatten()], name="base"
+    )
+    a, b = striate.Input(shape=(6, 6, 2), name="a"), striate.Input(shape=(6, 6, 2), name="b")
+    shared = layers.Dense(4, name="shared")
+    joined = layers.concatenate([shared(base(a)), shared(base(b))], name="joined")
+    model = striate.Model([a, b], [layers.Dense(2, name="out")(joined), joined], name="twin")
+    config = model.get_config()
+    entry = next(e for e in config["layers"] if e["name"] == "shared")
+    histories = [n["args"][0]["config"]["keras_history"] for n in entry["inbound_nodes"]]
+    assert histories == [["base", 0, 0], ["base", 1, 0]]
+    assert config["input_layers"] == [["a", 0, 0], ["b", 0, 0]]
+    assert config["output_layers"] == [["out", 0, 0], ["joined", 0, 0]]
+    rebuilt = striate.Model.from_config(config)
+    assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in model.layers]
+    assert rebuilt.count_params() == model.count_params()
+    rebuilt.set_weights(model.get_weights())
+    x = [np.random.default_rng(5).random((2, 6, 6, 2)).astype(np.float32)] * 2
+    for mine, theirs in zip(model(x), rebuilt(x)):
+        np.testing.assert_array_equal(mine.data, theirs.data)
+    broken = {**config, "layers": [e for e in config["layers"] if e["name"] != "base"]}
+    with pytest.raises(ValueError, match="the calls of shared, joined, out need tensors"):
+        striate.Model.from_config(broken)
+
+
+def test_unfreezing_without_compiling_warns_and_trains_what_compile_chose():
+    model = residual_model()
+    conv = model.get_layer("conv2d")
+    conv.trainable = False
+    x, y = np.random.default_rng(6).random((8, 6, 6, 2)).astype(np.float32), np.zeros(8, int)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, verbose=0)
+    kept = conv.get_weights()
+    conv.trainable = True
+    with pytest.warns(UserWarning, match="trainable` state has changed since the model was"):
+        model.fit(x, y, epochs=1, verbose=0)  # no crash in the optimizer
+    assert all(np.array_equal(a, b) for a, b in zip(conv.get_weights(), kept))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, verbose=0)
+    assert not np.array_equal(conv.get_weights()[0], kept[0])

@@ -24,6 +24,7 @@ from striate.layers.symbolic import (
     is_symbolic,
     map_structure,
 )
+from striate.models import graph_config
 from striate.models import training as training_loop
 from striate.models.model import Model
 from striate.models.plan import execution_plan
@@ -217,10 +218,16 @@ class Functional(Model):
         structure = tensors[0] if self._single_input else tensors
         return self.call(structure, training=training)
 
+    _config_kind = "functional"
+
     def get_config(self):
-        config = super().get_config()
-        config.pop("dtype", None)
-        return config
+        """Keras 3's functional config (`striate.models.graph_config`)."""
+        return graph_config.functional_config(self)
+
+    @classmethod
+    def from_config(cls, config, get_class=None):
+        """The model a `get_config()` describes, with new weights; classes by name only."""
+        return graph_config.functional_from_config(config, get_class)
 
 
 def flatten_shapes(shapes):

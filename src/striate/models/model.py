@@ -51,6 +51,7 @@ class Model(Layer):
         return super().__new__(cls)
 
     _is_a_stack = False  # the model file (striate.saving) and `see` take Sequential only
+    _config_kind = None  # "sequential" or "functional": from_config takes get_class
 
     def __init__(self, *args, name=None, trainable=True, dtype=None, **kwargs):
         """A user's subclass: `super().__init__()` in its `__init__`, layers as attributes."""
@@ -65,6 +66,16 @@ class Model(Layer):
         self.dtype = dtype
         self.input_shape = self.output_shape = None
         self.built = False
+
+    @classmethod
+    def from_config(cls, config, get_class=None):
+        """`Model.from_config(functional_model.get_config())` rebuilds it, as in Keras; a
+        subclass is made as `cls(**config)`."""
+        if cls is Model and "input_layers" in config:
+            from striate.models import graph_config
+
+            return graph_config.functional_from_config(config, get_class)
+        return cls(**config)
 
     def _init_model(self, name, trainable=True):
         self.name = name

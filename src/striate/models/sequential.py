@@ -5,6 +5,7 @@ import numpy as np
 from striate.layers.base import Layer
 from striate.layers.core import InputLayer
 from striate.layers.symbolic import SymbolicTensor, call_symbolic, is_symbolic
+from striate.models import graph_config
 from striate.models import training as training_loop
 from striate.models.model import Model
 from striate.models.plan import execution_plan, plan_key
@@ -21,6 +22,7 @@ class Sequential(Model):
     """
 
     _is_a_stack = True
+    _config_kind = "sequential"
 
     def __init__(self, layers=None, name=None, trainable=True):
         self.layers = []
@@ -150,3 +152,11 @@ class Sequential(Model):
             return self.call(inputs, training=training)
         array = training_loop.prepare_inputs(self, array, "call")
         return self.call(Tensor(array), training=training)
+
+    def get_config(self):
+        """The name, input shape and each layer's class and config (as a layer of a model)."""
+        return graph_config.sequential_config(self)
+
+    @classmethod
+    def from_config(cls, config, get_class=None):
+        return graph_config.sequential_from_config(config, get_class)
