@@ -313,3 +313,33 @@ def test_unfreezing_without_compiling_warns_and_trains_what_compile_chose():
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(x, y, epochs=1, verbose=0)
     assert not np.array_equal(conv.get_weights()[0], kept[0])
+
+
+def test_a_functional_chain_runs_the_sequential_plan_bit_for_bit():
+    from striate.models.plan import describe
+
+    def stack():
+        return [
+            layers.Conv2D(4, 3, activation="relu"),
+            layers.MaxPool2D(2),
+            layers.Flatten(),
+            layers.Dense(5, activation="softmax"),
+        ]
+
+    sequential = striate.Sequential([striate.Input(shape=(8, 8, 1))] + stack())
+    x = inputs = striate.Input(shape=(8, 8, 1))
+    for layer in stack():
+        x = layer(x)
+    functional = striate.Model(inputs, x)
+    functional.set_weights(sequential.get_weights())
+    (chain,) = functional._chains.values()
+    assert describe(functional._chain_plan(chain))[0].endswith(", relu")  # conv + pool fused
+    rng = np.random.default_rng(8)
+    data, labels = rng.random((32, 8, 8, 1)).astype(np.float32), rng.integers(0, 5, 32)
+    for model in (sequential, functional):
+        striate.utils.set_random_seed(1)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model.fit(data, labels, batch_size=8, epochs=2, verbose=0)
+    for a, b in zip(sequential.get_weights(), functional.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(sequential.predict(data, verbose=0), functional(data).data)

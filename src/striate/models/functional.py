@@ -2,9 +2,11 @@
 tensors (`striate.layers.symbolic`): several inputs and outputs, shared layers, nested models.
 
 The model keeps the graph's nodes in topological order and runs them with each layer's `call`
-on Tensors. Only the last step is fused: when the output layer ends in a softmax (sigmoid) and
-the loss is a (binary) cross-entropy, they run as one op as in `Sequential`
-(`striate.models.plan`); the conv + pool fusion is Sequential's alone for now.
+on Tensors, except runs of layers where each feeds only the next (a chain, as in a
+`Sequential`): those go through the execution plan (`striate.models.plan`), fused as in
+`Sequential` (conv + ReLU + 2x2 max pool as one op; a final softmax (sigmoid) with a (binary)
+cross-entropy loss as one op), so a functional chain computes exactly what its Sequential twin
+does.
 
 >>> from striate.layers import Dense, Input, add
 >>> x = Input(shape=(4,), name="x")
@@ -27,7 +29,7 @@ from striate.layers.symbolic import (
 from striate.models import graph_config
 from striate.models import training as training_loop
 from striate.models.model import Model
-from striate.models.plan import execution_plan
+from striate.models.plan import execution_plan, plan_key
 from striate.tensor import Tensor
 
 
@@ -55,6 +57,8 @@ class Functional(Model):
                 )
         self._nodes = self._sort_nodes()
         self.layers = self._layers_in_keras_order()
+        self._chains, self._in_chain = self._find_chains()
+        self._plans = {}
         self.input_shape = self.inputs[0].shape if len(self.inputs) == 1 else None
         self._single_input = len(self.inputs) == 1 and isinstance(inputs, SymbolicTensor)
 
@@ -120,6 +124,49 @@ class Functional(Model):
         ranked = sorted(first_visit.items(), key=lambda kv: (-layer_depth[kv[0]], kv[1][0]))
         return [layer for _, (_, layer) in ranked]
 
+    def _find_chains(self):
+        """Runs of calls that each take one tensor, the output of the call before, used by
+        nothing else: `{id(first node): [nodes]}`, and the ids of the nodes after the first.
+        Each run goes through the execution plan (`striate.models.plan`), fused as in
+        Sequential (a conv + ReLU + 2x2 max pool as one op; the final softmax with the loss)."""
+        users = {}
+        for node in self._nodes:
+            for tensor in node.input_tensors:
+                users.setdefault(id(tensor), []).append(node)
+        outputs = {id(t) for t in self.outputs}
+
+        def chainable(node):
+            return (
+                len(node.outputs) == 1
+                and isinstance(node.inputs, SymbolicTensor)
+                and not isinstance(node.layer, Model)
+            )
+
+        following = {}
+        for node in self._nodes:
+            readers = users.get(id(node.outputs[0]), [])
+            if chainable(node) and id(node.outputs[0]) not in outputs and len(readers) == 1:
+                if chainable(readers[0]):
+                    following[id(node)] = readers[0]
+        later = {id(node) for node in following.values()}
+        chains = {}
+        for node in self._nodes:
+            if id(node) in following and id(node) not in later:
+                chain = [node]
+                while id(chain[-1]) in following:
+                    chain.append(following[id(chain[-1])])
+                chains[id(node)] = chain
+        return chains, later
+
+    def _chain_plan(self, chain, loss=None):
+        layers = [node.layer for node in chain]
+        key = plan_key(layers, loss)
+        cached = self._plans.get((id(chain[0]), loss is not None))
+        if cached is None or cached[0] != key:
+            cached = (key, execution_plan(layers, loss))
+            self._plans[(id(chain[0]), loss is not None)] = cached
+        return cached[1]
+
     def __repr__(self):
         return f"<Functional name={self.name!r}, layers={len(self.layers)}>"
 
@@ -153,11 +200,20 @@ class Functional(Model):
 
     # -- computing ------------------------------------------------------------------------------
     def _run(self, inputs, training, skip=None):
-        """Every tensor's value by id: the inputs, then each node's outputs in order."""
+        """Every tensor's value by id: the inputs, then each node's (or chain's) outputs in
+        order; `skip`: a node (the first of a chain) left for the loss step."""
         given = [inputs] if self._single_input else flatten_given(self, inputs)
         values = {id(t): v for t, v in zip(self.inputs, given)}
         for node in self._nodes:
-            if node is skip:
+            if node is skip or id(node) in self._in_chain:
+                continue
+            chain = self._chains.get(id(node))
+            if chain is not None:
+                x = values[id(node.inputs)]
+                with tracking.training_scope(training):
+                    for function, layers in self._chain_plan(chain):
+                        x = function(layers, x, training)
+                values[id(chain[-1].outputs[0])] = x
                 continue
             arguments = map_structure(lambda t: values[id(t)], node.inputs)
             result = tracking.invoke(node.layer, arguments, training)
@@ -183,9 +239,10 @@ class Functional(Model):
         if not fusable:
             outputs = self._run(inputs, training)[id(output)]
             return self.loss(y_true, outputs), outputs.data
-        values = self._run(inputs, training, skip=node)
-        x = map_structure(lambda t: values[id(t)], node.inputs)
-        steps = execution_plan([node.layer], self.loss)
+        chain = next((c for c in self._chains.values() if c[-1] is node), [node])
+        values = self._run(inputs, training, skip=chain[0])
+        x = map_structure(lambda t: values[id(t)], chain[0].inputs)
+        steps = self._chain_plan(chain, self.loss)
         for function, layers in steps[:-1]:
             with tracking.training_scope(training):
                 x = function(layers, x, training)
