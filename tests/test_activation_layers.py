@@ -23,7 +23,7 @@ from striate.layers import (
     Softmax,
 )
 from striate.models import Sequential, load_model
-from striate.plan import describe
+from striate.models.plan import describe
 from striate.tensor import Tensor
 
 # (layer factory, input shape, parameter count Keras 3.15 gives); all keep the input shape.

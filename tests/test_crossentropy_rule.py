@@ -18,7 +18,7 @@ import striate
 from striate import backend, zoo
 from striate.layers import Activation, Dense, Input
 from striate.models import Sequential
-from striate.plan import describe, execution_plan
+from striate.models.plan import describe, execution_plan
 from striate.tensor import Tensor
 
 CLASSES = 4

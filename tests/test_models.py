@@ -314,7 +314,7 @@ def plain_loop(plain, x, y):
 
 
 def test_predict_and_evaluate_split_big_batches(monkeypatch):
-    from striate import training
+    from striate.models import training
 
     model = article_model((8, 8, 1))
     model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])

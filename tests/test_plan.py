@@ -1,5 +1,5 @@
-"""Sequential's execution plan (striate.plan): the rewritten steps give the outputs and gradients
-of running the layers one by one, within float rounding (the fused op's GEMMs have other
+"""Sequential's execution plan (striate.models.plan): the rewritten steps give the outputs and
+gradients of running the layers one by one, within float rounding (the fused op's GEMMs have other
 heights: tests/rounding.py), and the plan follows changes to the model."""
 
 import numpy as np
@@ -9,7 +9,7 @@ from rounding import assert_equal_within_rounding
 from striate import zoo
 from striate.layers import Activation, Conv2D, Dense, Flatten, Input, MaxPool2D
 from striate.models import Sequential
-from striate.plan import describe, execution_plan, layers_in_block_order
+from striate.models.plan import describe, execution_plan, layers_in_block_order
 from striate.tensor import Tensor
 
 

@@ -3,7 +3,7 @@
 import io
 import re
 
-from striate.progress import Progbar, format_duration, format_per_step
+from striate.models.progress import Progbar, format_duration, format_per_step
 
 
 class FakeTerminal(io.StringIO):

@@ -25,7 +25,7 @@ from striate import (
     utils,
 )
 from striate.layers import Input
-from striate.models import Sequential
+from striate.models import Model, Sequential
 from striate.parallel import num_threads, set_num_threads
 from striate.tensor import Tensor, no_grad
 
@@ -33,6 +33,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Input",
+    "Model",
     "Sequential",
     "Tensor",
     "activations",

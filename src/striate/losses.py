@@ -25,7 +25,7 @@ class Loss:
     def fused_activation(self):
         """The activation (`striate.ops.activations.softmax` or `sigmoid`) this loss can be
         computed together with, or None: a model that ends in it is then trained and evaluated
-        with the activation and the loss as one op (`striate.plan`), by the loss's
+        with the activation and the loss as one op (`striate.models.plan`), by the loss's
         `softmax_crossentropy(y_true, logits)` or `sigmoid_crossentropy(y_true, logits)`: the
         cross-entropies on probabilities, unless a subclass overrides `__call__`."""
         return None

@@ -4,6 +4,22 @@ from striate.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from striate.layers.base import Layer
 from striate.layers.conv import Conv2D, ZeroPadding2D
 from striate.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from striate.layers.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from striate.layers.normalization import BatchNormalization
 from striate.layers.pooling import (
     AveragePooling2D,
@@ -18,6 +34,20 @@ Convolution2D = Conv2D
 
 __all__ = [
     "Activation",
+    "Add",
+    "Average",
+    "Concatenate",
+    "Maximum",
+    "Minimum",
+    "Multiply",
+    "Subtract",
+    "add",
+    "average",
+    "concatenate",
+    "maximum",
+    "minimum",
+    "multiply",
+    "subtract",
     "AveragePooling2D",
     "AvgPool2D",
     "BatchNormalization",
@@ -48,6 +78,13 @@ _CLASSES = {
     cls.__name__: cls
     for cls in (
         Activation,
+        Add,
+        Average,
+        Concatenate,
+        Maximum,
+        Minimum,
+        Multiply,
+        Subtract,
         AveragePooling2D,
         BatchNormalization,
         Conv2D,

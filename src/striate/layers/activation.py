@@ -3,7 +3,7 @@
 Softmax, ReLU, LeakyReLU and ELU are `Activation` layers whose activation is the op with their
 settings bound, so the execution plan treats them as it treats `Activation(...)`: `Softmax()`
 at the end of a model runs fused with a cross-entropy loss, a plain `ReLU()` before a max
-pooling is applied after it (`striate.plan`). PReLU has a weight, `alpha`.
+pooling is applied after it (`striate.models.plan`). PReLU has a weight, `alpha`.
 """
 
 import functools

@@ -10,6 +10,7 @@ import re
 import numpy as np
 
 from striate import backend, initializers
+from striate.layers import symbolic, tracking
 from striate.ops.geometry import padding_mode, pair
 from striate.tensor import Tensor, Variable
 
@@ -93,7 +94,23 @@ class Layer:
         return f"{type(self).__name__} '{self.name}'"
 
     # -- weights ---------------------------------------------------------------------------
-    def add_weight(self, name, shape, initializer="zeros", trainable=True):
+    def add_weight(
+        self, name=None, shape=None, initializer=None, trainable=True, dtype=None, **unknown
+    ):
+        """A new weight of this layer. Keras 3's keyword form (`add_weight(shape=...,
+        initializer=..., trainable=..., name=...)`) and its positional order (shape first)
+        work too; the initializer defaults to Keras's 'glorot_uniform'."""
+        if unknown:
+            raise TypeError(
+                f"{self.describe()}.add_weight: unexpected keyword argument(s) "
+                f"{', '.join(sorted(unknown))}. Received: {unknown!r}"
+            )
+        if name is not None and not isinstance(name, str):  # Keras 3: add_weight(shape, init)
+            name, shape, initializer = None, name, initializer or shape
+        if isinstance(shape, (int, np.integer)):
+            shape = (int(shape),)
+        if name is None:
+            name = f"variable_{len(self._weights)}" if self._weights else "variable"
         size, budget = math.prod(int(d) for d in shape), _BUDGET.get()
         limit, why = (
             MAX_WEIGHT_VALUES,
@@ -108,35 +125,62 @@ class Layer:
             )
         if budget is not None:
             budget[0] -= size
-        values = initializers.get(initializer)(tuple(shape), np.dtype(self.dtype))
+        values = initializers.get(initializer or "glorot_uniform")(
+            tuple(shape), np.dtype(dtype or self.dtype)
+        )
         weight = Variable(values, trainable=trainable, name=f"{self.name}/{name}")
         weight.requires_grad = trainable and self.trainable
         self._weights.append(weight)
         return weight
 
     @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        """As in Keras, setting it sets every layer this one holds."""
+        self._trainable = bool(value)
+        for layer in tracking.sublayers(self):
+            layer.trainable = value
+
+    @property
     def weights(self):
-        return list(self._weights)
+        """Own weights, then those of the layers it holds (each once)."""
+        found, seen = [], set()
+        for weight in self._weights + [w for s in tracking.sublayers(self) for w in s.weights]:
+            if id(weight) not in seen:
+                seen.add(id(weight))
+                found.append(weight)
+        return found
 
     @property
     def trainable_weights(self):
-        return [w for w in self._weights if w.trainable and self.trainable]
+        if not self.trainable:
+            return []
+        own = [w for w in self._weights if w.trainable]
+        ids = {
+            id(w) for w in own + [w for s in tracking.sublayers(self) for w in s.trainable_weights]
+        }
+        return [w for w in self.weights if id(w) in ids]
 
     @property
     def non_trainable_weights(self):
-        return [w for w in self._weights if not (w.trainable and self.trainable)]
+        ids = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in ids]
 
     def get_weights(self):
-        return [w.data.copy() for w in self._weights]
+        return [w.data.copy() for w in self.weights]
 
     def set_weights(self, arrays):
         arrays = list(arrays)
-        if len(arrays) != len(self._weights):
+        weights = self.weights
+        if len(arrays) != len(weights):
             raise ValueError(
-                f"{self.describe()}: expected {len(self._weights)} weight arrays "
-                f"{[w.data.shape for w in self._weights]}. Received: {len(arrays)} arrays."
+                f"{self.describe()}: expected {len(weights)} weight arrays "
+                f"{[w.data.shape for w in weights]}. Received: {len(arrays)} arrays."
             )
-        for weight, array in zip(self._weights, arrays):
+        for weight, array in zip(weights, arrays):
             array = np.asarray(array)
             if array.shape != weight.data.shape:
                 raise ValueError(
@@ -146,7 +190,7 @@ class Layer:
             np.copyto(weight.data, array, casting="unsafe")
 
     def count_params(self):
-        return int(sum(w.data.size for w in self._weights))
+        return int(sum(w.data.size for w in self.weights))
 
     # -- life cycle ---------------------------------------------------------------------------
     def build(self, input_shape):
@@ -160,8 +204,8 @@ class Layer:
 
     @property
     def fusions(self):
-        """What the execution plan (`striate.plan`) may run in place of `call`, as a frozenset
-        of these promises (none by default: the plan then only calls `call`):
+        """What the execution plan (`striate.models.plan`) may run in place of `call`, as a
+        frozenset of these promises (none by default: the plan then only calls `call`):
 
         - 'activation': `call(x)` is `self.activation(self.call_without_activation(x))`, so the
           plan may apply the activation itself: after a max pooling (a ReLU) or inside the
@@ -179,8 +223,14 @@ class Layer:
     def build_for(self, input_shape):
         """Check, build and record shapes; returns the output shape. Idempotent."""
         input_shape = tuple(input_shape)
-        if self.built:
+        if self.built and self.output_shape is not None:
             self.check_input_shape(input_shape)
+            return self.output_shape
+        if tracking.is_custom(self):  # a user's layer: build, then run call to find shapes
+            if not self.built:
+                self.build(input_shape)
+            self.input_shape, self.built = input_shape, True
+            self.output_shape = tracking.infer_output_shape(self, input_shape)
             return self.output_shape
         output_shape = tuple(self.compute_output_shape(input_shape))
         self.build(input_shape)
@@ -189,6 +239,8 @@ class Layer:
 
     def check_input_shape(self, shape):
         expected = self.input_shape
+        if not all(isinstance(d, (int, type(None))) for d in tuple(expected) + tuple(shape)):
+            return  # several inputs (a user's layer): its own call checks them
         if len(shape) != len(expected) or any(
             e is not None and s is not None and e != s for e, s in zip(expected, shape)
         ):
@@ -197,10 +249,20 @@ class Layer:
                 f"Received: input shape {format_shape(shape)}."
             )
 
-    def __call__(self, inputs, training=False):
+    def __call__(self, inputs, training=None):
+        """Run the layer (building it for the input's shape first). Inside another layer's or
+        model's call, `training` defaults to that call's (as in Keras); `training` is passed
+        only to a `call` that takes it."""
+        if symbolic.is_symbolic(inputs):  # a functional model being defined
+            return symbolic.call_symbolic(self, inputs)
+        training = tracking.current_training() if training is None else training
+        if isinstance(inputs, (list, tuple)):
+            tensors = [t if isinstance(t, Tensor) else Tensor(np.asarray(t)) for t in inputs]
+            self.build_for([(None,) + t.data.shape[1:] for t in tensors])
+            return tracking.invoke(self, type(inputs)(tensors), training)
         tensor = inputs if isinstance(inputs, Tensor) else Tensor(np.asarray(inputs))
         self.build_for((None,) + tensor.data.shape[1:])
-        return self.call(tensor, training=training)
+        return tracking.invoke(self, tensor, training)
 
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}

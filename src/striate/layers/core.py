@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from striate import activations, backend, initializers
+from striate.layers import symbolic
 from striate.layers.base import MAX_WEIGHT_VALUES, Layer, as_input_shape, check_channels_last
 from striate.ops import dense as dense_ops
 from striate.ops import regularization
@@ -25,14 +26,19 @@ class InputLayer(Layer):
             per_sample = as_input_shape(self, shape if shape is not None else input_shape)
             batch_input_shape = (batch_size,) + per_sample
         super().__init__(batch_input_shape=batch_input_shape, **kwargs)
+        shape = tuple(self._declared_input_shape)
+        self.input_shape = self.output_shape = shape
+        self.built = True
+        self.output = symbolic.Node(self, [], shape, self.dtype).output
 
     def get_config(self):
         return super().get_config()
 
 
 def Input(shape=None, batch_size=None, name=None, dtype=None):
-    """The input of a Sequential model: `Sequential([Input(shape=(28, 28, 1)), ...])`."""
-    return InputLayer(shape=shape, batch_size=batch_size, name=name, dtype=dtype)
+    """A symbolic tensor standing for a model's input (Keras's `keras.Input`): call layers on
+    it and give it to `Model(inputs, outputs)`, or start a `Sequential` with it."""
+    return InputLayer(shape=shape, batch_size=batch_size, name=name, dtype=dtype).output
 
 
 class Dense(Layer):

@@ -82,7 +82,7 @@ def conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid", pixel_order="r
             'blocks' (2x2 blocks, `striate.engine.blocks`). The output is the same either way;
             the order only decides how the kernel gradient's sum over pixels is rounded. The
             fused `conv2d_max_pool2d` sums in block order: `Conv2D.call(x, pixel_order=
-            'blocks')` is the unfused path that sums the same way (`striate.plan`).
+            'blocks')` is the unfused path that sums the same way (`striate.models.plan`).
 
     Returns:
         Tensor `(batch, out_height, out_width, filters)` in the input's dtype.

@@ -11,7 +11,7 @@ Only when the input needs a gradient is the pooled gradient scattered back into 
 col2im. Each piece of the batch goes from its patches through the GEMM to the pooling (and ReLU) in
 one task, while its rows are still in cache.
 
-Sequential runs this op for Conv2D -> (ReLU) -> MaxPooling2D(2) (see `striate.plan`); that
+Sequential runs this op for Conv2D -> (ReLU) -> MaxPooling2D(2) (see `striate.models.plan`); that
 Conv2D run alone with `pixel_order='blocks'` sums its kernel gradient in the same order.
 
 >>> import numpy as np
@@ -35,7 +35,8 @@ from striate.tensor import Tensor, as_tensor
 
 def conv2d_max_pool2d(x, kernel, bias=None, strides=(1, 1), padding="valid", relu=False):
     """`max_pool2d(conv2d(x, kernel, bias, strides, padding), pool_size=2)`, fused; with
-    `relu`, followed by `relu` as well (which equals ReLU before the pooling: `striate.plan`).
+    `relu`, followed by `relu` as well (which equals ReLU before the pooling:
+    `striate.models.plan`).
 
     Args:
         x, kernel, bias, strides, padding: as for `striate.ops.conv.conv2d`.

@@ -7,7 +7,7 @@ true-class probability is exactly 1.0, or under 1e-7, contributes no gradient.
 
 `softmax_crossentropy` (`sigmoid_crossentropy`) computes a softmax (sigmoid) and a
 cross-entropy after it as one op (the execution plan runs it when a model ending in that
-activation is trained or evaluated with that loss: `striate.plan`), by the rule
+activation is trained or evaluated with that loss: `striate.models.plan`), by the rule
 `striate.backend.crossentropy_rule()` names: from the logits (default) or Keras 3's clip. The
 two rules are written once, in `striate.ops.crossentropy`; this module checks the targets.
 """
@@ -175,7 +175,8 @@ def softmax_crossentropy(y_true, logits, sparse=True):
     """The cross-entropy of `softmax(logits)` as one op: `(loss, probabilities)`.
 
     The one place that decides how a cross-entropy after a softmax is computed (the execution
-    plan runs it when a model ending in a softmax is trained or evaluated: `striate.plan`), by
+    plan runs it when a model ending in a softmax is trained or evaluated:
+    `striate.models.plan`), by
     `striate.backend.crossentropy_rule()`:
 
     - 'logits' (default; tf.keras 2's and PyTorch's rule): from the logits, exact

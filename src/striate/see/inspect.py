@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from striate import models, training
+from striate import models
 from striate.layers.conv import Conv2D
 from striate.layers.core import Activation, Dense
 from striate.layers.lookup import layer_index
+from striate.models import training
 from striate.ops import activations as activation_ops
 from striate.ops import conv as conv_ops
 from striate.ops import dense as dense_ops

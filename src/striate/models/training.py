@@ -1,8 +1,8 @@
 """The training loop behind `Sequential.fit`, `evaluate` and `predict`, and their input checks.
 
 One step: gather a batch, cast it to the model's float type, run the layers and the loss (by
-the model's training plan, `striate.plan`), stop if the loss is not finite (before the update,
-so the weights stay good), backpropagate, update.
+the model's training plan, `striate.models.plan`), stop if the loss is not finite (before the
+update, so the weights stay good), backpropagate, update.
 
 A step does little besides its math: the batch is gathered and cast into two buffers reused
 every step (a step's graph, which may hold views of its input, is released by its backward pass
@@ -18,7 +18,7 @@ import numpy as np
 from striate import backend, parallel
 from striate.callbacks import CallbackList, History
 from striate.layers.base import format_shape
-from striate.progress import Progbar
+from striate.models.progress import Progbar
 from striate.tensor import Tensor, no_grad
 
 
@@ -26,6 +26,13 @@ def prepare_inputs(model, x, where):
     """Check `x` (numeric, non-empty, the model's per-sample shape); return it as an ndarray."""
     if x is None:
         raise ValueError(f"{where}: x is required. Received: x=None.")
+    if model.input_shape is None:
+        model.build((None,) + np.shape(x)[1:])
+    return check_array(model.input_shape, x, model, where)
+
+
+def check_array(expected_shape, x, model, where):
+    """`x` as an ndarray, checked against one input's shape `expected_shape` (batch first)."""
     array = np.asarray(x)
     if array.dtype.kind not in "biuf":
         raise TypeError(
@@ -35,9 +42,7 @@ def prepare_inputs(model, x, where):
     if array.size == 0 or array.ndim == 0:
         raise ValueError(f"{where}: x is empty. Received: x of shape {array.shape}.")
     check_finite(array, "x", where)
-    if model.input_shape is None:
-        model.build((None,) + array.shape[1:])
-    expected = model.input_shape[1:]
+    expected = expected_shape[1:]
     received = array.shape[1:]
     if len(expected) != len(received) or any(
         e is not None and e != r for e, r in zip(expected, received)
@@ -46,8 +51,8 @@ def prepare_inputs(model, x, where):
         if received == tuple(expected[:-1]) and expected[-1] == 1:
             hint = " Add the channel axis with np.expand_dims(x, -1)."
         raise ValueError(
-            f"{where}: Sequential '{model.name}' expects input shape "
-            f"{format_shape(model.input_shape)}. Received: x of shape {array.shape}.{hint}"
+            f"{where}: {type(model).__name__} '{model.name}' expects input shape "
+            f"{format_shape(expected_shape)}. Received: x of shape {array.shape}.{hint}"
         )
     return array
 
@@ -210,7 +215,8 @@ def fit(
     # History goes last, as in Keras, so it records what callbacks add (e.g. learning_rate)
     callback_list = CallbackList(list(callbacks or []) + [history], model, params)
     model.history, model.stop_training, model.stop_reason = history, False, None
-    model.optimizer.build(model.trainable_weights)  # packs the weights: see Optimizer.build
+    # the weights trainable at the first fit after compile; packs them: see Optimizer.build
+    model.optimizer.build(model.trained_weights("fit"))
     backend.keep_freed_memory()
     with parallel.parallel_region():  # every core on the big ops (striate.parallel)
         callback_list.call("on_train_begin", {})
@@ -241,7 +247,7 @@ def _train_epoch(model, x, y, batch_size, shuffle, progbar, callback_list, epoch
     steps = math.ceil(n / batch_size)
     order = backend.rng().permutation(n) if shuffle else None
     reader = _BatchReader(x, batch_size, model.float_type())
-    variables = model.trainable_weights
+    variables = model.trained_weights("fit")
     optimizer = model.optimizer
     averages = _Averages(model)
     batch_hooks = callback_list.has_batch_hooks()
@@ -297,6 +303,8 @@ def _inference_chunk(model, batch_size):
     a pass would exceed _INFERENCE_BYTES (outputs do not depend on it beyond rounding)."""
     per_sample = 1
     for layer in model.layers:
+        if not all(isinstance(d, int) or d is None for d in layer.output_shape or ()):
+            continue  # several outputs (a nested model): counted by its own layers' shapes
         size = math.prod(d or 1 for d in layer.output_shape[1:])
         window = getattr(layer, "kernel_size", None)
         if window is not None and len(layer.input_shape) == 4:  # a convolution's patches

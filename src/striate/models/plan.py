@@ -49,13 +49,14 @@ Each layer's own `call` gives its own output as before, so code that runs one la
 ['dense', 'sig (sigmoid) + binary_crossentropy']
 """
 
+from striate.layers import tracking
 from striate.layers.core import Activation
 from striate.ops import activations as activation_ops
 
 
 # Layer steps, each run as `x = function(layers, x, training)`.
 def _layer_call(layers, x, training):
-    return layers[0].call(x, training=training)
+    return tracking.invoke(layers[0], x, training)  # a user's layer may not take `training`
 
 
 def _without_activation(layers, x, training):
