@@ -150,12 +150,14 @@ class Dropout(Layer):
             )
         self.rate = float(rate)
         self.seed = seed
-        self._rng = None if seed is None else np.random.default_rng(seed)
+        # The layer's own random generator when seeded (else the shared one, backend.rng());
+        # model files save and restore its state, so a resumed fit draws the same masks.
+        self.generator = None if seed is None else np.random.default_rng(seed)
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0:
             return inputs
-        return regularization.dropout(inputs, self.rate, self._rng or backend.rng())
+        return regularization.dropout(inputs, self.rate, self.generator or backend.rng())
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}

@@ -103,9 +103,9 @@ def save_model(model, filepath, overwrite=True):
     document["rng"] = {
         "backend": backend.rng().bit_generator.state,
         "layers": {
-            layer.name: layer._rng.bit_generator.state
+            layer.name: layer.generator.bit_generator.state
             for layer in model.layers
-            if isinstance(getattr(layer, "_rng", None), np.random.Generator)
+            if isinstance(getattr(layer, "generator", None), np.random.Generator)
         },
     }
     write_archive(filepath, document, arrays, overwrite)

@@ -166,9 +166,9 @@ def restore_rng(path, document, model):
     layer_states = field(path, section, "layers", dict)
     for layer in model.layers:
         if layer.name in layer_states and isinstance(
-            getattr(layer, "_rng", None), np.random.Generator
+            getattr(layer, "generator", None), np.random.Generator
         ):
-            states.append((layer._rng, layer_states[layer.name]))
+            states.append((layer.generator, layer_states[layer.name]))
     for generator, state in states:  # check every state on a scratch generator first
         kind = type(generator.bit_generator)
         if not isinstance(state, dict) or state.get("bit_generator") != kind.__name__:
