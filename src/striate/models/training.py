@@ -293,8 +293,8 @@ def _stop_on_bad_loss(model, loss_value, epoch, epochs, step, steps):
 
 
 # Inference splits a batch so that no pass holds more than this in one layer's activations (or
-# one convolution's patch matrix): passes that fit in cache run faster per sample (a convnet
-# predicts ~2x faster in passes of ~128 images than of 1,000 on the machines of BENCHMARKS.md).
+# one convolution's patch matrix): passes that fit in cache run faster per sample
+# (benchmarks/README.md).
 _INFERENCE_BYTES = 16 << 20
 
 
