@@ -62,7 +62,8 @@ def _prepare_targets(model, x, y, where):
             f"{where}: x and y must have the same number of samples. "
             f"Received: x with {len(x)} samples, y with {len(y)}."
         )
-    if model.loss.name != "sparse_categorical_crossentropy" and y.dtype.kind != "f":
+    sparse = getattr(model.loss, "registered_name", model.loss.name)
+    if sparse != "sparse_categorical_crossentropy" and y.dtype.kind != "f":
         y = y.astype(model.float_type())
     # Let the loss validate every label once, up front, against uniform predictions.
     units = model.output_shape[1:]
