@@ -161,3 +161,19 @@ def test_state_resumes_exactly():
             second.apply_gradients(list(zip(step_grads, variables)))
         for a, b in zip(whole, variables):
             np.testing.assert_array_equal(b.data, a, err_msg=name)
+
+
+def test_fit_ends_with_the_moving_average_of_the_weights():
+    from striate.layers import Dense
+    from striate.models import Sequential
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 3)).astype(np.float32)
+    y = rng.integers(0, 2, 16)
+    model = Sequential([Dense(2, activation="softmax", input_shape=(3,))])
+    optimizer = optimizers.Adam(0.1, use_ema=True, ema_momentum=0.5)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    for weight, average in zip(model.trainable_weights, optimizer.slots["ema"]):
+        np.testing.assert_array_equal(weight.data, average)
+    assert optimizer.iterations == 8

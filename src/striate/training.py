@@ -222,6 +222,8 @@ def fit(
             callback_list.call("on_epoch_end", epoch, logs)
             if model.stop_training:
                 break
+    if epochs > initial_epoch:  # with use_ema, the weights become their average (Keras)
+        model.optimizer.finalize_variable_values(model.trainable_weights)
     callback_list.call("on_train_end", {})
     return history
 

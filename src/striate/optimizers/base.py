@@ -247,6 +247,13 @@ class Optimizer:
             for i in present:
                 self._average(variables[i].data, self.slots["ema"][i])
 
+    def finalize_variable_values(self, variables):
+        """With `use_ema`, set `variables` (those the optimizer was built for) to their moving
+        average, as Keras does at the end of `fit`; otherwise nothing."""
+        if self.use_ema and self.iterations and self.slots:
+            for variable, average in zip(variables, self.slots["ema"]):
+                np.copyto(variable.data, average)
+
     def _update_each(self, weights, grads, indices=None):
         indices = range(len(weights)) if indices is None else indices
         for index, w, g in zip(indices, weights, grads):
