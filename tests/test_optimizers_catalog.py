@@ -177,3 +177,24 @@ def test_fit_ends_with_the_moving_average_of_the_weights():
     for weight, average in zip(model.trainable_weights, optimizer.slots["ema"]):
         np.testing.assert_array_equal(weight.data, average)
     assert optimizer.iterations == 8
+
+
+@pytest.mark.slow
+def test_exclude_from_weight_decay_matches_keras():
+    keras = pytest.importorskip("keras")
+    start, grads = _start_and_gradients(np.float32)
+    names = ["dense/kernel", "dense/bias", "conv/kernel", "conv/bias"]
+    ours = [Variable(a.copy(), name=n) for a, n in zip(start, names)]
+    theirs = [keras.Variable(a.copy(), name=n.split("/")[1]) for a, n in zip(start, names)]
+    optimizer = optimizers.AdamW(0.01, weight_decay=0.1)
+    optimizer.exclude_from_weight_decay(var_list=[ours[2]], var_names=["bias"])
+    reference = keras.optimizers.AdamW(0.01, weight_decay=0.1)
+    reference.exclude_from_weight_decay(var_list=[theirs[2]], var_names=["bias"])
+    for step_grads in grads:
+        optimizer.apply_gradients(list(zip(step_grads, ours)))
+        reference.apply([keras.ops.convert_to_tensor(g) for g in step_grads], theirs)
+    for a, b in zip(ours, theirs):
+        b = keras.ops.convert_to_numpy(b)
+        np.testing.assert_allclose(a.data, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
+    with pytest.raises(ValueError, match="before the optimizer is built"):
+        optimizer.exclude_from_weight_decay(var_names=["kernel"])

@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from striate.optimizers import schedules
+from striate.optimizers.options import AroundTheRule
 from striate.optimizers.schedules import LearningRateSchedule
 
 
@@ -46,7 +47,7 @@ _FLUSH_EVERY = 64  # steps between flushes of tiny slot values (see Optimizer._f
 _FLUSH_MARGIN = 2.0**24  # flush below tiny * margin: no later op then makes a subnormal
 
 
-class Optimizer:
+class Optimizer(AroundTheRule):
     """Base: holds `learning_rate`, the step counter `iterations` and per-weight slots.
 
     Options every optimizer takes (Keras 3's): `weight_decay`, `clipnorm`, `clipvalue`,
@@ -98,6 +99,7 @@ class Optimizer:
                 f"Received: ema_overwrite_frequency={ema_overwrite_frequency!r}"
             )
         self.ema_overwrite_frequency = ema_overwrite_frequency
+        self._excluded = (set(), None)  # exclude_from_weight_decay: (variable ids, name pattern)
         self.iterations = 0
         self.slots = None  # one list of ndarrays per slot name, aligned with the variables
         self._variables = None  # the variables `build` prepared for
@@ -225,7 +227,7 @@ class Optimizer:
             else:
                 params, grads = packed["params"], packed["grads"]
                 self._clip(grads, packed["grad_views"])
-                self._decay(params)
+                self._decay(params, packed["param_views"])
                 if self.per_variable:
                     self._update_each(packed["param_views"], packed["grad_views"])
                 else:
@@ -240,57 +242,18 @@ class Optimizer:
             grads = [np.array(g, dtype=variables[i].data.dtype) for i, g in zip(present, grads)]
             self._clip(None, grads)
         weights = [variables[i].data for i in present]
-        for w in weights:
-            self._decay(w)
+        for i, w in zip(present, weights):
+            if self._decays(variables[i]):
+                self._decay(w)
         self._update_each(weights, grads, present)
         if self.use_ema:
             for i in present:
                 self._average(variables[i].data, self.slots["ema"][i])
 
-    def finalize_variable_values(self, variables):
-        """With `use_ema`, set `variables` (those the optimizer was built for) to their moving
-        average, as Keras does at the end of `fit`; otherwise nothing."""
-        if self.use_ema and self.iterations and self.slots:
-            for variable, average in zip(variables, self.slots["ema"]):
-                np.copyto(variable.data, average)
-
     def _update_each(self, weights, grads, indices=None):
         indices = range(len(weights)) if indices is None else indices
         for index, w, g in zip(indices, weights, grads):
             self._update(w, g, {name: self.slots[name][index] for name in self.slot_names})
-
-    def _clip(self, whole, grads):
-        """Clip in place, as Keras: per variable by norm, or by the global norm, or by value
-        (`whole`: the packed buffer the `grads` views cover, or None)."""
-        if self.clipnorm is not None:
-            for g in grads:
-                norm = math.sqrt(float(np.vdot(g, g)))
-                if norm > self.clipnorm:
-                    g *= g.dtype.type(self.clipnorm / norm)
-        elif self.global_clipnorm is not None:
-            norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
-            if not math.isfinite(norm) or norm > self.global_clipnorm:
-                scale = self.global_clipnorm / norm if math.isfinite(norm) else math.nan
-                for g in [whole] if whole is not None else grads:
-                    g *= g.dtype.type(scale)
-        elif self.clipvalue is not None:
-            for g in [whole] if whole is not None else grads:
-                np.clip(g, -self.clipvalue, self.clipvalue, out=g)
-
-    def _decay(self, w):
-        if self.weight_decay is not None:
-            w *= w.dtype.type(1 - self.weight_decay * self._lr)
-
-    def _average(self, w, average):
-        """The moving average of the weights (use_ema), and its copy into them when due."""
-        if not self.use_ema:
-            return
-        momentum = self.ema_momentum if self.iterations > 1 else 0.0
-        average *= average.dtype.type(momentum)
-        average += average.dtype.type(1 - momentum) * w
-        frequency = self.ema_overwrite_frequency
-        if frequency and self.iterations % frequency == 0:
-            np.copyto(w, average)
 
     def _flush_tiny(self, slots):
         """Set slot values too small to matter to zero. The moments of a weight whose gradient
