@@ -180,3 +180,11 @@ def test_bad_names_and_thresholds():
         metrics.Precision(thresholds=[0.5, 1.5])
     with pytest.raises(ValueError, match="num_thresholds must be > 1"):
         metrics.AUC(num_thresholds=1)
+
+
+def test_compile_refuses_a_metric_with_several_values():
+    with pytest.raises(
+        ValueError, match=r"one value per threshold.*Received: thresholds=\[0.3, 0.6\]"
+    ):
+        metrics.get(metrics.Precision(thresholds=[0.3, 0.6]))
+    assert metrics.get(metrics.Recall(thresholds=[0.3]))[0] == "recall"

@@ -107,6 +107,13 @@ def get(identifier, loss_name=None):
     ('acc', 'SparseCategoricalAccuracy')
     """
     if isinstance(identifier, Metric):
+        if not getattr(identifier, "single", True):
+            raise ValueError(
+                f"compile: {identifier!r} gives one value per threshold, and fit logs one "
+                f"number per metric; compile one metric per threshold, e.g. "
+                f"Precision(thresholds=0.3, name='precision_at_0.3'). "
+                f"Received: thresholds={identifier.init_thresholds!r}"
+            )
         return identifier.name, identifier
     if callable(identifier):
         return identifier.__name__, MeanMetricWrapper(identifier)

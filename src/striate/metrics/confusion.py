@@ -47,7 +47,7 @@ class _PrecisionRecall(Metric):
         self.thresholds = (
             np.array([default]) if thresholds is None else _check_thresholds(owner, thresholds)
         )
-        self.single = thresholds is None or np.ndim(thresholds) == 0
+        self.single = len(self.thresholds) == 1  # Keras returns a number for one threshold
         self.top_k, self.class_id = top_k, class_id
         self.reset_state()
 
