@@ -188,3 +188,19 @@ def test_compile_refuses_a_metric_with_several_values():
     ):
         metrics.get(metrics.Precision(thresholds=[0.3, 0.6]))
     assert metrics.get(metrics.Recall(thresholds=[0.3]))[0] == "recall"
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        metrics.SparseTopKCategoricalAccuracy(k=2, name="top2"),
+        metrics.BinaryAccuracy(threshold=0.3),
+        metrics.Precision(thresholds=0.4, class_id=1),
+        metrics.AUC(num_thresholds=50, curve="PR"),
+        metrics.AUC(thresholds=[0.2, 0.7]),
+    ],
+)
+def test_serialize_and_get_round_trip(metric):
+    name, again = metrics.get(metrics.serialize(metric))
+    assert type(again) is type(metric) and again.get_config() == metric.get_config()
+    assert name == metric.name

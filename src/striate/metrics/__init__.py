@@ -50,6 +50,7 @@ __all__ = [
     "binary_accuracy",
     "categorical_accuracy",
     "get",
+    "serialize",
     "mean_absolute_error",
     "mean_squared_error",
     "sparse_categorical_accuracy",
@@ -115,6 +116,9 @@ def get(identifier, loss_name=None):
                 f"Received: thresholds={identifier.init_thresholds!r}"
             )
         return identifier.name, identifier
+    if isinstance(identifier, dict):  # `serialize`'s form, by registered class name only
+        cls = lookup("metric", identifier.get("class_name"), _CLASS_BY_NAME)
+        return get(cls.from_config(dict(identifier.get("config") or {})), loss_name)
     if callable(identifier):
         return identifier.__name__, MeanMetricWrapper(identifier)
     names = dict.fromkeys(_BY_NAME) | dict.fromkeys(_CLASS_BY_NAME)
@@ -134,3 +138,8 @@ def saving_identifier(identifier):
         if type(identifier) is cls and cls().get_config() == identifier.get_config():
             return identifier.name
     return identifier
+
+
+def serialize(metric):
+    """`{'class_name', 'config'}` of a Metric object of a registered class (`get` reads it)."""
+    return {"class_name": type(metric).__name__, "config": metric.get_config()}
