@@ -1,25 +1,85 @@
-"""Losses by name and as objects, with Keras's names; the math lives in `striate.ops.losses`."""
+"""Losses as functions and classes with Keras 3's names, arguments and defaults.
+
+The functions (`sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ...)`) return
+one value per sample, as Keras's do; the classes (`SparseCategoricalCrossentropy(from_logits,
+ignore_class, reduction, name)`) reduce them, by default to the mean over the batch
+('sum_over_batch_size'; also 'sum', 'mean_with_sample_weight' and None/'none'), with an optional
+`sample_weight`. The math lives in `striate.ops.loss_functions` and, for the batch means `fit`
+uses (no sample weight, no smoothing), in `striate.ops.losses`.
+"""
 
 from striate._registry import lookup
 from striate.ops import activations
+from striate.ops import loss_functions as per_sample
 from striate.ops import losses as ops
+from striate.ops.loss_functions import (
+    binary_crossentropy,
+    binary_focal_crossentropy,
+    categorical_crossentropy,
+    categorical_hinge,
+    huber,
+    kl_divergence,
+    mean_absolute_error,
+    mean_squared_error,
+    sparse_categorical_crossentropy,
+)
+
+_MEAN = ("sum_over_batch_size", "mean")
+
+__all__ = [
+    "binary_crossentropy",
+    "binary_focal_crossentropy",
+    "categorical_crossentropy",
+    "categorical_hinge",
+    "huber",
+    "kl_divergence",
+    "mean_absolute_error",
+    "mean_squared_error",
+    "sparse_categorical_crossentropy",
+]
 
 
 class Loss:
-    """A named loss: `loss(y_true, y_pred_tensor)` returns the batch-mean loss as a Tensor.
+    """A named loss: `loss(y_true, y_pred, sample_weight=None)` returns the reduced loss as a
+    Tensor (by default the batch mean).
 
     Called so, on probabilities, a cross-entropy is Keras 3's clipped formula whatever
     `striate.backend.crossentropy_rule()` says (there are no logits to use); `fit` and
     `evaluate` compute it after a final softmax (sigmoid) by the rule, from the logits by
     default (`fused_activation`)."""
 
-    def __init__(self, function, name, **options):
+    registered_name = None  # the key `get` finds the class by (`serialize` writes it)
+
+    def __init__(self, function, name, reduction="sum_over_batch_size", **options):
         self.function = function
         self.name = name
+        self.reduction = per_sample.check_reduction(type(self).__name__, reduction)
         self.options = options
 
-    def __call__(self, y_true, y_pred):
-        return self.function(y_true, y_pred, **self.options)
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is None and self.reduction in _MEAN:
+            fast = self._batch_mean(y_true, y_pred)
+            if fast is not None:
+                return fast
+        values, mask = self._values(y_true, y_pred)
+        return per_sample.reduce_losses(values, sample_weight, mask, self.reduction)
+
+    def _values(self, y_true, y_pred):
+        """(per-sample losses Tensor, mask or None)."""
+        return self.function(y_true, y_pred, **self.options), None
+
+    def _batch_mean(self, y_true, y_pred):
+        """The batch mean by the one-op path of `striate.ops.losses`, or None if none fits."""
+        return None
+
+    @property
+    def _plain(self):
+        """True when the options leave the loss the one-op cross-entropy (no smoothing...)."""
+        return (
+            self.reduction in _MEAN
+            and not self.options.get("label_smoothing")
+            and self.options.get("ignore_class") is None
+        )
 
     @property
     def fused_activation(self):
@@ -36,7 +96,11 @@ class Loss:
         return self.fused_activation is activations.softmax
 
     def get_config(self):
-        return {"name": self.name, **self.options}
+        return {"name": self.name, "reduction": self.reduction, **self.options}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
     def __repr__(self):
         return f"{type(self).__name__}({self.get_config()})"
@@ -51,7 +115,7 @@ class _SoftmaxCrossentropy(Loss):
     def fused_activation(self):
         if self.options["from_logits"] or type(self).__call__ is not Loss.__call__:
             return None
-        return activations.softmax
+        return activations.softmax if self._plain else None
 
     def softmax_crossentropy(self, y_true, logits):
         """`(loss, probabilities)` of `softmax(logits)`, as one op (the rules and their
@@ -60,26 +124,72 @@ class _SoftmaxCrossentropy(Loss):
 
 
 class SparseCategoricalCrossentropy(_SoftmaxCrossentropy):
-    def __init__(self, from_logits=False, name="sparse_categorical_crossentropy"):
-        super().__init__(ops.sparse_categorical_crossentropy, name, from_logits=from_logits)
+    registered_name = "sparse_categorical_crossentropy"
+
+    def __init__(
+        self,
+        from_logits=False,
+        ignore_class=None,
+        reduction="sum_over_batch_size",
+        name="sparse_categorical_crossentropy",
+    ):
+        options = {"from_logits": from_logits, "ignore_class": ignore_class}
+        super().__init__(sparse_categorical_crossentropy, name, reduction, **options)
+
+    def _values(self, y_true, y_pred):
+        return per_sample.sparse_crossentropy_and_mask(y_true, y_pred, **self.options)
+
+    def _batch_mean(self, y_true, y_pred):
+        if self.options["ignore_class"] is None:
+            return ops.sparse_categorical_crossentropy(y_true, y_pred, self.options["from_logits"])
+        return None
 
 
 class CategoricalCrossentropy(_SoftmaxCrossentropy):
     sparse = False
+    registered_name = "categorical_crossentropy"
 
-    def __init__(self, from_logits=False, name="categorical_crossentropy"):
-        super().__init__(ops.categorical_crossentropy, name, from_logits=from_logits)
+    def __init__(
+        self,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="categorical_crossentropy",
+    ):
+        options = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
+        super().__init__(categorical_crossentropy, name, reduction, **options)
+
+    def _batch_mean(self, y_true, y_pred):
+        if not self.options["label_smoothing"]:
+            return ops.categorical_crossentropy(y_true, y_pred, self.options["from_logits"])
+        return None
 
 
 class BinaryCrossentropy(Loss):
-    def __init__(self, from_logits=False, name="binary_crossentropy"):
-        super().__init__(ops.binary_crossentropy, name, from_logits=from_logits)
+    registered_name = "binary_crossentropy"
+
+    def __init__(
+        self,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="binary_crossentropy",
+    ):
+        options = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
+        super().__init__(binary_crossentropy, name, reduction, **options)
+
+    def _batch_mean(self, y_true, y_pred):
+        if not self.options["label_smoothing"]:
+            return ops.binary_crossentropy(y_true, y_pred, self.options["from_logits"])
+        return None
 
     @property
     def fused_activation(self):
         if self.options["from_logits"] or type(self).__call__ is not Loss.__call__:
             return None
-        return activations.sigmoid
+        return activations.sigmoid if self._plain else None
 
     def sigmoid_crossentropy(self, y_true, logits):
         """`(loss, probabilities)` of `sigmoid(logits)`, as one op (the rules and their
@@ -87,22 +197,89 @@ class BinaryCrossentropy(Loss):
         return ops.sigmoid_crossentropy(y_true, logits)
 
 
+class BinaryFocalCrossentropy(Loss):
+    registered_name = "binary_focal_crossentropy"
+
+    def __init__(
+        self,
+        apply_class_balancing=False,
+        alpha=0.25,
+        gamma=2.0,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="binary_focal_crossentropy",
+    ):
+        options = {
+            "apply_class_balancing": apply_class_balancing,
+            "alpha": alpha,
+            "gamma": gamma,
+            "from_logits": from_logits,
+            "label_smoothing": label_smoothing,
+            "axis": axis,
+        }
+        super().__init__(binary_focal_crossentropy, name, reduction, **options)
+
+
 class MeanSquaredError(Loss):
-    def __init__(self, name="mean_squared_error"):
-        super().__init__(ops.mean_squared_error, name)
+    registered_name = "mean_squared_error"
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error"):
+        super().__init__(mean_squared_error, name, reduction)
+
+    def _batch_mean(self, y_true, y_pred):
+        return ops.mean_squared_error(y_true, y_pred)
 
 
-_BY_NAME = {
-    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
-    "categorical_crossentropy": CategoricalCrossentropy,
-    "binary_crossentropy": BinaryCrossentropy,
-    "mean_squared_error": MeanSquaredError,
-    "mse": MeanSquaredError,
-}
+class MeanAbsoluteError(Loss):
+    registered_name = "mean_absolute_error"
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error"):
+        super().__init__(mean_absolute_error, name, reduction)
+
+
+class Huber(Loss):
+    registered_name = "huber"
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss"):
+        super().__init__(huber, name, reduction, delta=delta)
+
+
+class KLDivergence(Loss):
+    registered_name = "kl_divergence"
+
+    def __init__(self, reduction="sum_over_batch_size", name="kl_divergence"):
+        super().__init__(kl_divergence, name, reduction)
+
+
+class CategoricalHinge(Loss):
+    registered_name = "categorical_hinge"
+
+    def __init__(self, reduction="sum_over_batch_size", name="categorical_hinge"):
+        super().__init__(categorical_hinge, name, reduction)
+
+
+_CLASSES = (
+    SparseCategoricalCrossentropy,
+    CategoricalCrossentropy,
+    BinaryCrossentropy,
+    BinaryFocalCrossentropy,
+    MeanSquaredError,
+    MeanAbsoluteError,
+    Huber,
+    KLDivergence,
+    CategoricalHinge,
+)
+_BY_NAME = {cls.registered_name: cls for cls in _CLASSES}
+_BY_NAME.update({cls.__name__.lower(): cls for cls in _CLASSES})
+_BY_NAME.update({"mse": MeanSquaredError, "mae": MeanAbsoluteError, "kld": KLDivergence})
+_BY_NAME.update({"huber_loss": Huber, "kullback_leibler_divergence": KLDivergence})
 
 
 def get(identifier):
-    """A Loss from a name ('sparse_categorical_crossentropy'), a dict, or a Loss instance.
+    """A Loss from a name ('sparse_categorical_crossentropy', 'mse', 'Huber'), a dict
+    (`serialize`'s), or a Loss instance.
 
     >>> get("mse").name
     'mean_squared_error'
@@ -110,11 +287,11 @@ def get(identifier):
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, dict):
-        options = dict(identifier["config"])
-        options.pop("name", None)
-        return lookup("loss", identifier["class_name"], _BY_NAME)(**options)
+        return lookup("loss", identifier["class_name"], _BY_NAME).from_config(
+            dict(identifier["config"])
+        )
     return lookup("loss", identifier, _BY_NAME)()
 
 
 def serialize(loss):
-    return {"class_name": loss.name, "config": loss.get_config()}
+    return {"class_name": loss.registered_name or loss.name, "config": loss.get_config()}

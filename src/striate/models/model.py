@@ -236,8 +236,9 @@ class Model(Layer):
         self.loss = losses_module.get(loss)
         if metrics is not None and not isinstance(metrics, (list, tuple)):
             metrics = [metrics]
-        self._metric_identifiers = list(metrics or [])
-        self.metrics = [metrics_module.get(m, self.loss.name) for m in self._metric_identifiers]
+        loss_name = getattr(self.loss, "registered_name", None) or self.loss.name
+        self.metrics = [metrics_module.get(m, loss_name) for m in metrics or []]
+        self._metric_identifiers = [metrics_module.saving_identifier(m) for m in metrics or []]
         self.compiled = True
         self._compiled_trainable_state = self._trainable_state()
         self._trained_weights = None

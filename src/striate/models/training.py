@@ -10,6 +10,7 @@ before the next batch is read), the running loss and metric sums stay plain numb
 per-step logs dict is only built when a callback or a live progress bar will read it.
 """
 
+import copy
 import math
 import warnings
 
@@ -68,7 +69,8 @@ def _prepare_targets(model, x, y, where):
             f"{where}: x and y must have the same number of samples. "
             f"Received: x with {len(x)} samples, y with {len(y)}."
         )
-    if model.loss.name != "sparse_categorical_crossentropy" and y.dtype.kind != "f":
+    sparse = getattr(model.loss, "registered_name", model.loss.name)
+    if sparse != "sparse_categorical_crossentropy" and y.dtype.kind != "f":
         y = y.astype(model.float_type())
     # Let the loss validate every label once, up front, against uniform predictions.
     units = model.output_shape[1:]
@@ -119,9 +121,6 @@ def _batch_size(batch_size):
     return int(batch_size)
 
 
-_sum = np.add.reduce  # the ufunc method: a few microseconds less per call than ndarray.sum
-
-
 class _BatchReader:
     """Reads batches of `x` as the model's float type into two buffers reused every step."""
 
@@ -156,20 +155,24 @@ class _Averages:
     """Sample-weighted running means of the loss and the metrics."""
 
     def __init__(self, model):
-        self.model = model
         self.count = 0
-        self.sums = {"loss": 0.0, **{name: 0.0 for name, _ in model.metrics}}
+        self.loss = 0.0
+        # A fresh copy of each compiled metric, updated batch by batch.
+        self.metrics = [(name, copy.deepcopy(metric)) for name, metric in model.metrics]
+        for _, metric in self.metrics:
+            metric.reset_state()
 
     def add(self, loss_value, y_batch, predictions):
         n = len(y_batch)
         self.count += n
-        sums = self.sums
-        sums["loss"] += loss_value * n
-        for name, function in self.model.metrics:
-            sums[name] += float(_sum(function(y_batch, predictions), axis=None))
+        self.loss += loss_value * n
+        for _, metric in self.metrics:
+            metric.update_state(y_batch, predictions)
 
     def logs(self, prefix=""):
-        return {prefix + key: value / max(self.count, 1) for key, value in self.sums.items()}
+        logs = {prefix + "loss": self.loss / max(self.count, 1)}
+        logs.update({prefix + name: metric.result() for name, metric in self.metrics})
+        return logs
 
 
 def fit(
@@ -238,6 +241,8 @@ def fit(
             callback_list.call("on_epoch_end", epoch, logs)
             if model.stop_training:
                 break
+    if epochs > initial_epoch:  # with use_ema, the weights become their average (Keras)
+        model.optimizer.finalize_variable_values(model.trainable_weights)
     callback_list.call("on_train_end", {})
     return history
 

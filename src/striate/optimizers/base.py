@@ -1,15 +1,26 @@
-"""Optimizers with Keras 3's defaults and update rules, updating weights in place.
+"""The optimizer base: packing, state, and what Keras 3's BaseOptimizer does around every rule.
+
+One step (`apply`), in Keras 3's order: read the learning rate (a number, or a schedule
+evaluated at `iterations` before the step); clip the gradients (`clipnorm` per variable, else
+`global_clipnorm` over all, else `clipvalue` per element; at most one may be set); decay the
+weights (`w *= 1 - weight_decay * lr`); apply the rule; update the moving average of the
+weights (`use_ema`: `average = m * average + (1 - m) * w`, with `m = 0` on the first step) and
+every `ema_overwrite_frequency` steps copy it into the weights; count the step.
 
 Each optimizer validates its hyperparameters in `__init__`, writes its rule as math in the class
-docstring, and keeps the per-weight update a small function over ndarrays. Scalars are cast to
-the weight's dtype so a float32 model never makes float64 temporaries.
+docstring, and keeps the update a small function over ndarrays: over the packed buffer of all
+weights at once, or one variable at a time where the rule needs per-variable norms
+(`per_variable`). Scalars are cast to the weight's dtype so a float32 model never makes float64
+temporaries.
 """
 
 import math
 
 import numpy as np
 
-from striate._registry import lookup
+from striate.optimizers import schedules
+from striate.optimizers.options import AroundTheRule
+from striate.optimizers.schedules import LearningRateSchedule
 
 
 def _check_rate(owner, name, value, low=0.0, high=None, inclusive_high=False):
@@ -23,18 +34,72 @@ def _check_rate(owner, name, value, low=0.0, high=None, inclusive_high=False):
     return float(value)
 
 
+_BASE_DEFAULTS = {
+    "weight_decay": None,
+    "clipnorm": None,
+    "clipvalue": None,
+    "global_clipnorm": None,
+    "use_ema": False,
+    "ema_momentum": 0.99,
+    "ema_overwrite_frequency": None,
+}
 _FLUSH_EVERY = 64  # steps between flushes of tiny slot values (see Optimizer._flush_tiny)
 _FLUSH_MARGIN = 2.0**24  # flush below tiny * margin: no later op then makes a subnormal
 
 
-class Optimizer:
-    """Base: holds `learning_rate`, the step counter `iterations` and per-weight slots."""
+class Optimizer(AroundTheRule):
+    """Base: holds `learning_rate`, the step counter `iterations` and per-weight slots.
 
-    slot_names = ()
+    Options every optimizer takes (Keras 3's): `weight_decay`, `clipnorm`, `clipvalue`,
+    `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency` (see the module).
+    """
 
-    def __init__(self, learning_rate, name=None):
-        self.name = name or type(self).__name__.lower()
+    rule_slots = ()  # the rule's slots; `slot_names` adds "ema" with use_ema
+    slot_initial = {}  # slot name -> the value a new slot starts at (else 0)
+    per_variable = False  # the rule needs each variable on its own (norms per variable)
+
+    def __init__(
+        self,
+        learning_rate,
+        name=None,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+    ):
+        owner = type(self).__name__
+        self.name = name or owner.lower()
         self.learning_rate = learning_rate
+        self._lr = 0.0  # the learning rate of the step being taken (`apply`)
+        clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
+        given = [key for key, value in clips.items() if value is not None]
+        if len(given) > 1:
+            raise ValueError(
+                f"{owner}: only one of clipnorm, clipvalue and global_clipnorm can be set. "
+                f"Received: {', '.join(f'{k}={clips[k]!r}' for k in given)}"
+            )
+        for key in given:
+            _check_rate(owner, key, clips[key])
+        self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
+        self.weight_decay = (
+            None if weight_decay is None else _check_rate(owner, "weight_decay", weight_decay)
+        )
+        self.use_ema = bool(use_ema)
+        self.ema_momentum = _check_rate(owner, "ema_momentum", ema_momentum, 0.0, 1.0, True)
+        if ema_overwrite_frequency is not None and (
+            isinstance(ema_overwrite_frequency, bool)
+            or not isinstance(ema_overwrite_frequency, (int, np.integer))
+            or ema_overwrite_frequency < 1
+        ):
+            raise ValueError(
+                f"{owner}: ema_overwrite_frequency must be None or a positive int. "
+                f"Received: ema_overwrite_frequency={ema_overwrite_frequency!r}"
+            )
+        self.ema_overwrite_frequency = ema_overwrite_frequency
+        self._excluded = (set(), None)  # exclude_from_weight_decay: (variable ids, name pattern)
         self.iterations = 0
         self.slots = None  # one list of ndarrays per slot name, aligned with the variables
         self._variables = None  # the variables `build` prepared for
@@ -42,12 +107,28 @@ class Optimizer:
         self._scratch = {}
 
     @property
+    def slot_names(self):
+        return tuple(self.rule_slots) + (("ema",) if self.use_ema else ())
+
+    @property
     def learning_rate(self):
+        """The learning rate now: a schedule's value at `iterations` (Keras)."""
+        if isinstance(self._learning_rate, LearningRateSchedule):
+            return self._learning_rate(self.iterations)
         return self._learning_rate
 
     @learning_rate.setter
     def learning_rate(self, value):
         """Checked as the constructor checks it (callbacks that change it go through here)."""
+        if isinstance(value, LearningRateSchedule):
+            self._learning_rate = value
+            return
+        if isinstance(getattr(self, "_learning_rate", None), LearningRateSchedule):
+            raise TypeError(
+                f"{type(self).__name__}: the learning rate is a schedule "
+                f"({type(self._learning_rate).__name__}) and cannot be set to a number. "
+                f"Received: learning_rate={value!r}"
+            )
         self._learning_rate = _check_rate(type(self).__name__, "learning_rate", value)
 
     def build(self, variables):
@@ -68,7 +149,8 @@ class Optimizer:
             return
         if self.slots is None:
             self.slots = {
-                name: [np.zeros_like(v.data) for v in variables] for name in self.slot_names
+                name: [np.full_like(v.data, self.slot_initial.get(name, 0)) for v in variables]
+                for name in self.slot_names
             }
         for name, arrays in self.slots.items():
             if len(arrays) != len(variables):
@@ -131,6 +213,7 @@ class Optimizer:
         Builds first (see `build`: it packs the variables) when not built for them."""
         if not self._is_built_for(variables):
             self.build(variables)
+        self._lr = float(self.learning_rate)  # at `iterations` before the step, as Keras
         self.iterations += 1
         self._prepare_step()
         packed = self._packed
@@ -142,24 +225,45 @@ class Optimizer:
                     break
                 np.copyto(view, variable.grad)
             else:
-                self._update(packed["params"], packed["grads"], packed["slots"])
+                params, grads = packed["params"], packed["grads"]
+                self._clip(grads, packed["grad_views"])
+                self._decay(params, packed["param_views"])
+                if self.per_variable:
+                    self._update_each(packed["param_views"], packed["grad_views"])
+                else:
+                    self._update(params, grads, packed["slots"])
+                self._average(params, packed["slots"].get("ema"))
                 if self.iterations % _FLUSH_EVERY == 0:
                     self._flush_tiny(packed["slots"])
                 return
-        for index, variable in enumerate(variables):
-            if variable.grad is not None:
-                slots = {name: self.slots[name][index] for name in self.slot_names}
-                self._update(variable.data, variable.grad, slots)
+        present = [i for i, v in enumerate(variables) if v.grad is not None]
+        grads = [variables[i].grad for i in present]
+        if self.clipnorm is not None or self.clipvalue is not None or self.global_clipnorm:
+            grads = [np.array(g, dtype=variables[i].data.dtype) for i, g in zip(present, grads)]
+            self._clip(None, grads)
+        weights = [variables[i].data for i in present]
+        for i, w in zip(present, weights):
+            if self._decays(variables[i]):
+                self._decay(w)
+        self._update_each(weights, grads, present)
+        if self.use_ema:
+            for i in present:
+                self._average(variables[i].data, self.slots["ema"][i])
+
+    def _update_each(self, weights, grads, indices=None):
+        indices = range(len(weights)) if indices is None else indices
+        for index, w, g in zip(indices, weights, grads):
+            self._update(w, g, {name: self.slots[name][index] for name in self.slot_names})
 
     def _flush_tiny(self, slots):
         """Set slot values too small to matter to zero. The moments of a weight whose gradient
         stays zero decay geometrically (Adam's m by 0.9 a step), and once they come within a
         factor ~1e7 of the smallest normal float, the update's products are subnormal numbers,
         each many times slower on x86 (in the article's model, where most steps' gradients are
-        zero, this made Adam 4x slower). Values under `tiny * 2**24` (2e-31 in float32) are
-        dropped every 64 steps, so none decays that far in between; their effect on a weight
-        (< 1e-26 per step with Keras's epsilon) is below float32's resolution of any weight that
-        is not itself ~0."""
+        zero, this made Adam much slower: benchmarks/README.md). Values under `tiny * 2**24`
+        (2e-31 in float32) are dropped every 64 steps, so none decays that far in between; their
+        effect on a weight (< 1e-26 per step with Keras's epsilon) is below float32's resolution
+        of any weight that is not itself ~0."""
         for name, array in slots.items():
             threshold = self._flush_threshold(name, array.dtype)
             np.copyto(array, 0, where=np.abs(array) < threshold)
@@ -179,10 +283,22 @@ class Optimizer:
         """Compute the per-step scalars once (e.g. Adam's bias correction)."""
 
     def get_config(self):
-        return {"name": self.name, "learning_rate": self.learning_rate}
+        """Name, learning rate (a schedule as its serialised dict), the rule's settings, and
+        the base options that differ from their defaults."""
+        rate = self._learning_rate
+        if isinstance(rate, LearningRateSchedule):
+            rate = schedules.serialize(rate)
+        config = {"name": self.name, "learning_rate": rate}
+        for key, default in _BASE_DEFAULTS.items():
+            if getattr(self, key) != default:
+                config[key] = getattr(self, key)
+        return config
 
     @classmethod
     def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.get(config["learning_rate"])
         return cls(**config)
 
     def state_arrays(self):
@@ -225,172 +341,3 @@ class Optimizer:
     def __repr__(self):
         settings = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
         return f"{type(self).__name__}({settings})"
-
-
-class SGD(Optimizer):
-    """Stochastic gradient descent, Keras's rule.
-
-    momentum == 0:  w = w - lr * g
-    otherwise:      m = momentum * m - lr * g
-                    w = w + m                       (nesterov=False)
-                    w = w + momentum * m - lr * g   (nesterov=True)
-    """
-
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name=None):
-        super().__init__(learning_rate, name)
-        self.momentum = _check_rate("SGD", "momentum", momentum, 0.0, 1.0, inclusive_high=True)
-        self.nesterov = bool(nesterov)
-        self.slot_names = ("momentum",) if self.momentum else ()
-
-    def _update(self, w, g, slots):
-        lr = w.dtype.type(self.learning_rate)
-        if not self.momentum:
-            w -= lr * g
-            return
-        m = slots["momentum"]
-        m *= w.dtype.type(self.momentum)
-        m -= lr * g
-        if self.nesterov:
-            w += w.dtype.type(self.momentum) * m - lr * g
-        else:
-            w += m
-
-    def get_config(self):
-        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
-
-
-class Adam(Optimizer):
-    """Adam with Keras's epsilon-hat placement (not PyTorch's):
-
-    m = b1 * m + (1 - b1) * g
-    v = b2 * v + (1 - b2) * g^2
-    alpha = lr * sqrt(1 - b2^t) / (1 - b1^t)
-    w = w - alpha * m / (sqrt(v) + epsilon)
-    """
-
-    slot_names = ("m", "v")
-
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name=None):
-        super().__init__(learning_rate, name)
-        self.beta_1 = _check_rate("Adam", "beta_1", beta_1, 0.0, 1.0)
-        self.beta_2 = _check_rate("Adam", "beta_2", beta_2, 0.0, 1.0)
-        self.epsilon = _check_rate("Adam", "epsilon", epsilon)
-        self._alpha = 0.0
-
-    def _prepare_step(self):
-        t = self.iterations
-        self._alpha = self.learning_rate * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
-
-    def _flush_threshold(self, slot_name, dtype):
-        # With epsilon > 0, dropping v < (epsilon * 2**-26)**2 leaves sqrt(v) + epsilon exactly
-        # unchanged; with epsilon == 0 only subnormals are dropped, as m / sqrt(v) may need them.
-        tiny = np.finfo(dtype).tiny
-        if self.epsilon == 0:
-            return tiny
-        if slot_name == "v":
-            return max(tiny, min(tiny * _FLUSH_MARGIN, (self.epsilon * 2.0**-26) ** 2))
-        return tiny * _FLUSH_MARGIN
-
-    def _update(self, w, g, slots):
-        kind = w.dtype.type
-        m, v = slots["m"], slots["v"]
-        scratch = self._scratch_like(w)
-        # m += (g - m) * (1 - b1), v += (g^2 - v) * (1 - b2): Keras's in-place forms
-        np.subtract(g, m, out=scratch)
-        scratch *= kind(1 - self.beta_1)
-        m += scratch
-        np.multiply(g, g, out=scratch)
-        scratch -= v
-        scratch *= kind(1 - self.beta_2)
-        v += scratch
-        # w -= alpha * m / (sqrt(v) + eps)
-        np.sqrt(v, out=scratch)
-        scratch += kind(self.epsilon)
-        np.divide(m, scratch, out=scratch)
-        scratch *= kind(self._alpha)
-        w -= scratch
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "beta_1": self.beta_1,
-            "beta_2": self.beta_2,
-            "epsilon": self.epsilon,
-        }
-
-
-class RMSprop(Optimizer):
-    """RMSprop, Keras's rule (epsilon inside the square root):
-
-    v = rho * v + (1 - rho) * g^2
-    centered:  a = rho * a + (1 - rho) * g;  d = v - a^2 + eps   else  d = v + eps
-    step = lr * g / sqrt(d)
-    momentum:  m = momentum * m + step;  w = w - m        else  w = w - step
-    """
-
-    def __init__(
-        self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, name=None
-    ):
-        super().__init__(learning_rate, name)
-        self.rho = _check_rate("RMSprop", "rho", rho, 0.0, 1.0)
-        self.momentum = _check_rate("RMSprop", "momentum", momentum, 0.0, 1.0, inclusive_high=True)
-        self.epsilon = _check_rate("RMSprop", "epsilon", epsilon)
-        self.centered = bool(centered)
-        self.slot_names = (
-            ("velocity",)
-            + (("average",) if self.centered else ())
-            + (("momentum",) if self.momentum else ())
-        )
-
-    def _update(self, w, g, slots):
-        kind = w.dtype.type
-        rho = kind(self.rho)
-        v = slots["velocity"]
-        v *= rho
-        v += kind(1 - self.rho) * (g * g)
-        if self.centered:
-            a = slots["average"]
-            a *= rho
-            a += kind(1 - self.rho) * g
-            denominator = v - a * a + kind(self.epsilon)
-        else:
-            denominator = v + kind(self.epsilon)
-        step = kind(self.learning_rate) * g / np.sqrt(denominator)
-        if self.momentum:
-            m = slots["momentum"]
-            m *= kind(self.momentum)
-            m += step
-            w -= m
-        else:
-            w -= step
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "rho": self.rho,
-            "momentum": self.momentum,
-            "epsilon": self.epsilon,
-            "centered": self.centered,
-        }
-
-
-_BY_NAME = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
-
-
-def get(identifier):
-    """An optimizer from a name ('adam', case-insensitive), a config dict or an instance.
-
-    >>> get("Adam")
-    Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-07)
-    """
-    if isinstance(identifier, Optimizer):
-        return identifier
-    if isinstance(identifier, dict):
-        return lookup("optimizer", identifier["class_name"], _BY_NAME).from_config(
-            identifier["config"]
-        )
-    return lookup("optimizer", identifier, _BY_NAME)()
-
-
-def serialize(optimizer):
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
