@@ -49,3 +49,10 @@ def test_fit_and_evaluate_refuse_non_finite_inputs(bad):
     y[1, 0], x[2, 1] = bad, 1.0
     with pytest.raises(ValueError, match=r"y .*(NaN|inf)"):
         model.fit(x, y, verbose=0)
+
+
+def test_huge_but_finite_inputs_are_accepted():
+    """The finiteness check sums the array first; a sum that overflows is looked at closer."""
+    model = _model()
+    x = np.full((4, 3), 3e38, np.float32)  # finite, but their sum overflows float32
+    assert model.predict(x, verbose=0).shape == (4, 2)

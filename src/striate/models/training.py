@@ -84,7 +84,9 @@ def _prepare_targets(model, x, y, where):
 def check_finite(array, name, where):
     """A ValueError naming the array and its first NaN or infinite value, if it holds one (a
     NaN image would otherwise train or evaluate to NaN without a word)."""
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
+    if array.dtype.kind != "f" or np.isfinite(np.add.reduce(array, axis=None)):
+        return  # a NaN or an infinity anywhere would make the sum NaN or infinite
+    if not np.isfinite(array).all():  # (a sum of finite values can overflow: look closer)
         index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise ValueError(
             f"{where}: {name} holds NaN or infinite values, the first at index {index}: "
