@@ -55,4 +55,5 @@ def test_huge_but_finite_inputs_are_accepted():
     """The finiteness check sums the array first; a sum that overflows is looked at closer."""
     model = _model()
     x = np.full((4, 3), 3e38, np.float32)  # finite, but their sum overflows float32
-    assert model.predict(x, verbose=0).shape == (4, 2)
+    with np.errstate(over="ignore"):  # the outputs overflow, as they would in any framework
+        assert model.predict(x, verbose=0).shape == (4, 2)

@@ -84,7 +84,11 @@ def _prepare_targets(model, x, y, where):
 def check_finite(array, name, where):
     """A ValueError naming the array and its first NaN or infinite value, if it holds one (a
     NaN image would otherwise train or evaluate to NaN without a word)."""
-    if array.dtype.kind != "f" or np.isfinite(np.add.reduce(array, axis=None)):
+    if array.dtype.kind != "f":
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(array, axis=None)
+    if np.isfinite(total):
         return  # a NaN or an infinity anywhere would make the sum NaN or infinite
     if not np.isfinite(array).all():  # (a sum of finite values can overflow: look closer)
         index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
