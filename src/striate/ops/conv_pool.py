@@ -59,11 +59,11 @@ def conv2d_max_pool2d(x, kernel, bias=None, strides=(1, 1), padding="valid", rel
     blocks, dtype, f = geo.blocks, x.data.dtype, geo.filters
     # rows = patches(x_pad) @ [W; b] for the pixels that 2x2 windows cover, in block order:
     # rows [t * parts_size, (t + 1) * parts_size) hold cell t of every window.
+    out = np.empty((geo.n, blocks.ph, blocks.pw, f), dtype)
+    masks = [np.empty(out.shape, bool) for _ in range(3)] if recording else None
     wb = conv_gemm.kernel_with_bias(kernel.data, bd)
     patches = conv_gemm.patch_matrix(geo, dtype, ones=bias is not None)
     rows = np.empty((geo.rows, f), dtype)
-    out = np.empty((geo.n, blocks.ph, blocks.pw, f), dtype)
-    masks = [np.empty(out.shape, bool) for _ in range(3)] if recording else None
 
     def forward_piece(n0, n1):  # images n0:n1
         x_pad = pad(x.data[n0:n1], geo.pads_h, geo.pads_w, 0)
