@@ -170,6 +170,8 @@ class Layer:
         return [w for w in self.weights if id(w) not in ids]
 
     def get_weights(self):
+        """Copies of every weight array (a model's: layer by layer, kernel then bias, as Keras
+        orders them)."""
         return [w.data.copy() for w in self.weights]
 
     def set_weights(self, arrays):

@@ -187,15 +187,6 @@ class Model(Layer):
         ids |= {id(w) for layer in self.layers for w in layer.trainable_weights}
         return [w for w in self.weights if id(w) in ids]
 
-    @property
-    def non_trainable_weights(self):
-        ids = {id(w) for w in self.trainable_weights}
-        return [w for w in self.weights if id(w) not in ids]
-
-    def get_weights(self):
-        """Copies of every weight array, layer by layer (kernel then bias), as Keras orders them."""
-        return [w.data.copy() for w in self.weights]
-
     def set_weights(self, arrays):
         arrays = list(arrays)
         if self._layer_list is None:  # a subclassed model: its weights in `weights` order
