@@ -141,14 +141,19 @@ class Layer:
     def trainable(self, value):
         """As in Keras, setting it sets every layer this one holds."""
         self._trainable = bool(value)
-        for layer in tracking.sublayers(self):
+        for layer in self.held_layers():
             layer.trainable = value
+
+    def held_layers(self):
+        """The layers this one holds (found in its attributes, lists and dicts); a model's are
+        its `layers`. Weights and freezing go through them."""
+        return tracking.sublayers(self)
 
     @property
     def weights(self):
         """Own weights, then those of the layers it holds (each once)."""
         found, seen = [], set()
-        for weight in self._weights + [w for s in tracking.sublayers(self) for w in s.weights]:
+        for weight in self._weights + [w for s in self.held_layers() for w in s.weights]:
             if id(weight) not in seen:
                 seen.add(id(weight))
                 found.append(weight)
@@ -159,9 +164,7 @@ class Layer:
         if not self.trainable:
             return []
         own = [w for w in self._weights if w.trainable]
-        ids = {
-            id(w) for w in own + [w for s in tracking.sublayers(self) for w in s.trainable_weights]
-        }
+        ids = {id(w) for w in own + [w for s in self.held_layers() for w in s.trainable_weights]}
         return [w for w in self.weights if id(w) in ids]
 
     @property

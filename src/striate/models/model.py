@@ -113,16 +113,10 @@ class Model(Layer):
         self._layer_list = value
 
     # -- freezing ----------------------------------------------------------------------------
-    @property
-    def trainable(self):
-        return self._trainable
-
-    @trainable.setter
-    def trainable(self, value):
-        """As in Keras, setting it sets every layer inside (it takes effect at `compile`)."""
-        self._trainable = bool(value)
-        for layer in self.layers:
-            layer.trainable = value
+    def held_layers(self):
+        """Its `layers`: setting `trainable` sets every one (it takes effect at `compile`, as
+        in Keras), and the weights are theirs."""
+        return self.layers
 
     def _flat_layers(self):
         """Every layer inside, nested models' layers included (and the nested models)."""
@@ -169,23 +163,6 @@ class Model(Layer):
         """A layer by name or by index (`striate.layers.lookup.layer_index`)."""
         key = name if index is None else index
         return self.layers[layer_index(self.layers, key, "get_layer")]
-
-    @property
-    def weights(self):
-        found, seen = [], set()
-        for weight in self._weights + [w for layer in self.layers for w in layer.weights]:
-            if id(weight) not in seen:
-                seen.add(id(weight))
-                found.append(weight)
-        return found
-
-    @property
-    def trainable_weights(self):
-        if not self.trainable:
-            return []
-        ids = {id(w) for w in self._weights if w.trainable}
-        ids |= {id(w) for layer in self.layers for w in layer.trainable_weights}
-        return [w for w in self.weights if id(w) in ids]
 
     def set_weights(self, arrays):
         arrays = list(arrays)
