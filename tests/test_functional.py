@@ -343,3 +343,26 @@ def test_a_functional_chain_runs_the_sequential_plan_bit_for_bit():
     for a, b in zip(sequential.get_weights(), functional.get_weights()):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(sequential.predict(data, verbose=0), functional(data).data)
+
+
+def test_a_call_with_training_false_always_runs_in_inference_mode_and_keeps_it_in_its_config():
+    # Keras's transfer-learning pattern: base(x, training=False) keeps the base's Dropout and
+    # BatchNormalization in inference mode even while the outer model trains.
+    base = striate.Sequential(
+        [layers.Input((8,)), layers.Dense(16), layers.Dropout(0.5)], name="base"
+    )
+    fixed_in = striate.Input((8,))
+    fixed = striate.Model(fixed_in, layers.Dense(2)(base(fixed_in, training=False)))
+    free_in = striate.Input((8,))
+    free = striate.Model(free_in, layers.Dense(2)(base(free_in)))
+    x = np.random.default_rng(0).random((4, 8)).astype("float32")
+    np.testing.assert_array_equal(fixed(x, training=True).data, fixed(x, training=False).data)
+    assert not np.array_equal(free(x, training=True).data, free(x, training=False).data)
+    config = fixed.get_config()
+    assert config["layers"][1]["inbound_nodes"][0]["kwargs"] == {"training": False}
+    rebuilt = striate.Model.from_config(config)
+    rebuilt.set_weights(fixed.get_weights())
+    np.testing.assert_array_equal(rebuilt(x, training=True).data, fixed(x, training=False).data)
+    config["layers"][1]["inbound_nodes"][0]["kwargs"] = {"training": "yes"}
+    with pytest.raises(ValueError, match=r"training='yes'; expected true, false or none"):
+        striate.Model.from_config(config)

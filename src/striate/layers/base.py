@@ -259,7 +259,7 @@ class Layer:
         model's call, `training` defaults to that call's (as in Keras); `training` is passed
         only to a `call` that takes it."""
         if symbolic.is_symbolic(inputs):  # a functional model being defined
-            return symbolic.call_symbolic(self, inputs)
+            return symbolic.call_symbolic(self, inputs, training)
         training = tracking.current_training() if training is None else training
         if isinstance(inputs, (list, tuple)):
             tensors = [t if isinstance(t, Tensor) else Tensor(np.asarray(t)) for t in inputs]

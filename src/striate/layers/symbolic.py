@@ -16,10 +16,12 @@ from striate.layers import base  # (base imports this module too: use base.* at 
 
 class Node:
     """One call of a layer on symbolic tensors: its inputs (as passed: a tensor, a list or a
-    dict of tensors) and its output tensors."""
+    dict of tensors), its output tensors, and `training` when the call fixed it (Keras's
+    `base(x, training=False)`: that call always runs in inference mode), else None."""
 
-    def __init__(self, layer, inputs, output_shapes, dtype):
+    def __init__(self, layer, inputs, output_shapes, dtype, training=None):
         self.layer = layer
+        self.training = None if training is None else bool(training)
         self.inputs = inputs
         self.input_tensors = flatten(inputs)
         single = isinstance(output_shapes, tuple)
@@ -86,9 +88,10 @@ def is_symbolic(inputs):
     return any(isinstance(t, SymbolicTensor) for t in flatten(inputs))
 
 
-def call_symbolic(layer, inputs):
-    """Record `layer` called on symbolic `inputs`: build it from their shapes (checking them, as
-    `build_for` does) and return its symbolic output(s)."""
+def call_symbolic(layer, inputs, training=None):
+    """Record `layer` called on symbolic `inputs` (with `training` fixed, or None to follow the
+    model's mode): build it from their shapes (checking them, as `build_for` does) and return
+    its symbolic output(s)."""
     tensors = flatten(inputs)
     for tensor in tensors:
         if not isinstance(tensor, SymbolicTensor):
@@ -101,6 +104,6 @@ def call_symbolic(layer, inputs):
     if isinstance(shapes, list):
         shapes = list(shapes)
     output_shapes = layer.build_for(shapes)
-    node = Node(layer, inputs, output_shapes, layer.dtype)
+    node = Node(layer, inputs, output_shapes, layer.dtype, training)
     layer.__dict__.setdefault("_inbound_nodes", []).append(node)
     return node.output

@@ -140,6 +140,7 @@ class Functional(Model):
                 len(node.outputs) == 1
                 and isinstance(node.inputs, SymbolicTensor)
                 and not isinstance(node.layer, Model)
+                and node.training is None
             )
 
         following = {}
@@ -216,7 +217,8 @@ class Functional(Model):
                 values[id(chain[-1].outputs[0])] = x
                 continue
             arguments = map_structure(lambda t: values[id(t)], node.inputs)
-            result = tracking.invoke(node.layer, arguments, training)
+            fixed = node.training  # a call that fixed its mode, e.g. base(x, training=False)
+            result = tracking.invoke(node.layer, arguments, training if fixed is None else fixed)
             results = [result] if len(node.outputs) == 1 else flatten(result)
             values.update((id(t), v) for t, v in zip(node.outputs, results))
         return values
@@ -262,9 +264,10 @@ class Functional(Model):
         self._check_compilable(None)
         return super().predict(x, batch_size=batch_size, verbose=verbose)
 
-    def __call__(self, inputs, training=False):
+    def __call__(self, inputs, training=None):
         if is_symbolic(inputs):  # used as a layer of another functional model
-            return call_symbolic(self, inputs)
+            return call_symbolic(self, inputs, training)
+        training = tracking.current_training() if training is None else training
         arrays = [inputs] if self._single_input else flatten_given(self, inputs)
         tensors = []
         for array, tensor in zip(arrays, self.inputs):

@@ -73,7 +73,11 @@ def functional_config(model):
         entry = layer_config(layer)
         entry["name"] = layer.name
         entry["inbound_nodes"] = [
-            {"args": [map_structure(tensor, node.inputs)], "kwargs": {}} for node in nodes
+            {
+                "args": [map_structure(tensor, node.inputs)],
+                "kwargs": {} if node.training is None else {"training": node.training},
+            }
+            for node in nodes
         ]
         entries.append(entry)
 
@@ -122,7 +126,14 @@ def functional_from_config(config, get_class=None):
                     arguments = find(nodes[done]["args"][0])
                 except KeyError:
                     break  # an input it needs is not made yet
-                outputs = layer(arguments)
+                training = nodes[done].get("kwargs", {}).get("training")
+                if training not in (None, True, False):
+                    raise ValueError(
+                        f"Model config '{config.get('name')}': a call of '{name}' has "
+                        f"training={training!r}; expected true, false or none. Received: "
+                        f"kwargs {nodes[done].get('kwargs')!r}."
+                    )
+                outputs = layer(arguments, training=training)
                 made[(name, done)] = outputs if isinstance(outputs, list) else [outputs]
                 done, progress = done + 1, True
             if done < len(nodes):

@@ -230,7 +230,7 @@ class Model(Layer):
 
     def __call__(self, inputs, training=None):
         if is_symbolic(inputs):  # used as a layer of a functional model
-            return call_symbolic(self, inputs)
+            return call_symbolic(self, inputs, training)
         training = tracking.current_training() if training is None else training
         if not isinstance(inputs, Tensor):
             array = training_loop.prepare_inputs(self, inputs, "call")

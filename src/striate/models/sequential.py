@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from striate.layers import tracking
 from striate.layers.base import Layer
 from striate.layers.core import InputLayer
 from striate.layers.symbolic import SymbolicTensor, call_symbolic, is_symbolic
@@ -142,9 +143,10 @@ class Sequential(Model):
             cached = self._plans[loss is not None] = (key, execution_plan(self.layers, loss))
         return cached[1]
 
-    def __call__(self, inputs, training=False):
+    def __call__(self, inputs, training=None):
         if is_symbolic(inputs):  # used as a layer of a functional model
-            return call_symbolic(self, inputs)
+            return call_symbolic(self, inputs, training)
+        training = tracking.current_training() if training is None else training
         array = inputs.data if isinstance(inputs, Tensor) else np.asarray(inputs)
         if self.input_shape is None:
             self.build((None,) + array.shape[1:])
