@@ -366,3 +366,28 @@ def test_a_call_with_training_false_always_runs_in_inference_mode_and_keeps_it_i
     config["layers"][1]["inbound_nodes"][0]["kwargs"] = {"training": "yes"}
     with pytest.raises(ValueError, match=r"training='yes'; expected true, false or none"):
         striate.Model.from_config(config)
+
+
+def test_summary_takes_keras_options_show_trainable_expand_nested_layer_range_positions():
+    base = striate.Sequential(
+        [layers.Input((8, 8, 1)), layers.Conv2D(2, 3), layers.Flatten()], name="base"
+    )
+    base.trainable = False
+    inputs = striate.Input((8, 8, 1))
+    model = striate.Model(inputs, layers.Dense(3, name="head")(base(inputs, training=False)))
+    lines = []
+    model.summary(show_trainable=True, expand_nested=True, print_fn=lines.append)
+    text = lines[-1]
+    assert "Trainable" in text
+    assert " base (Sequential)" in text and "   conv2d" in text  # nested layers indented
+    row = next(line for line in text.splitlines() if line.startswith(" head"))
+    assert " Y " in row
+    assert " N " in next(line for line in text.splitlines() if line.startswith(" base"))
+    model.summary(
+        layer_range=["base", "head"], positions=[0.4, 0.6, 0.7, 1.0], print_fn=lines.append
+    )
+    assert "input_layer" not in lines[-1].split("=")[1]  # the table starts at base
+    with pytest.raises(ValueError, match=r"layer_range names 'nope'"):
+        model.summary(layer_range=["nope", "head"])
+    with pytest.raises(ValueError, match=r"positions must give the end of each of the 4"):
+        model.summary(positions=[0.5, 1.0])

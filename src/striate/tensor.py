@@ -79,6 +79,48 @@ class Tensor:
         label = f" name={self.name!r}" if self.name else ""
         return f"Tensor(shape={self.data.shape}, dtype={self.data.dtype}, op={self.op}{label})"
 
+    # Arithmetic as in Keras (`x @ w + b` in a custom layer's call): striate.ops.arithmetic.
+    __array_ufunc__ = None  # `array + tensor` calls Tensor.__radd__, not NumPy elementwise
+
+    def __add__(self, other):
+        return _arithmetic().add(self, other)
+
+    def __radd__(self, other):
+        return _arithmetic().add(other, self)
+
+    def __sub__(self, other):
+        return _arithmetic().subtract(self, other)
+
+    def __rsub__(self, other):
+        return _arithmetic().subtract(other, self)
+
+    def __mul__(self, other):
+        return _arithmetic().multiply(self, other)
+
+    def __rmul__(self, other):
+        return _arithmetic().multiply(other, self)
+
+    def __truediv__(self, other):
+        return _arithmetic().divide(self, other)
+
+    def __rtruediv__(self, other):
+        return _arithmetic().divide(other, self)
+
+    def __matmul__(self, other):
+        return _arithmetic().matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _arithmetic().matmul(other, self)
+
+    def __pow__(self, other):
+        return _arithmetic().power(self, other)
+
+    def __neg__(self):
+        return _arithmetic().negative(self)
+
+    def __getitem__(self, key):
+        return _arithmetic().take_items(self, key)
+
     def backward(self, grad=None):
         """Accumulate d(self)/d(leaf) into every leaf's `.grad` (seed `grad`, default ones)."""
         if grad is None:
@@ -122,6 +164,12 @@ def _topological_order(root):
             stack.pop()
             order.append(node)
     return order
+
+
+def _arithmetic():
+    from striate.ops import arithmetic  # (the ops import this module)
+
+    return arithmetic
 
 
 def as_tensor(value):

@@ -31,8 +31,18 @@ class _SummaryMethod:
     def __init__(self, model):
         self.model = model
 
-    def __call__(self, line_length=None, print_fn=None):
-        text = summary_text(self.model, line_length)
+    def __call__(
+        self,
+        line_length=None,
+        positions=None,
+        print_fn=None,
+        expand_nested=False,
+        show_trainable=False,
+        layer_range=None,
+    ):
+        text = summary_text(
+            self.model, line_length, positions, expand_nested, show_trainable, layer_range
+        )
         (print_fn or print)(text)
 
     def __repr__(self):
