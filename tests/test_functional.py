@@ -267,11 +267,6 @@ def test_merge_ops_sum_gradients_back_over_broadcast_axes():
     check_gradients(lambda a, b: merging.multiply([a, b]), [x, w[0]])
 
 
-def test_inspect_says_it_takes_sequential_models_only():
-    with pytest.raises(ValueError, match="'residual'.inspect: seeing inside runs a Sequential"):
-        residual_model().inspect(np.zeros((6, 6, 2)))
-
-
 def test_config_round_trip_in_keras_shape_with_a_nested_sequential_and_a_shared_layer():
     base = striate.Sequential(
         [striate.Input(shape=(6, 6, 2)), layers.Conv2D(3, 3), layers.Flatten()], name="base"
@@ -391,3 +386,15 @@ def test_summary_takes_keras_options_show_trainable_expand_nested_layer_range_po
         model.summary(layer_range=["nope", "head"])
     with pytest.raises(ValueError, match=r"positions must give the end of each of the 4"):
         model.summary(positions=[0.5, 1.0])
+
+
+def test_layer_input_and_output_are_its_first_calls_tensors_as_in_keras():
+    model = residual_model()
+    conv = model.layers[1]
+    assert conv.output is conv._inbound_nodes[0].outputs[0]
+    assert conv.input is model.inputs[0]
+    assert model.input is model.inputs[0] and model.output is model.outputs[0]
+    features = striate.Model(model.input, conv.output)  # Keras's feature-extractor pattern
+    assert features.output_shape == conv.output_shape
+    with pytest.raises(AttributeError, match=r"has never been called and thus has no defined"):
+        _ = layers.Dense(2).output

@@ -269,6 +269,32 @@ class Layer:
         self.build_for((None,) + tensor.data.shape[1:])
         return tracking.invoke(self, tensor, training)
 
+    @property
+    def output(self):
+        """The symbolic output of this layer's first call in a functional graph (Keras's
+        `layer.output`, e.g. `model.get_layer("conv").output` for a feature extractor)."""
+        if "_output" in self.__dict__:
+            return self.__dict__["_output"]
+        return self._first_call("output").output
+
+    @output.setter
+    def output(self, value):  # an InputLayer's output is its own symbolic tensor
+        self.__dict__["_output"] = value
+
+    @property
+    def input(self):
+        """The symbolic input(s) of this layer's first call in a functional graph."""
+        return self._first_call("input").inputs
+
+    def _first_call(self, what):
+        nodes = self.__dict__.get("_inbound_nodes")
+        if not nodes:
+            raise AttributeError(
+                f"{self.describe()} has never been called and thus has no defined {what}. "
+                f"Call it on the output of Input(...) or of another layer first."
+            )
+        return nodes[0]
+
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
         if self._declared_input_shape is not None:

@@ -62,6 +62,16 @@ class Functional(Model):
         self.input_shape = self.inputs[0].shape if len(self.inputs) == 1 else None
         self._single_input = len(self.inputs) == 1 and isinstance(inputs, SymbolicTensor)
 
+    @property
+    def input(self):
+        """The input tensor (a list when there are several), as Keras's `model.input`."""
+        return self.inputs[0] if len(self.inputs) == 1 else list(self.inputs)
+
+    @property
+    def output(self):
+        """The output tensor (a list when there are several), as Keras's `model.output`."""
+        return self.outputs[0] if len(self.outputs) == 1 else list(self.outputs)
+
     def _sort_nodes(self):
         """The nodes between the inputs and the outputs, each after the nodes it reads."""
         known = {id(t) for t in self.inputs}

@@ -320,10 +320,4 @@ class Model(Layer):
         and, for `class_index` (an int or 'predicted'), the gradient of that class's score
         (before softmax) with respect to every layer's output and the input. See `striate.see`.
         """
-        if not self._is_a_stack:
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}'.inspect: seeing inside runs a Sequential "
-                f"model's layers one after another; a graph of layers is not supported yet. "
-                f"Received: a {type(self).__name__} model."
-            )
         return tool("inspect", f"{type(self).__name__}.inspect")(self, x, class_index)

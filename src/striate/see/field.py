@@ -18,9 +18,11 @@ from striate.layers.base import Layer, format_shape
 from striate.layers.conv import Conv2D, ZeroPadding2D
 from striate.layers.core import Activation, Dense, Dropout, Flatten, InputLayer
 from striate.layers.lookup import layer_index
+from striate.layers.merging import Concatenate, _Merge
 from striate.layers.normalization import BatchNormalization
 from striate.layers.pooling import Pooling2D
 from striate.ops.geometry import output_length_formula, same_padding
+from striate.see.steps import INPUT, model_steps
 
 _ELEMENTWISE = (Activation, Dropout, BatchNormalization, InputLayer, PReLU)
 
@@ -60,6 +62,9 @@ class LayerField:
     jump: tuple | None
     whole: bool = False
 
+    def _replace_name(self, name):
+        return LayerField(name, self.size, self.jump, self.whole)
+
 
 def position_map(layer):
     """How a layer maps positions: ('window', kernel, strides, pads_before), ('same',) or
@@ -82,7 +87,10 @@ def position_map(layer):
         for axis in (layer.axis if isinstance(layer.axis, list) else [layer.axis])
     ):
         return ("whole",)  # a softmax across pixels: each output depends on all of them
-    if isinstance(layer, _ELEMENTWISE) or type(layer) is Layer:
+    if isinstance(layer, Concatenate):  # along channels: each pixel from the same pixels
+        rank = len(layer.output_shape)
+        return ("same",) if layer.axis % rank == rank - 1 else ("whole",)
+    if isinstance(layer, (_ELEMENTWISE, _Merge)) or type(layer) is Layer:
         return ("same",)
     if isinstance(layer, Dense) and len(layer.input_shape) == 4:
         return ("same",)  # Dense on (N, H, W, C) acts on each pixel, like a 1x1 convolution
@@ -122,8 +130,12 @@ def receptive_field(model, layer, position=None):
     height, width = _built(model, "receptive_field")
     index = layer_index(model.layers, layer, "receptive_field")
     layer = model.layers[index]
-    chain = [position_map(model.layers[i]) for i in range(index + 1)]
-    if any(g[0] == "whole" for g in chain):
+    steps = model_steps(model, "receptive_field")
+    last = next((i for i, step in enumerate(steps) if step.layer is layer), None)
+    if last is None:  # a model's InputLayer: a unit is a pixel
+        return Field(*position, position[0] + 1, position[1] + 1) if position else None
+    maps = [position_map(step.layer) for step in steps[: last + 1]]
+    if any(g[0] == "whole" for g in maps):
         return Field(0, 0, height, width)
     out_h, out_w = layer.output_shape[1:3]
     if position is None or len(position) != 2:
@@ -138,17 +150,32 @@ def receptive_field(model, layer, position=None):
             f"{layer.describe()}'s {out_h}x{out_w} output. "
             f"Received: position={position!r}"
         )
-    rows, cols = (row, row), (col, col)
-    for i in range(index, -1, -1):
-        g = chain[i]
-        if g[0] == "same":
+    # Back from the unit, call by call; where a value feeds several calls (a residual's
+    # input), its field is the union (bounding box) of what each path needs.
+    needed = {steps[last].writes: ((row, row), (col, col))}
+    for i in range(last, -1, -1):
+        step, g = steps[i], maps[i]
+        if step.writes not in needed:
             continue
-        _, (kh, kw), (sh, sw), (ph, pw) = g
-        n_h, n_w = model.layers[i].input_shape[1:3]
-        rows = _back(rows, kh, sh, ph, n_h)
-        cols = _back(cols, kw, sw, pw, n_w)
-        if rows[0] > rows[1] or cols[0] > cols[1]:
-            return Field(0, 0, 0, 0)  # the unit's window holds only padding
+        rows, cols = needed.pop(step.writes)
+        if g[0] == "window":
+            _, (kh, kw), (sh, sw), (ph, pw) = g
+            n_h, n_w = step.layer.input_shape[1:3]
+            rows = _back(rows, kh, sh, ph, n_h)
+            cols = _back(cols, kw, sw, pw, n_w)
+            if rows[0] > rows[1] or cols[0] > cols[1]:
+                continue  # this path's window holds only padding
+        for key in step.read_keys:
+            if key in needed:
+                (r0, r1), (c0, c1) = needed[key]
+                rows, cols = (
+                    (min(r0, rows[0]), max(r1, rows[1])),
+                    (min(c0, cols[0]), max(c1, cols[1])),
+                )
+            needed[key] = (rows, cols)
+    if INPUT not in needed:
+        return Field(0, 0, 0, 0)  # every path's window holds only padding
+    rows, cols = needed[INPUT]
     return Field(rows[0], cols[0], rows[1] + 1, cols[1] + 1)
 
 
@@ -167,18 +194,26 @@ def layer_fields(model):
     [((2, 2), (1, 1)), ((3, 3), (2, 2))]
     """
     height, width = _built(model, "layer_fields")
-    size, jump, whole = (1, 1), (1, 1), False
-    fields = []
-    for layer in model.layers:
-        g = position_map(layer)
+    # per value: (size, jump, whole); a call reading several takes the largest field
+    known = {INPUT: ((1, 1), (1, 1), False)}
+    by_layer = {}
+    for step in model_steps(model, "layer_fields"):
+        read = [known[key] for key in step.read_keys]
+        whole = any(r[2] for r in read)
+        if not whole:
+            size = tuple(max(r[0][axis] for r in read) for axis in (0, 1))
+            jump = tuple(max(r[1][axis] for r in read) for axis in (0, 1))
+        g = position_map(step.layer)
         if whole or g[0] == "whole":
             whole, size, jump = True, (height, width), None
         elif g[0] == "window":
             _, kernel, strides, _ = g
             size = tuple(r + (k - 1) * j for r, k, j in zip(size, kernel, jump))
             jump = tuple(j * s for j, s in zip(jump, strides))
-        fields.append(LayerField(layer.name, size, jump, whole))
-    return fields
+        known[step.writes] = (size, jump, whole)
+        by_layer.setdefault(id(step.layer), LayerField(step.layer.name, size, jump, whole))
+    first = LayerField("input", (1, 1), (1, 1), False)
+    return [by_layer.get(id(layer), first)._replace_name(layer.name) for layer in model.layers]
 
 
 def macs(layer):

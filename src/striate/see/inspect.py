@@ -18,10 +18,13 @@ from striate import models
 from striate.layers.conv import Conv2D
 from striate.layers.core import Activation, Dense
 from striate.layers.lookup import layer_index
+from striate.layers.symbolic import map_structure
+from striate.layers.tracking import invoke
 from striate.models import training
 from striate.ops import activations as activation_ops
 from striate.ops import conv as conv_ops
 from striate.ops import dense as dense_ops
+from striate.see.steps import INPUT, model_steps
 from striate.tensor import Tensor, no_grad
 
 
@@ -106,7 +109,9 @@ def inspect_model(model, x, class_index=None):
     """Run `model` on one input and keep every layer's output (and gradients for a class).
 
     Args:
-        model: a Sequential (built or not, trained or not).
+        model: a Sequential or functional model with one input and one output (built or not,
+            trained or not). A functional model gives one record per layer call, in the order
+            they run (`record.index` is the layer's position in `model.layers`).
         x: one input, (height, width, channels) or (1, height, width, channels); for a model
             with one channel, (height, width) is accepted too. Any numeric dtype.
         class_index: None (no gradients), an int, or 'predicted' (the model's top class).
@@ -122,14 +127,16 @@ def inspect_model(model, x, class_index=None):
     >>> [r.shape for r in result.layers], result.input_gradient.shape
     ([(3, 3, 2), (18,), (3,), (3,)], (5, 5, 1))
     """
+    model_steps(model)  # a model inspect cannot walk fails here, before any work
     array = _one_input(model, x)
     dtype = model.float_type()
     inputs = array.astype(dtype, copy=False)
     if not model.layers:
         raise ValueError(f"inspect: Sequential '{model.name}' has no layers.")
+    steps = model_steps(model)  # (again: a model built by the input above has its layers now)
     if class_index is None:
-        return _forward_only(model, inputs)
-    return _forward_backward(model, inputs, class_index)
+        return _forward_only(model, steps, inputs)
+    return _forward_backward(model, steps, inputs, class_index)
 
 
 def _one_input(model, x):
@@ -150,46 +157,63 @@ def _one_input(model, x):
     return training.prepare_inputs(model, array, "inspect")
 
 
-def _forward_only(model, inputs):
-    records = []
+def _run_step(step, values, leaf=False):
+    """(leaves, output, pre-activation) of one step: its inputs read from `values` (as fresh
+    leaves that collect gradients, when `leaf`)."""
+    leaves = {}
+
+    def read(key):
+        if not leaf:
+            return Tensor(values[key])
+        leaves[key] = leaves.get(key) or Tensor(values[key], requires_grad=True)
+        return leaves[key]
+
+    arguments = map_structure(read, step.reads)
+    pre = _pre_activation(step.layer, arguments) if isinstance(arguments, Tensor) else None
+    out = invoke(step.layer, arguments, False if step.training is None else step.training)
+    if not isinstance(out, Tensor):
+        raise ValueError(
+            f"inspect: {step.layer.describe()} returns several tensors; seeing inside follows "
+            f"layers that return one. Received: {type(out).__name__}."
+        )
+    return leaves, out, pre
+
+
+def _forward_only(model, steps, inputs):
+    records, values = [], {INPUT: inputs}
     with no_grad():
-        out = Tensor(inputs)
-        for index, layer in enumerate(model.layers):
-            pre = _pre_activation(layer, out)
-            out = layer.call(out, training=False)
-            records.append(_record(index, layer, out, pre))
-    return Inspection(input=inputs[0], layers=records, ends_in_softmax=_ends_in_softmax(model))
+        for step in steps:
+            _, out, pre = _run_step(step, values)
+            values[step.writes] = out.data
+            records.append(_record(step.index, step.layer, out, pre))
+    return Inspection(input=inputs[0], layers=records, ends_in_softmax=_ends_in_softmax(steps))
 
 
-def _forward_backward(model, inputs, class_index):
+def _forward_backward(model, steps, inputs, class_index):
     weights = model.weights
     saved = [(w.requires_grad, w.grad) for w in weights]
     for w in weights:  # gradients for the input only: the weights' .grad stay as they were
         w.requires_grad = False
     try:
-        leaves, outputs, pres = [], [], []
-        value = inputs
-        for layer in model.layers:
-            leaf = Tensor(value, requires_grad=True)
-            pres.append(_pre_activation(layer, leaf))
-            out = layer.call(leaf, training=False)
-            leaves.append(leaf)
-            outputs.append(out)
-            value = out.data
+        values, ran = {INPUT: inputs}, []
+        for step in steps:
+            leaves, out, pre = _run_step(step, values, leaf=True)
+            values[step.writes] = out.data
+            ran.append((leaves, out, pre))
         records = [
-            _record(i, layer, out, pre)
-            for i, (layer, out, pre) in enumerate(zip(model.layers, outputs, pres))
+            _record(step.index, step.layer, out, pre) for step, (_, out, pre) in zip(steps, ran)
         ]
-        softmax_end = _ends_in_softmax(model)
+        softmax_end = _ends_in_softmax(steps)
+        last = len(steps) - 1
+        last_leaves, last_out, last_pre = ran[last]
         # Where the score is read: the last output, or before the final softmax.
-        last = len(model.layers) - 1
-        if softmax_end and isinstance(model.layers[-1], Activation):
-            start_index, start = last - 1, (leaves[last] if last > 0 else None)
+        if softmax_end and isinstance(steps[last].layer, Activation):
+            (read_key,) = steps[last].read_keys
+            logits, first = values[read_key][0], last - 1
         elif softmax_end:
-            start_index, start = last, pres[last]
+            logits, first = last_pre.data[0], last - 1
         else:
-            start_index, start = last, outputs[last]
-        logits = inputs[0] if start is None else start.data[0]
+            logits, first = last_out.data[0], last
         if logits.ndim != 1:
             raise ValueError(
                 f"inspect: class_index needs a model whose output is a vector of "
@@ -198,19 +222,24 @@ def _forward_backward(model, inputs, class_index):
         index = _class_index(class_index, records[-1].output, logits.shape[0])
         seed = np.zeros((1,) + logits.shape, logits.dtype)
         seed[0, index] = 1
-        grad = seed
-        if start_index == last and softmax_end:  # score = pre-activation of the last layer
-            start.backward(grad)
-            grad = leaves[last].grad
-            start_index -= 1
-        elif start is None:  # the model is only a softmax: the score is the input itself
-            start_index = -1
-        for i in range(start_index, -1, -1):
+        grads = {}
+        if softmax_end and isinstance(steps[last].layer, Activation):
+            grads[read_key] = seed
+        elif softmax_end:  # score = pre-activation of the last layer
+            last_pre.backward(seed)
+            _collect(grads, last_leaves)
+        else:
+            grads[steps[last].writes] = seed
+        for i in range(first, -1, -1):
+            step, (leaves, out, _) = steps[i], ran[i]
+            grad = grads.get(step.writes)
+            if grad is None:  # the score does not depend on this output
+                grad = np.zeros_like(out.data)
             records[i].gradient = grad[0]
-            outputs[i].backward(grad)
-            grad = leaves[i].grad
-            if grad is None:  # the output does not depend on the input (e.g. constant layer)
-                grad = np.zeros_like(leaves[i].data)
+            if out.requires_grad:
+                out.backward(grad)
+            _collect(grads, leaves)
+        input_gradient = grads.get(INPUT, np.zeros_like(inputs))
     finally:
         for w, (requires_grad, grad_before) in zip(weights, saved):
             w.requires_grad, w.grad = requires_grad, grad_before
@@ -219,9 +248,17 @@ def _forward_backward(model, inputs, class_index):
         layers=records,
         class_index=index,
         score=float(logits[index]),
-        input_gradient=grad[0],
+        input_gradient=input_gradient[0],
         ends_in_softmax=softmax_end,
     )
+
+
+def _collect(grads, leaves):
+    """Add each leaf's gradient to the gradient of the value it holds (a value read by several
+    steps, as a residual's input, gets the sum)."""
+    for key, leaf in leaves.items():
+        grad = leaf.grad if leaf.grad is not None else np.zeros_like(leaf.data)
+        grads[key] = grad if key not in grads else grads[key] + grad
 
 
 def _class_index(class_index, output, classes):
@@ -275,11 +312,8 @@ def activation_name(layer):
     return getattr(function, "__name__", type(function).__name__)
 
 
-def _ends_in_softmax(model):
-    return (
-        bool(model.layers)
-        and getattr(model.layers[-1], "activation", None) is activation_ops.softmax
-    )
+def _ends_in_softmax(steps):
+    return bool(steps) and getattr(steps[-1].layer, "activation", None) is activation_ops.softmax
 
 
 models.register_tool("inspect", inspect_model)
