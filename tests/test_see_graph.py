@@ -116,3 +116,15 @@ def test_receptive_field_of_a_residual_graph_is_the_box_of_pixels_that_move_the_
     sizes = {f.name: f.size for f in layer_fields(model)}
     assert sizes["skip"] == (1, 1) and sizes["a"] == (3, 3) and sizes["b"] == (7, 7)
     assert sizes["join"] == (7, 7) and sizes["last"] == (9, 9)  # 7 + (2 - 1) * jump 2
+
+
+def test_walkthroughs_of_a_layer_inside_a_graph_read_that_layers_own_input():
+    from striate.see.walk import layer_conv_walkthrough, layer_pool_walkthrough
+
+    model, _ = residual()
+    x = np.random.default_rng(2).random((6, 6, 2)).astype("float32")
+    inspection = model.inspect(x)
+    walk = layer_conv_walkthrough(model, "skip", x, filter_index=1)
+    np.testing.assert_allclose(walk.output, inspection.layer("skip").output[..., 1], rtol=1e-5)
+    pool = layer_pool_walkthrough(model, "pool", x, channel=4)  # a channel from the concat
+    np.testing.assert_allclose(pool.output, inspection.layer("pool").output[..., 4], rtol=1e-6)

@@ -39,6 +39,7 @@ class LayerRecord:
         pre_activation: the output before the activation (Conv2D/Dense with one), else None.
         gradient: d score / d output when a class was given, else None (None too for the final
             softmax itself when the score is read before it).
+        input: the value the layer read (None for a call that reads several, as a merge).
     """
 
     index: int
@@ -48,6 +49,7 @@ class LayerRecord:
     activation: str | None = None
     pre_activation: np.ndarray | None = None
     gradient: np.ndarray | None = None
+    input: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def shape(self):
@@ -184,8 +186,8 @@ def _forward_only(model, steps, inputs):
     with no_grad():
         for step in steps:
             _, out, pre = _run_step(step, values)
+            records.append(_record(step, values, out, pre))
             values[step.writes] = out.data
-            records.append(_record(step.index, step.layer, out, pre))
     return Inspection(input=inputs[0], layers=records, ends_in_softmax=_ends_in_softmax(steps))
 
 
@@ -195,14 +197,12 @@ def _forward_backward(model, steps, inputs, class_index):
     for w in weights:  # gradients for the input only: the weights' .grad stay as they were
         w.requires_grad = False
     try:
-        values, ran = {INPUT: inputs}, []
+        values, ran, records = {INPUT: inputs}, [], []
         for step in steps:
             leaves, out, pre = _run_step(step, values, leaf=True)
+            records.append(_record(step, values, out, pre))
             values[step.writes] = out.data
             ran.append((leaves, out, pre))
-        records = [
-            _record(step.index, step.layer, out, pre) for step, (_, out, pre) in zip(steps, ran)
-        ]
         softmax_end = _ends_in_softmax(steps)
         last = len(steps) - 1
         last_leaves, last_out, last_pre = ran[last]
@@ -293,14 +293,17 @@ def _pre_activation(layer, inputs):
     return None
 
 
-def _record(index, layer, out, pre):
+def _record(step, values, out, pre):
+    layer = step.layer
+    single = not isinstance(step.reads, (list, tuple, dict))
     return LayerRecord(
-        index=index,
+        index=step.index,
         name=layer.name,
         type=type(layer).__name__,
         output=out.data[0],
         activation=activation_name(layer),
         pre_activation=None if pre is None else pre.data[0],
+        input=values[step.reads][0] if single else None,
     )
 
 

@@ -310,7 +310,7 @@ def layer_conv_walkthrough(model, layer, x, filter_index=0, positions=None, chan
     if not isinstance(conv, Conv2D):
         raise TypeError(f"layer_conv_walkthrough: {conv.describe()} is not a Conv2D layer.")
     inspection = inspect_model(model, x)
-    source = inspection.input if index == 0 else inspection.layers[index - 1].output
+    source = next(r for r in inspection.layers if r.name == conv.name).input
     filters = conv.kernel.data.shape[-1]
     if not 0 <= filter_index < filters:
         raise ValueError(
@@ -355,7 +355,7 @@ def layer_pool_walkthrough(model, layer, x, channel=0, positions=None):
     if not isinstance(pool, (MaxPooling2D, AveragePooling2D)):
         raise TypeError(f"layer_pool_walkthrough: {pool.describe()} is not a pooling layer.")
     inspection = inspect_model(model, x)
-    source = inspection.input if index == 0 else inspection.layers[index - 1].output
+    source = next(r for r in inspection.layers if r.name == pool.name).input
     if not 0 <= channel < source.shape[-1]:
         raise ValueError(
             f"layer_pool_walkthrough: the input of {pool.describe()} has "
