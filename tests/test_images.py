@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from striate.datasets import digit_photo
 from striate.datasets.digit_photo import load_digit_photo, mnist_like
-from striate.datasets.image_folder import image_dataset_from_directory
+from striate.datasets.image_folder import load_image_folder as image_dataset_from_directory
 from striate.datasets.images import load_image
 
 COLORS = {"cat": (200, 30, 30), "dog": (30, 200, 30), "bird": (30, 30, 200)}

@@ -5,7 +5,7 @@ import random
 import numpy as np
 
 from striate import backend
-from striate.datasets.image_folder import image_dataset_from_directory  # noqa: F401 (as keras.utils)
+from striate.datasets.image_dataset import image_dataset_from_directory  # noqa: F401 (as keras.utils)
 
 
 def set_random_seed(seed):
