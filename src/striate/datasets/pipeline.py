@@ -103,7 +103,9 @@ class Dataset:
         0 decodes in the consumer's thread. Keras's ``AUTOTUNE`` (-1) means the default."""
         if buffer_size == -1:
             buffer_size = DEFAULT_PREFETCH
-        return self._derived(self._source, prefetch=_count(buffer_size, "buffer_size", "prefetch"))
+        return self._derived(
+            self._source, prefetch=_count(buffer_size, "buffer_size", "Dataset.prefetch")
+        )
 
 
 def _count(value, name, where="Dataset"):
