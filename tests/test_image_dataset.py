@@ -303,7 +303,9 @@ print(seen, len(data), before, after)
     assert result.returncode == 0, result.stderr
     seen, batches, before, after = map(int, result.stdout.split())
     assert seen == 20000 and batches == 313
-    print(f"peak RSS grew by {(after - before) / 2**20:.0f} MiB (decoded: {decoded / 2**20:.0f})")
+    print(
+        f"peak RSS {before / 2**20:.0f} -> {after / 2**20:.0f} MiB (decoded: {decoded / 2**20:.0f})"
+    )
     assert after - before < decoded / 4, f"peak RSS grew by {(after - before) / 2**20:.0f} MiB"
 
 
