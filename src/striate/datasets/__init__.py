@@ -17,7 +17,7 @@ from .digit_photo import load_digit_photo, mnist_like
 from .image_dataset import image_dataset_from_directory
 from .image_folder import load_image_folder
 from .images import load_image
-from .pipeline import Dataset
+from .pipeline import Dataset, from_arrays
 
 __all__ = [
     "CorruptDatasetError",
@@ -28,6 +28,7 @@ __all__ = [
     "digit_photo",
     "digits",
     "fashion_mnist",
+    "from_arrays",
     "image_dataset_from_directory",
     "images",
     "load_digit_photo",

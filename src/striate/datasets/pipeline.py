@@ -18,7 +18,9 @@ import itertools
 import queue
 import threading
 
-__all__ = ["Dataset"]
+import numpy as np
+
+__all__ = ["Dataset", "from_arrays"]
 
 DEFAULT_PREFETCH = 2  # batches decoded ahead of the consumer
 _POLL_S = 0.05  # how often a blocked producer looks for the stop signal
@@ -76,11 +78,12 @@ class Dataset:
 
     # -- derived datasets -----------------------------------------------------------------------
     def _derived(self, source, length=None, prefetch=None):
+        kept = {k: v for k, v in self._attributes.items() if not k.startswith("_")}
         return Dataset(
             source,
             self._length if length is None else length,
             self._prefetch if prefetch is None else prefetch,
-            **self._attributes,
+            **kept,
         )
 
     def map(self, fn):
@@ -106,6 +109,46 @@ class Dataset:
         return self._derived(
             self._source, prefetch=_count(buffer_size, "buffer_size", "Dataset.prefetch")
         )
+
+
+def from_arrays(data, batch_size=32, shuffle=False, seed=None, prefetch=0):
+    """A :class:`Dataset` of batches sliced from arrays held in memory.
+
+    Args:
+        data: an array, or a tuple of arrays of the same length (e.g. ``(x, y)``).
+        batch_size: samples per batch (the last may be smaller); None yields single samples.
+        shuffle: a new order each pass, drawn from ``seed``.
+        seed: the shuffle's seed.
+        prefetch: batches sliced ahead on a thread (0: none; slicing is cheap).
+
+    Example:
+        >>> import numpy as np
+        >>> [y.tolist() for _, y in from_arrays((np.zeros((5, 2)), np.arange(5)), 2)]
+        [[0, 1], [2, 3], [4]]
+    """
+    parts = data if isinstance(data, tuple) else (data,)
+    if not parts or any(len(part) != len(parts[0]) for part in parts):
+        raise ValueError(
+            f"from_arrays: the arrays must have the same length. "
+            f"Received: lengths {[len(part) for part in parts]}"
+        )
+    count = len(parts[0])
+    if batch_size is not None and not _count(batch_size, "batch_size", "from_arrays"):
+        raise ValueError("from_arrays: batch_size must be positive or None. Received: 0")
+    step = batch_size or 1
+    rng = np.random.default_rng(seed)
+
+    def source():
+        order = rng.permutation(count) if shuffle else np.arange(count)
+        return _slices(order)
+
+    def _slices(order):
+        for start in range(0, count, step):
+            chosen = order[start] if batch_size is None else order[start : start + step]
+            batch = tuple(part[chosen] for part in parts)
+            yield batch if isinstance(data, tuple) else batch[0]
+
+    return Dataset(source, -(-count // step), prefetch, batch_size=batch_size)
 
 
 def _count(value, name, where="Dataset"):
