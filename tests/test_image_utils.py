@@ -171,6 +171,11 @@ def test_split_dataset_of_datasets(tmp_path):
     mapped_left, mapped_right = utils.split_dataset(data.map(lambda x, y: (x, y + 5)), right_size=2)
     assert len(mapped_left) == 3 and sum(len(y) for _, y in mapped_left) == 8
     assert all((y >= 5).all() for _, y in mapped_right)
+    samples = utils.image_dataset_from_directory(
+        tmp_path, batch_size=None, image_size=2, color_mode="grayscale", seed=2, verbose=False
+    ).map(lambda x, y: (x, y))
+    left, right = utils.split_dataset(samples, left_size=4)
+    assert len(left) == 4 and [x.shape for x, _ in right] == [(2, 2, 1)] * 6
     arrays = from_arrays((np.arange(7), np.arange(7) * 2), batch_size=2)
     small, big = utils.split_dataset(arrays, left_size=3)
     assert [y.tolist() for _, y in small] == [[0, 2], [4]] and len(big) == 2

@@ -125,7 +125,7 @@ def load_image_folder(
         ...     for i in range(5):
         ...         Image.new("L", (9, 7), shade).save(os.path.join(root, name, f"{i}.png"))
         >>> train, val = load_image_folder(root, (4, 4), "grayscale", 0.2, "both",
-        ...                                            seed=1, verbose=False)
+        ...                                 seed=1, verbose=False)
         >>> train.x.shape, val.x.shape, train.class_names
         ((8, 4, 4, 1), (2, 4, 4, 1), ['dark', 'light'])
     """

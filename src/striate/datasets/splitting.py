@@ -47,9 +47,13 @@ def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=
     if isinstance(dataset, Dataset) and files is not None:
         total = len(dataset.file_paths)
     elif isinstance(dataset, Dataset):
-        arrays = _read(dataset)
-        left, right = split_dataset(arrays, left_size, right_size, shuffle, seed)
-        size = dataset.batch_size if hasattr(dataset, "batch_size") else len(next(iter(dataset)))
+        size = getattr(dataset, "batch_size", 0)
+        if size == 0:  # not known: the first batch's
+            first = next(iter(dataset))
+            size = len(first[0] if isinstance(first, tuple) else first)
+        left, right = split_dataset(
+            _read(dataset, size is not None), left_size, right_size, shuffle, seed
+        )
         return from_arrays(left, size), from_arrays(right, size)
     elif isinstance(dataset, np.ndarray):
         total = len(dataset)
@@ -81,14 +85,13 @@ def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=
     return kind(part[left] for part in parts), kind(part[right] for part in parts)
 
 
-def _read(dataset):
+def _read(dataset, batched):
     """A Dataset's samples as arrays (a tuple of them for tuple batches)."""
+    join = np.concatenate if batched else np.stack
     batches = list(dataset)
     if batches and isinstance(batches[0], tuple):
-        return tuple(
-            np.concatenate([np.atleast_1d(b[i]) for b in batches]) for i in range(len(batches[0]))
-        )
-    return np.concatenate(batches)
+        return tuple(join([b[i] for b in batches]) for i in range(len(batches[0])))
+    return join(batches)
 
 
 def _sizes(left_size, right_size, total):
