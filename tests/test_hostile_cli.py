@@ -265,10 +265,10 @@ def test_an_unreadable_class_folder_fails_or_is_skipped_with_a_warning(root, mon
         match=r"cannot list the folder .*nanfolder/b \(Permission "
         r"denied\).*on_unreadable='skip'",
     ):
-        images.image_dataset_from_directory(folder, (6, 6), "grayscale", verbose=False)
+        images.load_image_folder(folder, (6, 6), "grayscale", verbose=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        data = images.image_dataset_from_directory(
+        data = images.load_image_folder(
             folder, (6, 6), "grayscale", verbose=False, shuffle=False, on_unreadable="skip"
         )
     assert any("nanfolder/b" in str(w.message) and "skipped" in str(w.message) for w in caught)
@@ -279,7 +279,7 @@ def test_an_unreadable_image_is_skipped_with_a_warning_that_names_it(root):
     from striate.datasets import image_folder as images
 
     with pytest.warns(UserWarning, match=r"nanfolder/b/2.png: the image holds NaN.*skipped"):
-        data = images.image_dataset_from_directory(
+        data = images.load_image_folder(
             root / "nanfolder",
             (6, 6),
             "grayscale",
@@ -296,7 +296,7 @@ def test_image_sizes_past_the_pixel_limit_are_refused_before_allocating(root):
     with pytest.raises(ValueError, match=r"image_size \(60000, 60000\) is over the limit"):
         images.load_image(root / "ok.png", (60000, 60000))
     with pytest.raises(ValueError, match="MAX_IMAGE_PIXELS"):
-        image_folder.image_dataset_from_directory(root / "okfolder", (2**20, 2**20), verbose=False)
+        image_folder.load_image_folder(root / "okfolder", (2**20, 2**20), verbose=False)
 
 
 def test_batch_norm_refuses_non_finite_hyperparameters():

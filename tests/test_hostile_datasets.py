@@ -175,6 +175,6 @@ def test_a_folder_too_big_for_memory_is_refused_before_allocating(tmp_path, monk
             pil.new("L", (4, 4)).save(tmp_path / label / f"{i}.png")
     monkeypatch.setattr(image_folder, "MAX_FOLDER_BYTES", 6 * 16 * 16 - 1)
     with pytest.raises(ValueError, match=r"6 images of 16x16x1 take 1,536 bytes, over the limit"):
-        image_folder.image_dataset_from_directory(
+        image_folder.load_image_folder(
             tmp_path, image_size=(16, 16), color_mode="grayscale", verbose=False
         )

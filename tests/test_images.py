@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from striate.datasets import digit_photo
 from striate.datasets.digit_photo import load_digit_photo, mnist_like
-from striate.datasets.image_folder import image_dataset_from_directory
+from striate.datasets.image_folder import load_image_folder
 from striate.datasets.images import load_image
 
 COLORS = {"cat": (200, 30, 30), "dog": (30, 200, 30), "bird": (30, 30, 200)}
@@ -51,7 +51,7 @@ def _class_of(path):
 @pytest.mark.parametrize("color_mode, channels", [("rgb", 3), ("grayscale", 1), ("rgba", 4)])
 def test_folder_shapes_labels_and_pixels(tmp_path, color_mode, channels):
     _folder(tmp_path)
-    data = image_dataset_from_directory(tmp_path, (6, 9), color_mode, shuffle=False, verbose=False)
+    data = load_image_folder(tmp_path, (6, 9), color_mode, shuffle=False, verbose=False)
     x, y = data
     assert data.class_names == ["bird", "cat", "dog"]  # alphabetical, hidden folder ignored
     assert x.shape == (15, 6, 9, channels) and x.dtype == np.uint8
@@ -70,32 +70,32 @@ def test_folder_shapes_labels_and_pixels(tmp_path, color_mode, channels):
 
 def test_folder_order_without_shuffle_is_sorted_walk_order(tmp_path):
     _folder(tmp_path)
-    data = image_dataset_from_directory(tmp_path, (4, 4), shuffle=False, verbose=False)
+    data = load_image_folder(tmp_path, (4, 4), shuffle=False, verbose=False)
     cat = [os.path.relpath(p, tmp_path) for p in data.file_paths if _class_of(p) == "cat"]
     assert cat == ["cat/0.png", "cat/2.bmp", "cat/3.gif", "cat/4.PNG", "cat/nested/1.jpg"]
 
 
 def test_split_sizes_disjoint_deterministic_and_keras_order(tmp_path):
     _folder(tmp_path)
-    train, val = image_dataset_from_directory(
+    train, val = load_image_folder(
         tmp_path, (5, 5), validation_split=0.25, subset="both", seed=7, verbose=False
     )
     assert (len(train.x), len(val.x)) == (12, 3)  # int(0.25 * 15) = 3 held out
     assert not set(train.file_paths) & set(val.file_paths)
-    everything = image_dataset_from_directory(tmp_path, (5, 5), shuffle=False, verbose=False)
+    everything = load_image_folder(tmp_path, (5, 5), shuffle=False, verbose=False)
     order = np.random.RandomState(7).permutation(15)  # what Keras's index_directory does
     assert train.file_paths + val.file_paths == [everything.file_paths[i] for i in order]
     np.testing.assert_array_equal(np.concatenate([train.y, val.y]), everything.y[order])
     np.testing.assert_array_equal(np.concatenate([train.x, val.x]), everything.x[order])
-    again = image_dataset_from_directory(
+    again = load_image_folder(
         tmp_path, (5, 5), validation_split=0.25, subset="training", seed=7, verbose=False
     )
     assert again.file_paths == train.file_paths
-    only_val = image_dataset_from_directory(
+    only_val = load_image_folder(
         tmp_path, (5, 5), validation_split=0.25, subset="validation", seed=7, verbose=False
     )
     np.testing.assert_array_equal(only_val.x, val.x)
-    other = image_dataset_from_directory(
+    other = load_image_folder(
         tmp_path, (5, 5), validation_split=0.25, subset="validation", seed=8, verbose=False
     )
     assert other.file_paths != val.file_paths
@@ -103,7 +103,7 @@ def test_split_sizes_disjoint_deterministic_and_keras_order(tmp_path):
 
 def test_verbose_counts_like_keras(tmp_path, capsys):
     _folder(tmp_path)
-    image_dataset_from_directory(tmp_path, (3, 3), validation_split=0.2, subset="both", seed=1)
+    load_image_folder(tmp_path, (3, 3), validation_split=0.2, subset="both", seed=1)
     assert capsys.readouterr().out.splitlines() == [
         "Found 15 files belonging to 3 classes.",
         "Using 12 files for training.",
@@ -113,7 +113,7 @@ def test_verbose_counts_like_keras(tmp_path, capsys):
 
 def test_class_names_choose_and_order_classes(tmp_path):
     _folder(tmp_path)
-    data = image_dataset_from_directory(
+    data = load_image_folder(
         tmp_path, (3, 3), class_names=["dog", "bird"], shuffle=False, verbose=False
     )
     assert data.class_names == ["dog", "bird"]
@@ -124,7 +124,7 @@ def test_result_works_as_fit_data(tmp_path):
     from striate import zoo
 
     _folder(tmp_path)
-    train, val = image_dataset_from_directory(
+    train, val = load_image_folder(
         tmp_path, (12, 12), "grayscale", 0.2, "both", seed=0, verbose=False
     )
     model = zoo.article((12, 12, 1), len(train.class_names))
@@ -149,40 +149,38 @@ def test_exif_orientation_is_applied(tmp_path):
 
 def test_folder_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such directory: .*missing"):
-        image_dataset_from_directory(tmp_path / "missing")
+        load_image_folder(tmp_path / "missing")
     (tmp_path / "file.png").write_bytes(b"")
     with pytest.raises(NotADirectoryError, match="file.png is a file"):
-        image_dataset_from_directory(tmp_path / "file.png")
+        load_image_folder(tmp_path / "file.png")
     with pytest.raises(
         ValueError, match="has no class subfolders. Put the images of each class in a subfolder"
     ):
-        image_dataset_from_directory(tmp_path)
+        load_image_folder(tmp_path)
     os.makedirs(tmp_path / "a")
     (tmp_path / "a" / "readme.txt").write_text("x")
     with pytest.raises(ValueError, match=r"no images found .*\(a\)\. .*\.jpg"):
-        image_dataset_from_directory(tmp_path)
+        load_image_folder(tmp_path)
     Image.new("RGB", (4, 4)).save(tmp_path / "a" / "1.png")
     with pytest.raises(ValueError, match="give a seed"):
-        image_dataset_from_directory(tmp_path, validation_split=0.2, subset="training")
+        load_image_folder(tmp_path, validation_split=0.2, subset="training")
     with pytest.raises(ValueError, match="give both or neither"):
-        image_dataset_from_directory(tmp_path, subset="training", seed=1)
+        load_image_folder(tmp_path, subset="training", seed=1)
     with pytest.raises(ValueError, match="subset must be one of"):
-        image_dataset_from_directory(tmp_path, validation_split=0.5, subset="test", seed=1)
+        load_image_folder(tmp_path, validation_split=0.5, subset="test", seed=1)
     with pytest.raises(ValueError, match="validation_split must be a fraction"):
-        image_dataset_from_directory(tmp_path, validation_split=1.5, subset="both", seed=1)
+        load_image_folder(tmp_path, validation_split=1.5, subset="both", seed=1)
     with pytest.raises(ValueError, match="leaves no validation images out of 1"):
-        image_dataset_from_directory(
-            tmp_path, validation_split=0.5, subset="both", seed=1, verbose=False
-        )
+        load_image_folder(tmp_path, validation_split=0.5, subset="both", seed=1, verbose=False)
     with pytest.raises(ValueError, match="color_mode must be one of"):
-        image_dataset_from_directory(tmp_path, color_mode="cmyk")
+        load_image_folder(tmp_path, color_mode="cmyk")
     with pytest.raises(ValueError, match=r"image_size must be \(height, width\)"):
-        image_dataset_from_directory(tmp_path, image_size=(0, 4))
+        load_image_folder(tmp_path, image_size=(0, 4))
     with pytest.raises(ValueError, match="class_names must be distinct subfolders"):
-        image_dataset_from_directory(tmp_path, class_names=["a", "zebra"])
+        load_image_folder(tmp_path, class_names=["a", "zebra"])
     (tmp_path / "a" / "2.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
     with pytest.raises(ValueError, match=r"a[/\\]2\.jpg"):
-        image_dataset_from_directory(tmp_path, verbose=False)
+        load_image_folder(tmp_path, verbose=False)
 
 
 def test_load_image_errors(tmp_path):

@@ -5,7 +5,12 @@ import random
 import numpy as np
 
 from striate import backend
-from striate.datasets.image_folder import image_dataset_from_directory  # noqa: F401 (as keras.utils)
+
+# Keras's data and image utilities, as keras.utils has them
+from striate.datasets.get_file import get_file  # noqa: F401
+from striate.datasets.image_dataset import image_dataset_from_directory  # noqa: F401
+from striate.datasets.image_utils import array_to_img, img_to_array, load_img, save_img  # noqa: F401
+from striate.datasets.splitting import split_dataset  # noqa: F401
 
 
 def set_random_seed(seed):

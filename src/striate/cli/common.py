@@ -188,7 +188,7 @@ def load_folder(
     skip_unreadable=False,
 ):
     """An image folder as (train, validation) ImageDatasets for subset='both', else one."""
-    from striate.datasets.image_folder import image_dataset_from_directory
+    from striate.datasets.image_folder import load_image_folder
 
     if not os.path.isdir(folder):
         raise UserError(
@@ -199,7 +199,7 @@ def load_folder(
         )
     split = split if subset else None
     try:
-        return image_dataset_from_directory(
+        return load_image_folder(
             folder,
             tuple(image_size),
             color_mode,
@@ -210,7 +210,8 @@ def load_folder(
             on_unreadable="skip" if skip_unreadable else "error",
         )
     except ValueError as error:
-        raise UserError(str(error).removeprefix("image_dataset_from_directory: ")) from None
+        message = str(error).removeprefix("load_image_folder: ")
+        raise UserError(message.removeprefix("image_dataset_from_directory: ")) from None
 
 
 def preprocess(x, preprocessing):

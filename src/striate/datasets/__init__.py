@@ -14,21 +14,26 @@ from . import cifar10, digit_photo, digits, fashion_mnist, images, mnist
 from ._fetch import DatasetUnavailableError, cache_dir
 from ._idx import CorruptDatasetError, read_idx
 from .digit_photo import load_digit_photo, mnist_like
-from .image_folder import image_dataset_from_directory
+from .image_dataset import image_dataset_from_directory
+from .image_folder import load_image_folder
 from .images import load_image
+from .pipeline import Dataset, from_arrays
 
 __all__ = [
     "CorruptDatasetError",
+    "Dataset",
     "DatasetUnavailableError",
     "cache_dir",
     "cifar10",
     "digit_photo",
     "digits",
     "fashion_mnist",
+    "from_arrays",
     "image_dataset_from_directory",
     "images",
     "load_digit_photo",
     "load_image",
+    "load_image_folder",
     "mnist",
     "mnist_like",
     "read_idx",

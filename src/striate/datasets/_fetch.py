@@ -264,11 +264,12 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _download(url: str, dest: Path, sha256: str, progress: bool) -> Path:
-    """Stream url into a temporary file beside dest; rename it to dest once the SHA-256 matches."""
+def _download(url: str, dest: Path, sha256, progress: bool, algorithm: str = "sha256") -> Path:
+    """Stream url into a temporary file beside dest; rename it to dest once its hash (`sha256`,
+    by `algorithm`) matches; `sha256=None` checks only the length."""
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
-        digest = hashlib.sha256()
+        digest = hashlib.new(algorithm)
         received = 0
         request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
         with os.fdopen(fd, "wb") as out:
@@ -296,9 +297,10 @@ def _download(url: str, dest: Path, sha256: str, progress: bool) -> Path:
         if total is not None and received != total:
             raise _DownloadFailed(f"incomplete: received {received} of {total} bytes")
         actual = digest.hexdigest()
-        if actual != sha256.lower():
+        if sha256 is not None and actual != sha256.lower():
             raise _DownloadFailed(
-                f"checksum mismatch: SHA-256 {actual} of {received} bytes, expected {sha256}"
+                f"checksum mismatch: {'SHA-256' if algorithm == 'sha256' else algorithm} "
+                f"{actual} of {received} bytes, expected {sha256}"
             )
         os.replace(tmp, dest)
         tmp = None

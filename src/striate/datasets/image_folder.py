@@ -1,8 +1,10 @@
-"""A folder of labelled images, one subfolder per class, as NumPy arrays.
+"""A folder of labelled images, one subfolder per class: its file list, and read whole.
 
-:func:`image_dataset_from_directory` reads it as Keras's function of the same name does (same
-arguments, same class order, same shuffle and split for the same seed), but returns uint8 arrays
-(an :class:`ImageDataset`) instead of a ``tf.data.Dataset``. Unreadable files and folders fail,
+:func:`index_directory` and :func:`split_files` list and split the files exactly as Keras 3's
+``dataset_utils`` does (same class order, same shuffle and split for the same seed); the lazy
+``image_dataset_from_directory`` (``image_dataset.py``) decodes them batch by batch.
+:func:`load_image_folder` reads a whole (small) folder into uint8 arrays (an
+:class:`ImageDataset`), refused past ``MAX_FOLDER_BYTES``. Unreadable files and folders fail,
 naming them, or are skipped with a warning that names them, as the caller chooses.
 """
 
@@ -25,7 +27,7 @@ from striate.datasets.images import (
     read_image,
 )
 
-__all__ = ["ImageDataset", "image_dataset_from_directory"]
+__all__ = ["ImageDataset", "index_directory", "load_image_folder", "split_files"]
 
 # The decoded folder is held in memory: past this many bytes, a clear error before allocating
 # (change it for a bigger machine).
@@ -61,8 +63,8 @@ class ImageDataset(tuple):
         )
 
 
-# -- one file -----------------------------------------------------------------------------------
-def image_dataset_from_directory(
+# -- a whole folder in memory --------------------------------------------------------------------
+def load_image_folder(
     directory,
     image_size=(256, 256),
     color_mode="rgb",
@@ -76,7 +78,7 @@ def image_dataset_from_directory(
     verbose=True,
     on_unreadable="error",
 ):
-    """Load a folder with one subfolder of images per class, as Keras does, into arrays.
+    """Load a folder with one subfolder of images per class, listed as Keras does, into arrays.
 
     ``directory/cat/1.jpg, directory/cat/2.png, directory/dog/a.bmp ...``: the classes are the
     subfolders in alphabetical order (or ``class_names``' order), label ``i`` is
@@ -122,12 +124,12 @@ def image_dataset_from_directory(
         ...     os.mkdir(os.path.join(root, name))
         ...     for i in range(5):
         ...         Image.new("L", (9, 7), shade).save(os.path.join(root, name, f"{i}.png"))
-        >>> train, val = image_dataset_from_directory(root, (4, 4), "grayscale", 0.2, "both",
-        ...                                            seed=1, verbose=False)
+        >>> train, val = load_image_folder(root, (4, 4), "grayscale", 0.2, "both",
+        ...                                 seed=1, verbose=False)
         >>> train.x.shape, val.x.shape, train.class_names
         ((8, 4, 4, 1), (2, 4, 4, 1), ['dark', 'light'])
     """
-    where = "image_dataset_from_directory"
+    where = "load_image_folder"
     image_size = check_size(image_size, where)
     check_choice(color_mode, tuple(COLOR_MODES), "color_mode", where)
     check_choice(interpolation, tuple(INTERPOLATIONS), "interpolation", where)
@@ -135,23 +137,18 @@ def image_dataset_from_directory(
     check_choice(on_unreadable, ("error", "skip"), "on_unreadable", where)
     pillow()
     directory = os.fspath(directory)
-    paths, labels, class_names = _index(directory, class_names, on_unreadable)
+    paths, labels, class_names = index_directory(
+        directory, class_names=class_names, on_unreadable=on_unreadable, where=where
+    )
     if verbose:
         print(f"Found {len(paths)} files belonging to {len(class_names)} classes.")
     if shuffle:
-        order = np.random.RandomState(
-            np.random.randint(1_000_000) if seed is None else seed
-        ).permutation(len(paths))
-        paths, labels = [paths[i] for i in order], labels[order]
+        paths, labels = shuffle_files(paths, labels, seed)
 
-    def load(subset_paths, subset_labels, what):
-        if not subset_paths:
-            raise ValueError(
-                f"{where}: validation_split={validation_split} leaves no {what} "
-                f"images out of {len(paths)} in {directory}."
-            )
-        if verbose and what:
-            print(f"Using {len(subset_paths)} files for {what}.")
+    def load(subset):
+        subset_paths, subset_labels = split_files(
+            paths, labels, validation_split, subset, directory, verbose, where
+        )
         x, read = _read_all(
             subset_paths, image_size, color_mode, interpolation, crop_to_aspect_ratio, on_unreadable
         )
@@ -160,18 +157,50 @@ def image_dataset_from_directory(
             x, subset_labels = x[read], subset_labels[read]
             if not subset_paths:
                 raise ValueError(
-                    f"{where}: none of the {what or 'listed'} images of {directory} could be read."
+                    f"{where}: none of the {subset or 'listed'} images of {directory} could be "
+                    f"read."
                 )
         return ImageDataset(x, subset_labels, class_names, subset_paths)
 
-    if not validation_split:
-        return load(paths, labels, "")
-    cut = len(paths) - int(validation_split * len(paths))
-    training = (paths[:cut], labels[:cut], "training")
-    validation = (paths[cut:], labels[cut:], "validation")
     if subset == "both":
-        return load(*training), load(*validation)
-    return load(*(training if subset == "training" else validation))
+        return load("training"), load("validation")
+    return load(subset)
+
+
+def shuffle_files(paths, labels, seed):
+    """`paths` and `labels` shuffled as Keras's ``index_directory`` shuffles them for `seed`
+    (None: a seed drawn from NumPy's global generator, as Keras draws it)."""
+    if seed is None:
+        seed = np.random.randint(1e6)
+    paths = list(paths)
+    np.random.RandomState(seed).shuffle(paths)
+    if labels is not None:
+        labels = np.array(labels)
+        np.random.RandomState(seed).shuffle(labels)
+    return paths, labels
+
+
+def split_files(
+    paths, labels, validation_split, subset, directory, verbose=True, where="load_image_folder"
+):
+    """The training or validation part of the file list as Keras's
+    ``get_training_or_validation_split`` cuts it: the last ``int(validation_split * N)`` files
+    are for validation. A part with no files is an error (Keras would give the validation part
+    every file when ``int(validation_split * N)`` is 0)."""
+    if not validation_split:
+        return paths, labels
+    count = int(validation_split * len(paths))
+    cut = len(paths) - count
+    chosen = slice(None, cut) if subset == "training" else slice(cut, None)
+    if not count or not paths[chosen]:
+        raise ValueError(
+            f"{where}: validation_split={validation_split} leaves no "
+            f"{'validation' if not count else subset} images out of "
+            f"{len(paths)} in {directory}."
+        )
+    if verbose:
+        print(f"Using {len(paths[chosen])} files for {subset}.")
+    return paths[chosen], None if labels is None else labels[chosen]
 
 
 def _check_split(validation_split, subset, shuffle, seed):
@@ -199,15 +228,71 @@ def _check_split(validation_split, subset, shuffle, seed):
         )
 
 
-def _index(directory, class_names, on_unreadable="error"):
-    """(file paths, int32 labels, class names) in class order, then sorted walk order."""
-    where = "image_dataset_from_directory"
+def index_directory(
+    directory,
+    labels="inferred",
+    class_names=None,
+    follow_links=False,
+    on_unreadable="error",
+    where="image_dataset_from_directory",
+):
+    """(file paths, labels, class names) in Keras's order, before any shuffle.
+
+    With ``labels="inferred"``: one class per subfolder (alphabetical, or ``class_names``'
+    order), each walked in sorted order of its folders, then of file names; int32 labels. With
+    ``labels=None`` or a list of labels (one per file, in that order), the whole tree under
+    `directory` is walked as one folder, and class names are ``None`` or the sorted distinct
+    labels as strings. Only files ending with :data:`IMAGE_FORMATS` (any case) are listed.
+    """
     if not os.path.exists(directory):
         raise FileNotFoundError(f"{where}: no such directory: {directory}")
     if not os.path.isdir(directory):
         raise NotADirectoryError(
             f"{where}: {directory} is a file, not a directory of class subfolders"
         )
+    if labels == "inferred":
+        subdirs = _class_folders(directory, class_names, where)
+    else:
+        subdirs = [""]
+    paths, indices = [], []
+
+    def unreadable(error):
+        _unreadable(
+            f"{where}: cannot list the folder {error.filename} ({error.strerror})", on_unreadable
+        )
+
+    for label, name in enumerate(subdirs):
+        top = os.path.join(directory, name)
+        walk = os.walk(top, onerror=unreadable, followlinks=follow_links)
+        for root, _, files in sorted(walk, key=lambda t: t[0]):
+            for file in sorted(files):
+                if file.lower().endswith(IMAGE_FORMATS):
+                    relative = os.path.relpath(os.path.join(root, file), top)
+                    paths.append(os.path.join(directory, os.path.join(name, relative)))
+                    indices.append(label)
+    if not paths:
+        raise ValueError(
+            f"{where}: no images found in "
+            + (
+                f"the class subfolders of {directory} ({', '.join(subdirs)})"
+                if subdirs != [""]
+                else directory
+            )
+            + f". Image files must end with {', '.join(IMAGE_FORMATS)}"
+        )
+    if labels == "inferred":
+        return paths, np.asarray(indices, dtype=np.int32), list(subdirs)
+    if labels is None:
+        return paths, None, None
+    if len(labels) != len(paths):
+        raise ValueError(
+            f"{where}: labels must give one label per image file, in the sorted order of their "
+            f"paths: {len(paths)} files in {directory}. Received: {len(labels)} labels"
+        )
+    return paths, np.asarray(labels), [str(label) for label in sorted(set(labels))]
+
+
+def _class_folders(directory, class_names, where):
     subdirs = sorted(
         name
         for name in os.listdir(directory)
@@ -219,35 +304,15 @@ def _index(directory, class_names, on_unreadable="error"):
             f"class in a subfolder named after it, e.g. {directory}/cat/1.jpg, "
             f"{directory}/dog/1.jpg"
         )
-    if class_names is not None:
-        missing = [name for name in class_names if name not in subdirs]
-        if missing or len(set(class_names)) != len(class_names) or not class_names:
-            raise ValueError(
-                f"{where}: class_names must be distinct subfolders of {directory}: "
-                f"{subdirs} (or some of them). Received: class_names={class_names!r}"
-            )
-        subdirs = list(class_names)
-    paths, labels = [], []
-
-    def unreadable(error):
-        _unreadable(
-            f"{where}: cannot list the folder {error.filename} ({error.strerror})", on_unreadable
-        )
-
-    for label, name in enumerate(subdirs):
-        walk = os.walk(os.path.join(directory, name), onerror=unreadable)
-        for root, _, files in sorted(walk, key=lambda t: t[0]):
-            for file in sorted(files):
-                if file.lower().endswith(IMAGE_FORMATS):
-                    paths.append(os.path.join(root, file))
-                    labels.append(label)
-    if not paths:
+    if class_names is None:
+        return subdirs
+    missing = [name for name in class_names if name not in subdirs]
+    if missing or len(set(class_names)) != len(class_names) or not class_names:
         raise ValueError(
-            f"{where}: no images found in the class subfolders of {directory} "
-            f"({', '.join(subdirs)}). Image files must end with "
-            f"{', '.join(IMAGE_FORMATS)}"
+            f"{where}: class_names must be distinct subfolders of {directory}: "
+            f"{subdirs} (or some of them). Received: class_names={class_names!r}"
         )
-    return paths, np.asarray(labels, dtype=np.int32), list(subdirs)
+    return list(class_names)
 
 
 def _unreadable(message, on_unreadable):

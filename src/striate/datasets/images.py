@@ -173,7 +173,9 @@ def load_image(
     return read_image(os.fspath(path), image_size, color_mode, interpolation, crop_to_aspect_ratio)
 
 
-def read_image(path, image_size, color_mode, interpolation, crop_to_aspect_ratio):
+def read_image(
+    path, image_size, color_mode, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio=False
+):
     Image, ImageOps = pillow()
     draft = None
     if image_size is not None:  # a JPEG may decode smaller, to twice the target size at least
@@ -189,10 +191,24 @@ def read_image(path, image_size, color_mode, interpolation, crop_to_aspect_ratio
         method = getattr(Image.Resampling, INTERPOLATIONS[interpolation])
         if crop_to_aspect_ratio:
             image = ImageOps.fit(image, (width, height), method)
+        elif pad_to_aspect_ratio:
+            image = _pad_to_aspect_ratio(image, (width, height), method)
         elif image.size != (width, height):
             image = image.resize((width, height), method)
     array = np.asarray(image, dtype=np.uint8)
     return array.reshape(array.shape[:2] + (COLOR_MODES[color_mode][1],))
+
+
+def _pad_to_aspect_ratio(image, size, method):
+    """Resize within `size` keeping the aspect ratio, then pad with zeros around it, centered
+    as ``tf.image.resize_with_pad`` does (the odd pixel of padding at the bottom / right)."""
+    Image, _ = pillow()
+    width, height = size
+    ratio = max(image.width / width, image.height / height)
+    inner = (max(1, int(image.width / ratio)), max(1, int(image.height / ratio)))
+    padded = Image.new(image.mode, size)
+    padded.paste(image.resize(inner, method), ((width - inner[0]) // 2, (height - inner[1]) // 2))
+    return padded
 
 
 # -- a folder of labelled images ----------------------------------------------------------------
