@@ -46,8 +46,9 @@ pretraining.fit(x_train[first], y_train[first], batch_size=64, epochs=EPOCHS)
 # 2. Freeze the base and put a new head on it for the other five classes.
 base_model.trainable = False
 inputs = keras.Input(shape=(28, 28, 1))
-# The base runs in inference mode (its BatchNormalization keeps its statistics), even when
-# it is unfrozen later for fine-tuning.
+# Keras's guide passes training=False so that the base runs in inference mode; Keras 3
+# records it but lets fit's training=True override it, so here, as in Keras 3, the frozen
+# base's BatchNormalization keeps its statistics because it is frozen.
 x = base_model(inputs, training=False)
 x = layers.Dropout(0.2)(x)
 outputs = layers.Dense(5)(x)

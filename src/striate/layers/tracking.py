@@ -50,6 +50,11 @@ def current_training():
     return _TRAINING[-1]
 
 
+def inside_a_call():
+    """True while some layer's or model's call is running (its mode is then the context's)."""
+    return len(_TRAINING) > 1
+
+
 @contextlib.contextmanager
 def training_scope(training):
     _TRAINING.append(bool(training))

@@ -212,7 +212,13 @@ class Functional(Model):
     # -- computing ------------------------------------------------------------------------------
     def _run(self, inputs, training, skip=None):
         """Every tensor's value by id: the inputs, then each node's (or chain's) outputs in
-        order; `skip`: a node (the first of a chain) left for the loss step."""
+        order; `skip`: a node (the first of a chain) left for the loss step.
+
+        `training` None (a direct `model(x)` with no mode anywhere) runs each call in the mode
+        it was recorded with (`base(x, training=False)`), else inference; a given mode
+        overrides the recorded ones, as in Keras 3 (so `fit` trains every layer's mode,
+        whatever the graph recorded: a frozen BatchNormalization still runs in inference
+        mode because it is frozen)."""
         given = [inputs] if self._single_input else flatten_given(self, inputs)
         values = {id(t): v for t, v in zip(self.inputs, given)}
         for node in self._nodes:
@@ -221,14 +227,14 @@ class Functional(Model):
             chain = self._chains.get(id(node))
             if chain is not None:
                 x = values[id(node.inputs)]
-                with tracking.training_scope(training):
+                with tracking.training_scope(bool(training)):
                     for function, layers in self._chain_plan(chain):
-                        x = function(layers, x, training)
+                        x = function(layers, x, bool(training))
                 values[id(chain[-1].outputs[0])] = x
                 continue
             arguments = map_structure(lambda t: values[id(t)], node.inputs)
-            fixed = node.training  # a call that fixed its mode, e.g. base(x, training=False)
-            result = tracking.invoke(node.layer, arguments, training if fixed is None else fixed)
+            mode = training if training is not None else bool(node.training)
+            result = tracking.invoke(node.layer, arguments, mode)
             results = [result] if len(node.outputs) == 1 else flatten(result)
             values.update((id(t), v) for t, v in zip(node.outputs, results))
         return values
@@ -277,7 +283,8 @@ class Functional(Model):
     def __call__(self, inputs, training=None):
         if is_symbolic(inputs):  # used as a layer of another functional model
             return call_symbolic(self, inputs, training)
-        training = tracking.current_training() if training is None else training
+        if training is None and tracking.inside_a_call():
+            training = tracking.current_training()
         arrays = [inputs] if self._single_input else flatten_given(self, inputs)
         tensors = []
         for array, tensor in zip(arrays, self.inputs):
