@@ -6,6 +6,7 @@ import numpy as np
 
 from striate import backend
 from striate.datasets.image_folder import image_dataset_from_directory  # noqa: F401 (as keras.utils)
+from striate.models.data_adapters import PyDataset  # noqa: F401 (as keras.utils)
 
 
 def set_random_seed(seed):

@@ -1,0 +1,185 @@
+"""Compile settings per output, for a functional model with several outputs (or a loss given
+per output): a loss, a loss weight and metrics for each output, named as Keras 3 names them.
+
+`compile(loss=..., loss_weights=..., metrics=...)` takes one loss for every output, a list in
+output order or a dict by output name; metrics as a list per output (Keras 3's structure: one
+entry, a metric or a list, per output), a dict by output name, or a flat list of another length,
+given to every output. The total loss is `sum(loss_weight * loss)` over the outputs with a loss;
+logs hold `loss`, then `<output>_loss` for each, then `<output>_<metric>` (Keras 3's names and
+`evaluate`'s order).
+"""
+
+import copy
+
+import numpy as np
+
+from striate import losses as losses_module
+from striate import metrics as metrics_module
+from striate.tensor import Tensor
+
+
+class OutputSpec:
+    """Per output (in `model.outputs` order): `names`, `losses` (a Loss or None), `weights`;
+    and `metrics`: `(log name, output index, Metric)`."""
+
+    def __init__(self, model, loss, loss_weights, metrics):
+        self.names = output_names(model)
+        count = len(self.names)
+        self.losses = [
+            None if item is None else losses_module.get(item)
+            for item in _per_output(model, "loss", loss, count, self.names, broadcast=True)
+        ]
+        weights = _per_output(model, "loss_weights", loss_weights, count, self.names, True)
+        self.weights = [1.0 if w is None else float(w) for w in weights]
+        self.metrics = []
+        for index, items in enumerate(self._metrics_per_output(model, metrics)):
+            loss_object = self.losses[index]
+            loss_name = None
+            if loss_object is not None:
+                loss_name = getattr(loss_object, "registered_name", None) or loss_object.name
+            for item in items:
+                name, metric = metrics_module.get(item, loss_name)
+                metric = copy.deepcopy(metric)
+                self.metrics.append((f"{self.names[index]}_{name}", index, metric))
+
+    def _metrics_per_output(self, model, metrics):
+        count = len(self.names)
+        if metrics is None:
+            return [[] for _ in range(count)]
+        if isinstance(metrics, dict) or (
+            isinstance(metrics, (list, tuple)) and len(metrics) == count and count > 1
+        ):
+            per = _per_output(model, "metrics", metrics, count, self.names, broadcast=False)
+            return [
+                [] if m is None else list(m) if isinstance(m, (list, tuple)) else [m] for m in per
+            ]
+        flat = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
+        return [flat for _ in range(count)]
+
+    def log_names(self):
+        names = ["loss"] + [f"{n}_loss" for n, loss in zip(self.names, self.losses) if loss]
+        return names + [name for name, _, _ in self.metrics]
+
+
+def output_names(model):
+    structure = getattr(model, "_output_structure", None)
+    if isinstance(structure, dict) and all(
+        not isinstance(v, (list, tuple, dict)) for v in structure.values()
+    ):
+        return [str(key) for key in structure]
+    return [tensor.node.layer.name for tensor in model.outputs]
+
+
+def _per_output(model, what, given, count, names, broadcast):
+    """`given` as a list with one entry per output: a dict by output name, a list in output
+    order, or (broadcast) one value for every output."""
+    if isinstance(given, dict):
+        unknown = [key for key in given if key not in names]
+        if unknown:
+            raise ValueError(
+                f"compile: {what} names output(s) {unknown} that model '{model.name}' does not "
+                f"have; its outputs are {names}. Received: {what} with keys {list(given)}."
+            )
+        return [given.get(name) for name in names]
+    if isinstance(given, (list, tuple)):
+        if len(given) != count:
+            raise ValueError(
+                f"compile: {what} must have one entry per output of model '{model.name}' "
+                f"({count}: {names}). Received: {what} with {len(given)} entries."
+            )
+        return list(given)
+    if given is None or broadcast:
+        return [given] * count
+    return [given] * count
+
+
+def _weighted_sum(tensors, weights):
+    """`sum(w * t)` of 0-d loss Tensors, as one op."""
+    dtype = tensors[0].data.dtype
+    total = np.asarray(0.0, dtype)
+    for tensor, weight in zip(tensors, weights):
+        total = np.asarray(total + dtype.type(weight) * tensor.data, dtype)
+
+    def backward(g):
+        return tuple(np.asarray(g * dtype.type(w), dtype) for w in weights)
+
+    return Tensor.from_op(total, tuple(tensors), backward, "weighted_sum")
+
+
+def run_outputs(model, xs, training):
+    """The model's output Tensors for a batch, in `model.outputs` order."""
+    inputs = xs if len(model.inputs) > 1 else xs[0]
+    values = model._run(inputs, training)
+    return [values[id(t)] for t in model.outputs]
+
+
+def loss_and_outputs(model, spec, xs, ys, sample_weight, training):
+    """`(total loss Tensor, output arrays, per-output loss values)` for one batch."""
+    tensors = run_outputs(model, [Tensor(x) for x in xs], training)
+    terms, weights, values = [], [], []
+    for loss, weight, y, output in zip(spec.losses, spec.weights, ys, tensors):
+        if loss is None:
+            continue
+        term = loss(y, output, sample_weight)
+        terms.append(term)
+        weights.append(weight)
+        values.append(float(term.data))
+    return _weighted_sum(terms, weights), [t.data for t in tensors], values
+
+
+class OutputAverages:
+    """Running means of the total loss, each output's loss and each metric (by samples)."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.count = 0
+        self.loss = 0.0
+        self.losses = [0.0] * sum(1 for loss in spec.losses if loss)
+        self.metrics = [(name, index, copy.deepcopy(m)) for name, index, m in spec.metrics]
+        for _, _, metric in self.metrics:
+            metric.reset_state()
+
+    def add(self, loss_value, ys, predictions, sample_weight, per_output):
+        n = len(predictions[0])
+        self.count += n
+        self.loss += loss_value * n
+        for i, value in enumerate(per_output):
+            self.losses[i] += value * n
+        for _, index, metric in self.metrics:
+            metric.update_state(ys[index], predictions[index], sample_weight=sample_weight)
+
+    def logs(self, prefix=""):
+        count = max(self.count, 1)
+        logs = {prefix + "loss": self.loss / count}
+        named = [n for n, loss in zip(self.spec.names, self.spec.losses) if loss]
+        for name, total in zip(named, self.losses):
+            logs[f"{prefix}{name}_loss"] = total / count
+        logs.update({prefix + name: metric.result() for name, _, metric in self.metrics})
+        return logs
+
+
+def as_structure(model, arrays):
+    """`predict`'s result: the one array, or the arrays in the model's output structure (a
+    list, or a dict by output name), as Keras returns them."""
+    if len(getattr(model, "outputs", None) or ()) <= 1:
+        return arrays[0]
+    from striate.layers.symbolic import map_structure
+
+    remaining = iter(arrays)
+    result = map_structure(lambda _: next(remaining), model._output_structure)
+    return list(result) if isinstance(result, tuple) else result
+
+
+def configure(model, loss, loss_weights, metrics):
+    """The `OutputSpec` for `compile`, or None for a model compiled as one output (the fused
+    fast path: one loss, no loss weights)."""
+    several = len(getattr(model, "outputs", None) or ()) > 1
+    if not several and loss_weights is None and not isinstance(loss, (list, tuple, dict)):
+        return None
+    if getattr(model, "outputs", None) is None:
+        raise ValueError(
+            f"compile: a loss per output needs a functional model; {type(model).__name__} "
+            f"'{model.name}' has one output. Received: loss={loss!r}, "
+            f"loss_weights={loss_weights!r}."
+        )
+    return OutputSpec(model, loss, loss_weights, metrics)
