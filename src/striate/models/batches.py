@@ -206,12 +206,13 @@ class LazyBatches:
             raise TypeError(f"{where}: x must be arrays. Received: {type(x).__name__}.")
         try:
             x, y, weight = prepare_arrays(self.model, x, y, weight, where, self.need_y)
-        except ValueError as error:
-            if self.first_shape is None:
-                raise
-            raise ValueError(
-                f"{error} The batches before had x of shape {self.first_shape}."
-            ) from None
+        except (ValueError, TypeError) as error:
+            text = str(error)
+            if not text.startswith(where):  # e.g. a loss refusing a label: name the batch
+                text = f"{where}: {text}"
+            if self.first_shape is not None:
+                text += f" The batches before had x of shape {self.first_shape}."
+            raise type(error)(text) from None
         if self.first_shape is None:
             self.first_shape = _shapes(x)
         float_type = self.model.float_type()

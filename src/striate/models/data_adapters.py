@@ -24,6 +24,9 @@ import numpy as np
 
 from striate import backend
 
+# How long `fit` waits for a batch a worker is fetching before it gives up (a stuck worker).
+BATCH_TIMEOUT = 600.0
+
 RAN_DRY = (
     "Your input ran out of data; interrupting training. Make sure that your dataset or "
     "generator can generate at least `steps_per_epoch * epochs` batches."
@@ -116,7 +119,16 @@ class PyDatasetAdapter:
                 for later in range(index, min(index + ahead, count)):
                     if later not in pending:
                         pending[later] = pool.submit(_get_item, dataset, later)
-                yield pending.pop(index).result()
+                try:
+                    batch = pending.pop(index).result(timeout=BATCH_TIMEOUT)
+                except concurrent.futures.TimeoutError:
+                    raise TimeoutError(
+                        f"{type(dataset).__name__}: batch {index} was not ready after "
+                        f"{BATCH_TIMEOUT:g} s ({workers} workers); a worker is stuck in "
+                        f"__getitem__. Received: workers={workers}, "
+                        f"use_multiprocessing={dataset.use_multiprocessing}."
+                    ) from None
+                yield batch
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
