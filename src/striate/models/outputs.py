@@ -146,7 +146,7 @@ class OutputAverages:
         for i, value in enumerate(per_output):
             self.losses[i] += value * n
         for _, index, metric in self.metrics:
-            metric.update_state(ys[index], predictions[index], sample_weight=sample_weight)
+            metric.update_state(ys[index], predictions[index])  # unweighted, as Keras's metrics
 
     def logs(self, prefix=""):
         count = max(self.count, 1)

@@ -126,14 +126,12 @@ class _Averages:
             metric.reset_state()
 
     def add(self, loss_value, y_batch, predictions, sample_weight=None, per_output=None):
+        """(`sample_weight` weights the loss only: Keras's `metrics` are not weighted.)"""
         n = len(y_batch)
         self.count += n
         self.loss += loss_value * n
         for _, metric in self.metrics:
-            if sample_weight is None:
-                metric.update_state(y_batch, predictions)
-            else:
-                metric.update_state(y_batch, predictions, sample_weight=sample_weight)
+            metric.update_state(y_batch, predictions)
 
     def logs(self, prefix=""):
         logs = {prefix + "loss": self.loss / max(self.count, 1)}
