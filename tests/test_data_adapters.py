@@ -354,3 +354,17 @@ def test_y_given_beside_a_generator_and_validation_split_with_batches():
 def test_pydataset_settings_are_checked():
     with pytest.raises(ValueError, match="Batches: workers must be a positive int. Received: "):
         Batches(workers=0)
+
+
+def test_weighted_metrics_are_weighted_and_named_as_keras():
+    net = model()
+    net.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"],
+                weighted_metrics=["accuracy"])  # fmt: skip
+    weight = np.linspace(0.0, 2.0, 40)
+    logs = net.evaluate(X, Y, batch_size=40, sample_weight=weight, verbose=0, return_dict=True)
+    assert list(logs) == ["loss", "accuracy", "weighted_accuracy"]  # Keras 3.15's names
+    hits = net.predict(X, verbose=0).argmax(-1) == Y
+    assert logs["accuracy"] == pytest.approx(hits.mean(), rel=1e-6)
+    assert logs["weighted_accuracy"] == pytest.approx(
+        (hits * weight).sum() / weight.sum(), rel=1e-6
+    )

@@ -215,7 +215,10 @@ def test_fit_arguments_match_keras(arguments, keras3_crossentropy):
     keras, theirs = keras_twin(ours, small)
     for model, lib in ((ours, striate), (theirs, keras)):
         model.compile(
-            lib.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"]
+            lib.optimizers.Adam(0.01),
+            "sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            weighted_metrics=["accuracy"],
         )
     x = np.concatenate([XA, XB[:, :1]], axis=1)
     data = {"batch_size": 8, "shuffle": False, "verbose": 0, "validation_data": (x[:16], Y1[:16])}

@@ -195,7 +195,9 @@ class Model(Layer):
         return np.dtype(self.layers[0].dtype if self.layers else "float32")
 
     # -- training --------------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+    def compile(
+        self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None
+    ):
         """Choose the optimizer, the loss and the metrics (names or objects); for several
         outputs, per output (a list or a dict by output name: `striate.models.outputs`)."""
         if loss is None:
@@ -205,11 +207,11 @@ class Model(Layer):
         self._check_compilable(loss)
         self.optimizer = optimizers_module.get(optimizer)
         self._output_spec = output_spec = outputs_module.configure(
-            self, loss, loss_weights, metrics
+            self, loss, loss_weights, metrics, weighted_metrics
         )
         if output_spec is not None:
             self.loss = next((item for item in output_spec.losses if item), None)
-            self.metrics = [(name, metric) for name, _, metric in output_spec.metrics]
+            self.metrics = [(entry[0], entry[2]) for entry in output_spec.metrics]
             self._metric_identifiers = []
             self.compiled = True
             self._compiled_trainable_state = self._trainable_state()
@@ -220,6 +222,7 @@ class Model(Layer):
             metrics = [metrics]
         loss_name = getattr(self.loss, "registered_name", None) or self.loss.name
         self.metrics = [metrics_module.get(m, loss_name) for m in metrics or []]
+        self._weighted_metrics = outputs_module.weighted_metrics(self, weighted_metrics, self.loss)
         self._metric_identifiers = [metrics_module.saving_identifier(m) for m in metrics or []]
         self.compiled = True
         self._compiled_trainable_state = self._trainable_state()

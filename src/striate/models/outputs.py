@@ -20,9 +20,9 @@ from striate.tensor import Tensor
 
 class OutputSpec:
     """Per output (in `model.outputs` order): `names`, `losses` (a Loss or None), `weights`;
-    and `metrics`: `(log name, output index, Metric)`."""
+    and `metrics`: `(log name, output index, Metric, weighted)`."""
 
-    def __init__(self, model, loss, loss_weights, metrics):
+    def __init__(self, model, loss, loss_weights, metrics, weighted_metrics=None):
         self.names = output_names(model)
         count = len(self.names)
         self.losses = [
@@ -31,16 +31,14 @@ class OutputSpec:
         ]
         weights = _per_output(model, "loss_weights", loss_weights, count, self.names, True)
         self.weights = [1.0 if w is None else float(w) for w in weights]
-        self.metrics = []
-        for index, items in enumerate(self._metrics_per_output(model, metrics)):
-            loss_object = self.losses[index]
-            loss_name = None
-            if loss_object is not None:
-                loss_name = getattr(loss_object, "registered_name", None) or loss_object.name
-            for item in items:
-                name, metric = metrics_module.get(item, loss_name)
-                metric = copy.deepcopy(metric)
-                self.metrics.append((f"{self.names[index]}_{name}", index, metric))
+        found = []  # (metric name, output index, Metric, weighted)
+        for weighted, given in ((False, metrics), (True, weighted_metrics)):
+            for index, items in enumerate(self._metrics_per_output(model, given)):
+                for item in items:
+                    name, metric = metrics_module.get(item, _loss_name(self.losses[index]))
+                    found.append((name, index, copy.deepcopy(metric), weighted))
+        names = keras_metric_names([(n, self.names[i], w) for n, i, _, w in found])
+        self.metrics = [(name, i, m, w) for name, (_, i, m, w) in zip(names, found)]
 
     def _metrics_per_output(self, model, metrics):
         count = len(self.names)
@@ -58,7 +56,7 @@ class OutputSpec:
 
     def log_names(self):
         names = ["loss"] + [f"{n}_loss" for n, loss in zip(self.names, self.losses) if loss]
-        return names + [name for name, _, _ in self.metrics]
+        return names + [entry[0] for entry in self.metrics]
 
 
 def output_names(model):
@@ -127,35 +125,84 @@ def loss_and_outputs(model, spec, xs, ys, sample_weight, training):
     return _weighted_sum(terms, weights), [t.data for t in tensors], values
 
 
-class OutputAverages:
-    """Running means of the total loss, each output's loss and each metric (by samples)."""
+class Averages:
+    """Running means (by samples) of the total loss, each output's loss (a model compiled per
+    output) and each metric: `metrics` unweighted, `weighted_metrics` weighted by the batch's
+    sample weights, as Keras 3."""
 
-    def __init__(self, spec):
+    def __init__(self, model, spec=None):
         self.spec = spec
         self.count = 0
         self.loss = 0.0
-        self.losses = [0.0] * sum(1 for loss in spec.losses if loss)
-        self.metrics = [(name, index, copy.deepcopy(m)) for name, index, m in spec.metrics]
-        for _, _, metric in self.metrics:
+        if spec is None:
+            entries = [(n, 0, m, False) for n, m in model.metrics]
+            entries += [(n, 0, m, True) for n, m in getattr(model, "_weighted_metrics", ())]
+            self.losses = []
+        else:
+            entries = spec.metrics
+            self.losses = [0.0] * sum(1 for loss in spec.losses if loss)
+        # A fresh copy of each compiled metric, updated batch by batch.
+        self.metrics = [(name, i, copy.deepcopy(m), w) for name, i, m, w in entries]
+        for _, _, metric, _ in self.metrics:
             metric.reset_state()
 
-    def add(self, loss_value, ys, predictions, sample_weight, per_output):
-        n = len(predictions[0])
+    def add(self, loss_value, ys, predictions, sample_weight=None, per_output=None):
+        single = self.spec is None
+        n = len(ys if single else predictions[0])
         self.count += n
         self.loss += loss_value * n
-        for i, value in enumerate(per_output):
+        for i, value in enumerate(per_output or ()):
             self.losses[i] += value * n
-        for _, index, metric in self.metrics:
-            metric.update_state(ys[index], predictions[index])  # unweighted, as Keras's metrics
+        for _, index, metric, weighted in self.metrics:
+            y, p = (ys, predictions) if single else (ys[index], predictions[index])
+            if weighted and sample_weight is not None:
+                metric.update_state(y, p, sample_weight=sample_weight)
+            else:
+                metric.update_state(y, p)
 
     def logs(self, prefix=""):
         count = max(self.count, 1)
         logs = {prefix + "loss": self.loss / count}
-        named = [n for n, loss in zip(self.spec.names, self.spec.losses) if loss]
-        for name, total in zip(named, self.losses):
-            logs[f"{prefix}{name}_loss"] = total / count
-        logs.update({prefix + name: metric.result() for name, _, metric in self.metrics})
+        if self.spec is not None:
+            named = [n for n, loss in zip(self.spec.names, self.spec.losses) if loss]
+            for name, total in zip(named, self.losses):
+                logs[f"{prefix}{name}_loss"] = total / count
+        logs.update({prefix + name: metric.result() for name, _, metric, _ in self.metrics})
         return logs
+
+
+def keras_metric_names(entries):
+    """Log names of `(metric name, output name or None, weighted)`, the unweighted first, by
+    Keras 3's rule (`CompileMetrics.result`): `<output>_<name>`; a repeated name gets `_1`,
+    `_2`...; a weighted metric whose name is taken becomes `weighted_<name>`."""
+    taken, names = {}, []
+    for base, output, weighted in entries:
+        name = f"{output}_{base}" if output else base
+        if name in taken and weighted:
+            name = f"{output}_weighted_{base}" if output else f"weighted_{base}"
+        if name in taken:
+            index = taken[name]
+            taken[name] += 1
+            name = f"{name}_{index}"
+        else:
+            taken[name] = 1
+        names.append(name)
+    return names
+
+
+def weighted_metrics(model, given, loss):
+    """`[(log name, Metric)]` of `compile(weighted_metrics=...)` for a model with one output."""
+    if given is None:
+        return []
+    items = list(given) if isinstance(given, (list, tuple)) else [given]
+    found = [metrics_module.get(item, _loss_name(loss)) for item in items]
+    entries = [(n, None, False) for n, _ in model.metrics] + [(n, None, True) for n, _ in found]
+    names = keras_metric_names(entries)[len(model.metrics) :]
+    return [(name, copy.deepcopy(metric)) for name, (_, metric) in zip(names, found)]
+
+
+def _loss_name(loss):
+    return None if loss is None else getattr(loss, "registered_name", None) or loss.name
 
 
 def as_structure(model, arrays):
@@ -170,7 +217,7 @@ def as_structure(model, arrays):
     return list(result) if isinstance(result, tuple) else result
 
 
-def configure(model, loss, loss_weights, metrics):
+def configure(model, loss, loss_weights, metrics, weighted=None):
     """The `OutputSpec` for `compile`, or None for a model compiled as one output (the fused
     fast path: one loss, no loss weights)."""
     several = len(getattr(model, "outputs", None) or ()) > 1
@@ -182,4 +229,4 @@ def configure(model, loss, loss_weights, metrics):
             f"'{model.name}' has one output. Received: loss={loss!r}, "
             f"loss_weights={loss_weights!r}."
         )
-    return OutputSpec(model, loss, loss_weights, metrics)
+    return OutputSpec(model, loss, loss_weights, metrics, weighted)

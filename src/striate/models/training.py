@@ -10,7 +10,6 @@ before the next batch is read), the running loss and metric sums stay plain numb
 per-step logs dict is only built when a callback or a live progress bar will read it.
 """
 
-import copy
 import math
 import warnings
 
@@ -114,34 +113,8 @@ def _batch_size(batch_size):
 _BatchReader = data_adapters.BatchReader
 
 
-class _Averages:
-    """Sample-weighted running means of the loss and the metrics."""
-
-    def __init__(self, model):
-        self.count = 0
-        self.loss = 0.0
-        # A fresh copy of each compiled metric, updated batch by batch.
-        self.metrics = [(name, copy.deepcopy(metric)) for name, metric in model.metrics]
-        for _, metric in self.metrics:
-            metric.reset_state()
-
-    def add(self, loss_value, y_batch, predictions, sample_weight=None, per_output=None):
-        """(`sample_weight` weights the loss only: Keras's `metrics` are not weighted.)"""
-        n = len(y_batch)
-        self.count += n
-        self.loss += loss_value * n
-        for _, metric in self.metrics:
-            metric.update_state(y_batch, predictions)
-
-    def logs(self, prefix=""):
-        logs = {prefix + "loss": self.loss / max(self.count, 1)}
-        logs.update({prefix + name: metric.result() for name, metric in self.metrics})
-        return logs
-
-
 def _averages(model):
-    spec = batches.output_spec(model)
-    return _Averages(model) if spec is None else outputs.OutputAverages(spec)
+    return outputs.Averages(model, batches.output_spec(model))
 
 
 def _loss_step(model, x, y, weight, training):
