@@ -202,7 +202,7 @@ def small(lib):
     [
         {"epochs": 5, "steps_per_epoch": 2},
         {"epochs": 4, "initial_epoch": 1, "validation_freq": 2},
-        {"epochs": 3, "validation_freq": [1, 3], "validation_steps": 2},
+        {"epochs": 3, "validation_freq": [1, 3], "validation_steps": 2, "validation_batch_size": 4},
         {"epochs": 2, "class_weight": {0: 0.5, 1: 2.0, 2: 1.0}},
         {"epochs": 2, "sample_weight": np.linspace(0.0, 2.0, 32).astype("float32")},
     ],

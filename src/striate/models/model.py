@@ -277,6 +277,7 @@ class Model(Layer):
         initial_epoch=0,
         steps_per_epoch=None,
         validation_steps=None,
+        validation_batch_size=None,
         validation_freq=1,
     ):
         """Train for `epochs` epochs; returns a History (`history.history['val_acc']`...).
@@ -298,6 +299,7 @@ class Model(Layer):
             sample_weight=sample_weight,
             steps_per_epoch=steps_per_epoch,
             validation_steps=validation_steps,
+            validation_batch_size=validation_batch_size,
             validation_freq=validation_freq,
         )
 

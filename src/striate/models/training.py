@@ -149,9 +149,11 @@ def fit(
     steps_per_epoch=None,
     validation_steps=None,
     validation_freq=1,
+    validation_batch_size=None,
 ):
     _check_compiled(model, "fit")
     batch_size, verbose = _batch_size(batch_size), _resolve_verbose(verbose)
+    val_batch_size = _batch_size(validation_batch_size or batch_size)
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative int. Received: epochs={epochs!r}")
     steps_per_epoch = sources.count(steps_per_epoch, "steps_per_epoch", "fit")
@@ -194,7 +196,9 @@ def fit(
         )
         train, checker = data_adapters.Epochs(adapter, steps_per_epoch), None
     if validation_data is not None:
-        validation_data = sources.validation(model, validation_data, batch_size, validation_steps)
+        validation_data = sources.validation(
+            model, validation_data, val_batch_size, validation_steps
+        )
     history = History()
     steps = train.steps
     params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
@@ -215,7 +219,7 @@ def fit(
             if logs is None:
                 break
             if validation_data is not None and sources.should_validate(epoch, validation_freq):
-                logs.update(_evaluation(model, validation_data, batch_size).logs("val_"))
+                logs.update(_evaluation(model, validation_data, val_batch_size).logs("val_"))
             logs = {key: float(value) for key, value in logs.items()}
             if verbose:
                 progbar.finish(logs)
