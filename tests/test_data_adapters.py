@@ -142,6 +142,11 @@ def test_evaluate_and_predict_take_batches():
     np.testing.assert_array_equal(net.predict(X, batch_size=8, steps=2, verbose=0), predicted[:16])
 
 
+def test_a_batch_as_a_list_is_a_tuple_as_in_keras():
+    lists = [[x, y] for x, y in BATCHES]
+    assert_same(weights_after(Lazy(lists), epochs=2), from_arrays())
+
+
 def test_an_unbuilt_model_is_built_from_the_first_batch_of_a_generator():
     net = model(input_shape=None)
     net.fit(generator(1), epochs=1, verbose=0)
@@ -300,9 +305,9 @@ def test_a_nan_batch_is_refused_before_its_update():
     "batch, kind, message",
     [
         (
-            [X[:8], Y[:8]],
+            X[:8],
             ValueError,
-            "a batch must be a tuple (x, y) or (x, y, sample_weight). Received: list of 2 items.",
+            "a batch must be a tuple (x, y) or (x, y, sample_weight). Received: ndarray.",
         ),
         ((X[:8].astype(str), Y[:8]), TypeError, "x must be numeric"),
         (
@@ -323,7 +328,7 @@ def test_a_nan_batch_is_refused_before_its_update():
         ),
         ((X[:8],), ValueError, "y is required for training and evaluation. Received: y=None."),
     ],
-    ids=["list", "strings", "lengths", "labels", "weights", "no_y"],
+    ids=["array", "strings", "lengths", "labels", "weights", "no_y"],
 )
 def test_every_bad_batch_is_an_error_naming_it(batch, kind, message):
     text, _, _ = fit_error([batch], kind)
@@ -368,3 +373,12 @@ def test_weighted_metrics_are_weighted_and_named_as_keras():
     assert logs["weighted_accuracy"] == pytest.approx(
         (hits * weight).sum() / weight.sum(), rel=1e-6
     )
+
+
+@pytest.mark.slow
+def test_a_torch_dataloader_trains_as_arrays():
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader, TensorDataset
+
+    data = TensorDataset(torch.from_numpy(X), torch.from_numpy(Y))
+    assert_same(weights_after(DataLoader(data, batch_size=8), epochs=2), from_arrays())

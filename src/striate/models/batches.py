@@ -191,6 +191,8 @@ class LazyBatches:
 
     def standardize(self, batch, index):
         where = f"{self.where} (batch {index} of the {self.adapter.kind})"
+        if isinstance(batch, list):
+            batch = tuple(batch)  # as Keras (a torch DataLoader's batches are lists)
         if isinstance(batch, tuple) and len(batch) in (1, 2, 3):
             parts = batch + (None,) * (3 - len(batch))
         elif self.need_y:
