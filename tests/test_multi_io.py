@@ -227,3 +227,24 @@ def test_fit_arguments_match_keras(arguments, keras3_crossentropy):
     assert a.epoch == b.epoch
     assert_same_history(a, b)
     assert_same_weights(ours, theirs)
+
+
+@pytest.mark.slow
+def test_sample_weight_per_output_and_weighted_metrics_match_keras():
+    ours = compiled(weighted_metrics=[["accuracy"], ["mae"]])
+    keras, theirs = keras_twin(ours, two_in_two_out)
+    theirs.compile(
+        "adam",
+        loss=["sparse_categorical_crossentropy", "mse"],
+        loss_weights=[1.0, 0.5],
+        metrics=[["accuracy"], ["mae"]],
+        weighted_metrics=[["accuracy"], ["mae"]],
+    )
+    weights = [np.linspace(0.0, 2.0, 32).astype("float32"), np.linspace(1.0, 0.0, 32)]
+    weights[1] = weights[1].astype("float32")
+    data = {"batch_size": 8, "epochs": 3, "shuffle": False, "verbose": 0}
+    a = ours.fit([XA, XB], [Y1, Y2], sample_weight=weights, **data)
+    b = theirs.fit([XA, XB], [Y1, Y2], sample_weight=weights, **data)
+    assert "out1_weighted_accuracy" in a.history
+    assert_same_history(a, b)
+    assert_same_weights(ours, theirs)

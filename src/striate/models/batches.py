@@ -173,6 +173,26 @@ def prepare_arrays(model, x, y, sample_weight, where, need_y=True):
             else check_targets(loss, t.shape, float_type, v, count, where, f"y['{n}']")
             for loss, t, v, n in zip(spec.losses, model.outputs, given, names)
         ]
+    if spec is not None and (
+        isinstance(sample_weight, dict)
+        or isinstance(sample_weight, (list, tuple))
+        and all(w is None or np.ndim(w) >= 1 for w in sample_weight)
+    ):
+        per = sample_weight  # one array (or None) per output, as Keras
+        if isinstance(per, dict):
+            unknown = [key for key in per if key not in spec.names]
+            if unknown:
+                raise ValueError(
+                    f"{where}: sample_weight names output(s) {unknown} that the model does not "
+                    f"have; its outputs are {spec.names}. Received: keys {list(per)}."
+                )
+            per = [per.get(name) for name in spec.names]
+        if len(per) != len(spec.names):
+            raise ValueError(
+                f"{where}: sample_weight must hold one array per output ({spec.names}). "
+                f"Received: {len(per)} arrays."
+            )
+        return x, y, [check_sample_weight(w, count, where) for w in per]
     return x, y, check_sample_weight(sample_weight, count, where)
 
 

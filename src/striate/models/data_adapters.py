@@ -191,16 +191,23 @@ class ArrayAdapter:
             if order is None:
                 xs = [reader.read(start=start, stop=stop) for reader in readers]
                 ys = [y if y is None else y[start:stop] for y in self.ys]
-                weight = None if self.sample_weight is None else self.sample_weight[start:stop]
+                weight = take(self.sample_weight, slice(start, stop))
             else:
                 indices = order[start:stop]
                 xs = [reader.read(indices) for reader in readers]
                 ys = [y if y is None else y[indices] for y in self.ys]
-                weight = None if self.sample_weight is None else self.sample_weight[indices]
+                weight = take(self.sample_weight, indices)
             yield (xs if self.multi_in else xs[0]), (ys if self.multi_out else ys[0]), weight
 
     def on_epoch_end(self):
         pass
+
+
+def take(weight, rows):
+    """Rows of sample weights: an array, a list of them (one per output, or None) or None."""
+    if isinstance(weight, list):
+        return [None if w is None else w[rows] for w in weight]
+    return None if weight is None else weight[rows]
 
 
 def is_lazy(data):

@@ -115,10 +115,10 @@ def loss_and_outputs(model, spec, xs, ys, sample_weight, training):
     """`(total loss Tensor, output arrays, per-output loss values)` for one batch."""
     tensors = run_outputs(model, [Tensor(x) for x in xs], training)
     terms, weights, values = [], [], []
-    for loss, weight, y, output in zip(spec.losses, spec.weights, ys, tensors):
+    for index, (loss, weight, y, output) in enumerate(zip(spec.losses, spec.weights, ys, tensors)):
         if loss is None:
             continue
-        term = loss(y, output, sample_weight)
+        term = loss(y, output, for_output(sample_weight, index))
         terms.append(term)
         weights.append(weight)
         values.append(float(term.data))
@@ -155,8 +155,9 @@ class Averages:
             self.losses[i] += value * n
         for _, index, metric, weighted in self.metrics:
             y, p = (ys, predictions) if single else (ys[index], predictions[index])
-            if weighted and sample_weight is not None:
-                metric.update_state(y, p, sample_weight=sample_weight)
+            weight = sample_weight if single else for_output(sample_weight, index)
+            if weighted and weight is not None:
+                metric.update_state(y, p, sample_weight=weight)
             else:
                 metric.update_state(y, p)
 
@@ -169,6 +170,11 @@ class Averages:
                 logs[f"{prefix}{name}_loss"] = total / count
         logs.update({prefix + name: metric.result() for name, _, metric, _ in self.metrics})
         return logs
+
+
+def for_output(sample_weight, index):
+    """One output's sample weights: the same for all, or its entry of a list per output."""
+    return sample_weight[index] if isinstance(sample_weight, list) else sample_weight
 
 
 def keras_metric_names(entries):

@@ -123,7 +123,7 @@ def inference_batches(model, data, batch_size):
             y_batch = [v if v is None else v[rows] for v in y]
         else:
             y_batch = None if y is None else y[rows]
-        yield step, x_batch, y_batch, None if weight is None else weight[rows]
+        yield step, x_batch, y_batch, data_adapters.take(weight, rows)
 
 
 def total_steps(data, batch_size):
