@@ -204,9 +204,17 @@ def small(lib):
         {"epochs": 4, "initial_epoch": 1, "validation_freq": 2},
         {"epochs": 3, "validation_freq": [1, 3], "validation_steps": 2, "validation_batch_size": 4},
         {"epochs": 2, "class_weight": {0: 0.5, 1: 2.0, 2: 1.0}},
+        {"epochs": 2, "class_weight": {0: 0.5, 1: 2.0, 2: 1.0}, "validation_split": 0.25},
         {"epochs": 2, "sample_weight": np.linspace(0.0, 2.0, 32).astype("float32")},
     ],
-    ids=["steps_per_epoch", "initial_epoch", "validation_steps", "class_weight", "sample_weight"],
+    ids=[
+        "steps_per_epoch",
+        "initial_epoch",
+        "validation_steps",
+        "class_weight",
+        "class_weight_split",
+        "sample_weight",
+    ],
 )
 def test_fit_arguments_match_keras(arguments, keras3_crossentropy):
     striate.backend.clear_session()
@@ -222,6 +230,8 @@ def test_fit_arguments_match_keras(arguments, keras3_crossentropy):
         )
     x = np.concatenate([XA, XB[:, :1]], axis=1)
     data = {"batch_size": 8, "shuffle": False, "verbose": 0, "validation_data": (x[:16], Y1[:16])}
+    if "validation_split" in arguments:  # class weights weigh the training split only
+        del data["validation_data"]
     a = ours.fit(x, Y1, **data, **arguments)
     b = theirs.fit(x, Y1, **data, **arguments)
     assert a.epoch == b.epoch

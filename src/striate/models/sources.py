@@ -36,15 +36,18 @@ def source(model, x, y, sample_weight, batch_size, steps, where, need_y=True, cw
         if model.input_shape is None and not adapt.multi_input(model):
             checker.standardize(adapter.peek(), 0)  # builds the model from its first batch
         return data_adapters.Epochs(adapter, steps), checker
-    x, y, weight = adapt.prepare_arrays(model, x, y, sample_weight, where, need_y)
-    if cw is not None:
-        if weight is not None:
-            raise ValueError(
-                f"{where}: class_weight and sample_weight cannot be used together (as in "
-                f"Keras). Received: both."
-            )
-        weight = adapt.weights_for_classes(y, cw, model.float_type())
-    return x, y, weight
+    return adapt.prepare_arrays(model, x, y, sample_weight, where, need_y)
+
+
+def class_sample_weights(model, y, weight, cw, where):
+    """The sample weights `class_weight` gives the labels `y` (Keras refuses both at once)."""
+    if weight is not None:
+        raise ValueError(
+            f"{where}: class_weight and sample_weight cannot be used together (as in "
+            f"Keras). Received: both."
+        )
+    labels = y[0] if isinstance(y, list) else y
+    return adapt.weights_for_classes(labels, cw, model.float_type())
 
 
 def split(value, cut):

@@ -160,7 +160,10 @@ def fit(
     validation_steps = sources.count(validation_steps, "validation_steps", "fit")
     sources.check_validation_freq(validation_freq)
     cw = batches.class_weights(model, class_weight, "fit")
-    train = sources.source(model, x, y, sample_weight, batch_size, steps_per_epoch, "fit", cw=cw)
+    lazy_cw = cw if data_adapters.is_lazy(x) else None  # arrays: after validation_split
+    train = sources.source(
+        model, x, y, sample_weight, batch_size, steps_per_epoch, "fit", cw=lazy_cw
+    )
     if isinstance(train[0], data_adapters.Epochs):
         if validation_split and validation_data is None:
             raise ValueError(
@@ -188,7 +191,8 @@ def fit(
                 sources.split(v, cut) for v in (x, y, weight)
             )
             validation_data = (x_val, y_val, w_val)
-            n = cut
+        if cw is not None:  # the training samples only, as Keras
+            weight = sources.class_sample_weights(model, y, weight, cw, "fit")
         multi_in, multi_out = isinstance(x, list), isinstance(y, list)
         xs, ys = (x if multi_in else [x]), (y if multi_out else [y])
         adapter = data_adapters.ArrayAdapter(
