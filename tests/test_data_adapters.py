@@ -96,7 +96,8 @@ def test_a_pydataset_trains_as_arrays_with_any_number_of_workers(workers):
     assert data.epochs_ended == 2
 
 
-def test_a_pydataset_with_worker_processes_trains_as_arrays():
+def test_a_pydataset_with_worker_processes_trains_as_arrays(monkeypatch):
+    monkeypatch.setattr(data_adapters, "BATCH_TIMEOUT", 60.0)  # bounded, should a fork hang
     data = Batches(workers=2, use_multiprocessing=True)
     assert_same(weights_after(data, epochs=1), from_arrays(1))
 
