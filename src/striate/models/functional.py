@@ -244,8 +244,8 @@ class Functional(Model):
         return map_structure(lambda t: values[id(t)], self._output_structure)
 
     def call_with_loss(self, inputs, y_true, training=False):
-        """`(loss, outputs)` for a batch, as `Sequential.call_with_loss` (one output)."""
-        self._check_compilable(self.loss)
+        """`(loss, outputs)` for a batch, as `Sequential.call_with_loss` (one output; several
+        go output by output: `striate.models.outputs`)."""
         output = self.outputs[0]
         node = output.node
         fusable = (
@@ -266,19 +266,6 @@ class Functional(Model):
                 x = function(layers, x, training)
         finish, operands = steps[-1]
         return finish(operands, x, y_true)
-
-    def _check_compilable(self, loss):
-        if len(self.inputs) != 1 or len(self.outputs) != 1:
-            raise ValueError(
-                f"Model '{self.name}': compile, fit, evaluate and predict support models with "
-                f"one input and one output; calling the model, model(x), works with several. "
-                f"Received: a model with {len(self.inputs)} inputs and {len(self.outputs)} "
-                f"outputs."
-            )
-
-    def predict(self, x, batch_size=None, verbose="auto"):
-        self._check_compilable(None)
-        return super().predict(x, batch_size=batch_size, verbose=verbose)
 
     def __call__(self, inputs, training=None):
         if is_symbolic(inputs):  # used as a layer of another functional model

@@ -18,6 +18,7 @@ from striate.layers.base import Layer, default_name
 from striate.layers.core import InputLayer
 from striate.layers.lookup import layer_index
 from striate.layers.symbolic import call_symbolic, is_symbolic
+from striate.models import outputs as outputs_module
 from striate.models import training as training_loop
 from striate.models.summary import summary_text
 from striate.models.tools import tool
@@ -96,6 +97,7 @@ class Model(Layer):
         self.compiled = False
         self.optimizer = self.loss = None
         self.metrics = []
+        self._output_spec = None  # per-output losses and metrics (striate.models.outputs)
         # Written by `fit` (striate.models.training) and callbacks, as in Keras: the History of
         # the last fit; True to stop at the end of the current batch; and why fit stopped on its
         # own (a loss that became NaN or infinite), or None.
@@ -203,19 +205,34 @@ class Model(Layer):
         return np.dtype(self.layers[0].dtype if self.layers else "float32")
 
     # -- training --------------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
-        """Choose the optimizer, the loss and the metrics (names or objects)."""
+    def compile(
+        self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None
+    ):
+        """Choose the optimizer, the loss and the metrics (names or objects); for several
+        outputs, per output (a list or a dict by output name: `striate.models.outputs`)."""
         if loss is None:
             raise ValueError(
                 "compile: a loss is required, e.g. loss='sparse_categorical_crossentropy'."
             )
         self._check_compilable(loss)
         self.optimizer = optimizers_module.get(optimizer)
+        self._output_spec = output_spec = outputs_module.configure(
+            self, loss, loss_weights, metrics, weighted_metrics
+        )
+        if output_spec is not None:
+            self.loss = next((item for item in output_spec.losses if item), None)
+            self.metrics = [(entry[0], entry[2]) for entry in output_spec.metrics]
+            self._metric_identifiers = []
+            self.compiled = True
+            self._compiled_trainable_state = self._trainable_state()
+            self._trained_weights = None
+            return
         self.loss = losses_module.get(loss)
         if metrics is not None and not isinstance(metrics, (list, tuple)):
             metrics = [metrics]
         loss_name = getattr(self.loss, "registered_name", None) or self.loss.name
         self.metrics = [metrics_module.get(m, loss_name) for m in metrics or []]
+        self._weighted_metrics = outputs_module.weighted_metrics(self, weighted_metrics, self.loss)
         self._metric_identifiers = [metrics_module.saving_identifier(m) for m in metrics or []]
         self.compiled = True
         self._compiled_trainable_state = self._trainable_state()
@@ -265,9 +282,17 @@ class Model(Layer):
         validation_split=0.0,
         validation_data=None,
         shuffle=True,
+        class_weight=None,
+        sample_weight=None,
         initial_epoch=0,
+        steps_per_epoch=None,
+        validation_steps=None,
+        validation_batch_size=None,
+        validation_freq=1,
     ):
-        """Train for `epochs` epochs; returns a History (`history.history['val_acc']`...)."""
+        """Train for `epochs` epochs; returns a History (`history.history['val_acc']`...).
+        `x`: arrays, or a generator, a `striate.utils.PyDataset` or any iterable of batches
+        (`striate.models.data_adapters`)."""
         return training_loop.fit(
             self,
             x,
@@ -280,17 +305,32 @@ class Model(Layer):
             validation_data=validation_data,
             shuffle=shuffle,
             initial_epoch=initial_epoch,
+            class_weight=class_weight,
+            sample_weight=sample_weight,
+            steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps,
+            validation_batch_size=validation_batch_size,
+            validation_freq=validation_freq,
         )
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
+    def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        verbose="auto",
+        sample_weight=None,
+        steps=None,
+        return_dict=False,
+    ):
         """Loss and metrics on (x, y): `[loss, acc]`, or a dict with `return_dict=True`."""
         return training_loop.evaluate(
-            self, x, y, batch_size=batch_size, verbose=verbose, return_dict=return_dict
+            self, x, y, batch_size, verbose, return_dict, sample_weight=sample_weight, steps=steps
         )
 
-    def predict(self, x, batch_size=None, verbose="auto"):
+    def predict(self, x, batch_size=None, verbose="auto", steps=None):
         """The model's outputs for `x`, computed in batches (default 32) without training."""
-        return training_loop.predict(self, x, batch_size=batch_size, verbose=verbose)
+        return training_loop.predict(self, x, batch_size=batch_size, verbose=verbose, steps=steps)
 
     # -- files -----------------------------------------------------------------------------------
     def save(self, filepath, overwrite=True):

@@ -59,8 +59,10 @@ class Progbar:
         self.start = time.perf_counter()
         self.last_draw = 0.0
         self.last_length = 0
+        self.seen = 0  # the last step `update` was given (the total when target is None)
 
     def update(self, step, logs):
+        self.seen = step
         if not self.dynamic:
             return
         now = time.perf_counter()
@@ -68,12 +70,17 @@ class Progbar:
             return
         self.last_draw = now
         elapsed = now - self.start
+        if self.target is None:  # data of unknown length: the count alone, as Keras
+            self._draw(f"{step}/Unknown - {format_duration(elapsed)}{format_logs(logs)}", end="")
+            return
         eta = elapsed / step * (self.target - step)
         self._draw(f"{self._bar(step)} - ETA: {format_duration(eta)}{format_logs(logs)}", end="")
 
     def finish(self, logs):
         if not self.verbose:
             return
+        if self.target is None:
+            self.target = self.seen
         elapsed = time.perf_counter() - self.start
         timing = f"{format_duration(elapsed)} {format_per_step(elapsed / max(self.target, 1))}"
         if self.verbose == 2:

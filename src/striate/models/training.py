@@ -10,7 +10,6 @@ before the next batch is read), the running loss and metric sums stay plain numb
 per-step logs dict is only built when a callback or a live progress bar will read it.
 """
 
-import copy
 import math
 import warnings
 
@@ -19,6 +18,7 @@ import numpy as np
 from striate import backend, parallel
 from striate.callbacks import CallbackList, History
 from striate.layers.base import format_shape
+from striate.models import batches, data_adapters, outputs, sources
 from striate.models.progress import Progbar
 from striate.tensor import Tensor, no_grad
 
@@ -59,26 +59,9 @@ def check_array(expected_shape, x, model, where):
 
 
 def _prepare_targets(model, x, y, where):
-    if y is None:
-        raise ValueError(f"{where}: y is required for training and evaluation. Received: y=None.")
-    y = np.asarray(y)
-    if y.dtype.kind not in "biuf":
-        raise TypeError(f"{where}: y must be numeric. Received: y with dtype {y.dtype}.")
-    if len(y) != len(x):
-        raise ValueError(
-            f"{where}: x and y must have the same number of samples. "
-            f"Received: x with {len(x)} samples, y with {len(y)}."
-        )
-    sparse = getattr(model.loss, "registered_name", model.loss.name)
-    if sparse != "sparse_categorical_crossentropy" and y.dtype.kind != "f":
-        y = y.astype(model.float_type())
-    # Let the loss validate every label once, up front, against uniform predictions.
-    units = model.output_shape[1:]
-    uniform = np.full((len(y),) + units, 1.0 / units[-1], dtype=model.float_type())
-    with no_grad():
-        model.loss(y, Tensor(uniform))
-    check_finite(y, "y", where)
-    return y
+    return batches.check_targets(
+        model.loss, model.output_shape, model.float_type(), y, len(x), where
+    )
 
 
 def check_finite(array, name, where):
@@ -127,58 +110,26 @@ def _batch_size(batch_size):
     return int(batch_size)
 
 
-class _BatchReader:
-    """Reads batches of `x` as the model's float type into two buffers reused every step."""
-
-    def __init__(self, x, batch_size, float_type):
-        self.x = x
-        self.float_type = float_type
-        shape = (min(batch_size, len(x)),) + x.shape[1:]
-        self.raw = None if x.dtype == float_type else np.empty(shape, x.dtype)
-        self.floats = np.empty(shape, float_type)
-
-    def read(self, indices=None, start=0, stop=0):
-        """Rows `indices` (a 1-D int array), or the slice start:stop, as float_type."""
-        x = self.x
-        if indices is None:
-            rows = x[start:stop]
-            if self.raw is None:
-                return rows  # already the float type: a view, no copy
-            count = len(rows)
-        else:
-            count = len(indices)
-        floats = self.floats[:count]
-        if self.raw is None:
-            np.take(x, indices, axis=0, out=floats)
-            return floats
-        if indices is not None:
-            rows = np.take(x, indices, axis=0, out=self.raw[:count])
-        np.copyto(floats, rows, casting="unsafe")
-        return floats
+_BatchReader = data_adapters.BatchReader
 
 
-class _Averages:
-    """Sample-weighted running means of the loss and the metrics."""
+def _averages(model):
+    return outputs.Averages(model, batches.output_spec(model))
 
-    def __init__(self, model):
-        self.count = 0
-        self.loss = 0.0
-        # A fresh copy of each compiled metric, updated batch by batch.
-        self.metrics = [(name, copy.deepcopy(metric)) for name, metric in model.metrics]
-        for _, metric in self.metrics:
-            metric.reset_state()
 
-    def add(self, loss_value, y_batch, predictions):
-        n = len(y_batch)
-        self.count += n
-        self.loss += loss_value * n
-        for _, metric in self.metrics:
-            metric.update_state(y_batch, predictions)
-
-    def logs(self, prefix=""):
-        logs = {prefix + "loss": self.loss / max(self.count, 1)}
-        logs.update({prefix + name: metric.result() for name, metric in self.metrics})
-        return logs
+def _loss_step(model, x, y, weight, training):
+    """`(loss Tensor, outputs, per-output loss values or None)` for one batch: one output
+    without sample weights by the model's fused `call_with_loss`, else output by output."""
+    spec = batches.output_spec(model)
+    if spec is not None:
+        xs = x if isinstance(x, list) else [x]
+        return outputs.loss_and_outputs(model, spec, xs, y, weight, training)
+    inputs = [Tensor(a) for a in x] if isinstance(x, list) else Tensor(x)
+    if weight is None:
+        loss, out = model.call_with_loss(inputs, y, training=training)
+        return loss, out, None
+    out = model(inputs, training=training)
+    return model.loss(y, out, weight), out.data, None
 
 
 def fit(
@@ -193,33 +144,67 @@ def fit(
     validation_data,
     shuffle,
     initial_epoch,
+    class_weight=None,
+    sample_weight=None,
+    steps_per_epoch=None,
+    validation_steps=None,
+    validation_freq=1,
+    validation_batch_size=None,
 ):
     _check_compiled(model, "fit")
-    x = prepare_inputs(model, x, "fit")
-    y = _prepare_targets(model, x, y, "fit")
     batch_size, verbose = _batch_size(batch_size), _resolve_verbose(verbose)
+    val_batch_size = _batch_size(validation_batch_size or batch_size)
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative int. Received: epochs={epochs!r}")
-    if validation_data is None and validation_split:
-        if not 0 < validation_split < 1:
+    steps_per_epoch = sources.count(steps_per_epoch, "steps_per_epoch", "fit")
+    validation_steps = sources.count(validation_steps, "validation_steps", "fit")
+    sources.check_validation_freq(validation_freq)
+    cw = batches.class_weights(model, class_weight, "fit")
+    lazy_cw = cw if data_adapters.is_lazy(x) else None  # arrays: after validation_split
+    train = sources.source(
+        model, x, y, sample_weight, batch_size, steps_per_epoch, "fit", cw=lazy_cw
+    )
+    if isinstance(train[0], data_adapters.Epochs):
+        if validation_split and validation_data is None:
             raise ValueError(
-                f"fit: validation_split must be in (0, 1). "
-                f"Received: validation_split={validation_split!r}"
+                f"fit: validation_split needs arrays; give a {train[0].adapter.kind} of "
+                f"validation batches as validation_data. Received: validation_split="
+                f"{validation_split!r}"
             )
-        cut = int(len(x) * (1 - validation_split))  # Keras takes the last samples, unshuffled
-        if cut == 0 or cut == len(x):
-            raise ValueError(
-                f"fit: validation_split={validation_split} leaves an empty split "
-                f"of {len(x)} samples."
+        train, checker = train
+    else:
+        x, y, weight = train
+        n = len(x[0]) if isinstance(x, list) else len(x)
+        if validation_data is None and validation_split:
+            if not 0 < validation_split < 1:
+                raise ValueError(
+                    f"fit: validation_split must be in (0, 1). "
+                    f"Received: validation_split={validation_split!r}"
+                )
+            cut = int(n * (1 - validation_split))  # Keras takes the last samples, unshuffled
+            if cut == 0 or cut == n:
+                raise ValueError(
+                    f"fit: validation_split={validation_split} leaves an empty split "
+                    f"of {n} samples."
+                )
+            (x, x_val), (y, y_val), (weight, w_val) = (
+                sources.split(v, cut) for v in (x, y, weight)
             )
-        x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
+            validation_data = (x_val, y_val, w_val)
+        if cw is not None:  # the training samples only, as Keras
+            weight = sources.class_sample_weights(model, y, weight, cw, "fit")
+        multi_in, multi_out = isinstance(x, list), isinstance(y, list)
+        xs, ys = (x if multi_in else [x]), (y if multi_out else [y])
+        adapter = data_adapters.ArrayAdapter(
+            xs, ys, weight, batch_size, shuffle, model.float_type(), multi_in, multi_out
+        )
+        train, checker = data_adapters.Epochs(adapter, steps_per_epoch), None
     if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("fit: validation_data must be a tuple (x_val, y_val).")
-        x_val = prepare_inputs(model, validation_data[0], "fit (validation_data)")
-        y_val = _prepare_targets(model, x_val, validation_data[1], "fit (validation_data)")
+        validation_data = sources.validation(
+            model, validation_data, val_batch_size, validation_steps
+        )
     history = History()
-    steps = math.ceil(len(x) / batch_size)
+    steps = train.steps
     params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
     # History goes last, as in Keras, so it records what callbacks add (e.g. learning_rate)
     callback_list = CallbackList(list(callbacks or []) + [history], model, params)
@@ -233,55 +218,47 @@ def fit(
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
             callback_list.call("on_epoch_begin", epoch, {})
-            progbar = Progbar(steps, verbose)
-            logs = _train_epoch(
-                model, x, y, batch_size, shuffle, progbar, callback_list, epoch, epochs
-            )
+            progbar = Progbar(train.steps, verbose)
+            logs = _train_epoch(model, train, checker, progbar, callback_list, epoch, epochs)
             if logs is None:
                 break
-            if validation_data is not None:
-                logs.update(_run_evaluation(model, x_val, y_val, batch_size).logs("val_"))
+            if validation_data is not None and sources.should_validate(epoch, validation_freq):
+                logs.update(_evaluation(model, validation_data, val_batch_size).logs("val_"))
             logs = {key: float(value) for key, value in logs.items()}
             if verbose:
                 progbar.finish(logs)
             callback_list.call("on_epoch_end", epoch, logs)
-            if model.stop_training:
+            if model.stop_training or (train.exhausted and steps_per_epoch):
                 break
+    train.close()
     if epochs > initial_epoch:  # with use_ema, the weights become their average (Keras)
         model.optimizer.finalize_variable_values(model.trainable_weights)
     callback_list.call("on_train_end", {})
     return history
 
 
-def _train_epoch(model, x, y, batch_size, shuffle, progbar, callback_list, epoch, epochs):
-    n = len(x)
-    steps = math.ceil(n / batch_size)
-    order = backend.rng().permutation(n) if shuffle else None
-    reader = _BatchReader(x, batch_size, model.float_type())
+def _train_epoch(model, train, checker, progbar, callback_list, epoch, epochs):
     variables = model.trained_weights("fit")
     optimizer = model.optimizer
-    averages = _Averages(model)
+    averages = _averages(model)
     batch_hooks = callback_list.has_batch_hooks()
     live_logs = batch_hooks or progbar.dynamic
-    for step in range(steps):
-        start, stop = step * batch_size, min((step + 1) * batch_size, n)
-        if order is None:
-            x_batch, y_batch = reader.read(start=start, stop=stop), y[start:stop]
-        else:
-            indices = order[start:stop]
-            x_batch, y_batch = reader.read(indices), y[indices]
+    done = 0
+    for step, batch in train.epoch():
+        x_batch, y_batch, weight = batch if checker is None else checker.standardize(batch, step)
         if batch_hooks:
             callback_list.call("on_train_batch_begin", step, {})
-        loss, outputs = model.call_with_loss(Tensor(x_batch), y_batch, training=True)
+        loss, outputs_, per_output = _loss_step(model, x_batch, y_batch, weight, True)
         loss_value = float(loss.data)
         if not math.isfinite(loss_value):
-            _stop_on_bad_loss(model, loss_value, epoch, epochs, step, steps)
+            _stop_on_bad_loss(model, loss_value, epoch, epochs, step, train.steps)
             return None
         loss.backward()
         optimizer.apply(variables)
         for variable in variables:
             variable.grad = None
-        averages.add(loss_value, y_batch, outputs)
+        averages.add(loss_value, y_batch, outputs_, weight, per_output)
+        done += 1
         if live_logs:
             logs = averages.logs()
             if batch_hooks:
@@ -289,15 +266,18 @@ def _train_epoch(model, x, y, batch_size, shuffle, progbar, callback_list, epoch
             progbar.update(step + 1, logs)
         if model.stop_training:
             break
+    if done == 0:  # the data ran dry (warned): nothing left to train on
+        return None
+    progbar.target = progbar.target or done
     return averages.logs()
 
 
 def _stop_on_bad_loss(model, loss_value, epoch, epochs, step, steps):
     model.stop_training = True
     model.stop_reason = (
-        f"Epoch {epoch + 1}/{epochs}, batch {step + 1}/{steps}: the loss became {loss_value}. "
-        f"Training stopped before this batch's update, so the weights are those after batch "
-        f"{step}. Try a lower learning rate or scaled inputs (e.g. x / 255)."
+        f"Epoch {epoch + 1}/{epochs}, batch {step + 1}/{steps or '?'}: the loss became "
+        f"{loss_value}. Training stopped before this batch's update, so the weights are those "
+        f"after batch {step}. Try a lower learning rate or scaled inputs (e.g. x / 255)."
     )
     print(flush=True)  # end the progress line before the warning
     warnings.warn(model.stop_reason, RuntimeWarning, stacklevel=4)
@@ -328,62 +308,71 @@ def _inference_chunk(model, batch_size):
     return math.ceil(batch_size / chunks)
 
 
-def _batches(model, x, batch_size):
-    """(step, start, inputs) for each forward pass of inference, in order: `step` is the
-    number of the batch it belongs to (1-based, for progress). The inputs' buffer is reused,
-    so use it before the next one is read (inference keeps no graph that could hold it)."""
-    chunk = _inference_chunk(model, batch_size)
-    reader = _BatchReader(x, chunk, model.float_type())
-    for start in range(0, len(x), batch_size):
-        stop = min(start + batch_size, len(x))
-        for begin in range(start, stop, chunk):
-            yield (
-                start // batch_size + 1,
-                begin,
-                reader.read(start=begin, stop=min(begin + chunk, stop)),
-            )
-
-
-def _run_evaluation(model, x, y, batch_size, progbar=None):
-    averages = _Averages(model)
+def _evaluation(model, data, batch_size, progbar=None):
+    averages = _averages(model)
     with no_grad():
-        for step, start, x_batch in _batches(model, x, batch_size):
-            y_batch = y[start : start + len(x_batch)]
-            loss, outputs = model.call_with_loss(Tensor(x_batch), y_batch, training=False)
-            averages.add(float(loss.data), y_batch, outputs)
+        for step, x_batch, y_batch, weight in sources.inference_batches(model, data, batch_size):
+            loss, outputs_, per_output = _loss_step(model, x_batch, y_batch, weight, False)
+            averages.add(float(loss.data), y_batch, outputs_, weight, per_output)
+            if progbar is not None:
+                progbar.seen = step
             if progbar is not None and progbar.dynamic:
                 progbar.update(step, averages.logs())
     return averages
 
 
-def evaluate(model, x, y, batch_size, verbose, return_dict):
+def evaluate(model, x, y, batch_size, verbose, return_dict, sample_weight=None, steps=None):
     _check_compiled(model, "evaluate")
-    x = prepare_inputs(model, x, "evaluate")
-    y = _prepare_targets(model, x, y, "evaluate")
     batch_size, verbose = _batch_size(batch_size), _resolve_verbose(verbose)
+    steps = sources.count(steps, "steps", "evaluate")
+    data = sources.source(model, x, y, sample_weight, batch_size, steps, "evaluate")
+    data = data if isinstance(data[0], data_adapters.Epochs) else data + (steps,)
     backend.keep_freed_memory()
-    progbar = Progbar(math.ceil(len(x) / batch_size), verbose)
+    progbar = Progbar(sources.total_steps(data, batch_size), verbose)
     with parallel.parallel_region():
-        logs = _run_evaluation(model, x, y, batch_size, progbar).logs()
+        logs = _evaluation(model, data, batch_size, progbar).logs()
     progbar.finish(logs)
     if return_dict:
         return logs
-    values = [logs["loss"]] + [logs[name] for name, _ in model.metrics]
+    values = list(logs.values())
     return values[0] if len(values) == 1 else values
 
 
-def predict(model, x, batch_size, verbose):
-    x = prepare_inputs(model, x, "predict")
+def _predict_batch(model, x_batch):
+    """The outputs of one batch as a list of arrays (one per output)."""
+    if len(getattr(model, "outputs", None) or ()) > 1:
+        xs = x_batch if isinstance(x_batch, list) else [x_batch]
+        return [t.data for t in outputs.run_outputs(model, [Tensor(a) for a in xs], False)]
+    inputs = [Tensor(a) for a in x_batch] if isinstance(x_batch, list) else Tensor(x_batch)
+    return [model.call(inputs, training=False).data]
+
+
+def predict(model, x, batch_size, verbose, steps=None):
     batch_size, verbose = _batch_size(batch_size), _resolve_verbose(verbose)
+    steps = sources.count(steps, "steps", "predict")
+    data = sources.source(model, x, None, None, batch_size, steps, "predict", need_y=False)
+    lazy = isinstance(data[0], data_adapters.Epochs)
+    data = data if lazy else data + (steps,)
     backend.keep_freed_memory()
-    progbar = Progbar(math.ceil(len(x) / batch_size), verbose)
-    outputs = None
+    progbar = Progbar(sources.total_steps(data, batch_size), verbose)
+    results, pieces, offset = None, [], 0
     with no_grad(), parallel.parallel_region():
-        for step, start, x_batch in _batches(model, x, batch_size):
-            batch_out = model.call(Tensor(x_batch), training=False).data
-            if outputs is None:
-                outputs = np.empty((len(x),) + batch_out.shape[1:], dtype=batch_out.dtype)
-            outputs[start : start + len(batch_out)] = batch_out
+        for step, x_batch, _, _ in sources.inference_batches(model, data, batch_size):
+            batch_out = _predict_batch(model, x_batch)
+            if lazy:
+                pieces.append(batch_out)
+            else:
+                if results is None:
+                    x = data[0][0] if isinstance(data[0], list) else data[0]
+                    total = min(len(x), batch_size * (steps or len(x)))
+                    results = [np.empty((total,) + o.shape[1:], dtype=o.dtype) for o in batch_out]
+                for result, out in zip(results, batch_out):
+                    result[offset : offset + len(out)] = out
+                offset += len(batch_out[0])
             progbar.update(step, {})
     progbar.finish({})
-    return outputs
+    if lazy:
+        if not pieces:
+            raise ValueError(f"predict: the {data[0].adapter.kind} gave no batch. Received: {x!r}")
+        results = [np.concatenate(parts) for parts in zip(*pieces)]
+    return outputs.as_structure(model, results)
