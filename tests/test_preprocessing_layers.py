@@ -219,6 +219,13 @@ def test_normalization_errors():
     layer.adapt(np.ones((4, 3)))
     with pytest.raises(ValueError, match=r"Normalization 'norm'.adapt: the layer was built for"):
         layer.adapt(np.ones((4, 5)))
+    with pytest.raises(
+        ValueError,
+        match=r"Normalization 'norm': expected inputs of rank 2 with sizes \[3\] on axes \[1\] "
+        r"\(built for \(4, 3\)\). Received: input shape \(2, 5\)\.",
+    ):
+        layer(np.ones((2, 5)))
+    assert layer(np.ones((7, 3))).shape == (7, 3)
     with pytest.raises(ValueError, match="adapt learns them only when they are not given"):
         Normalization(mean=0.0, variance=1.0).adapt(np.ones((2, 3)))
 

@@ -264,15 +264,24 @@ class Normalization(Layer):
 
     def call(self, inputs, training=False):
         x = image_ops.cast(inputs, self.dtype)
-        keep, broadcast = self._layout(x.data.shape)
-        if keep != self._keep:
-            raise ValueError(f"{self.describe()}: input rank changed. Received: {x.data.shape}")
+        self.check_input_shape(x.data.shape)
+        _, broadcast = self._layout(x.data.shape)
         if self.input_mean is None:
             mean, variance = self.adapt_mean.data, self.adapt_variance.data
         else:
             mean, variance = self.mean_value, self.variance_value
         mean, variance = mean.reshape(broadcast), variance.reshape(broadcast)
         return pixel.normalize(x, mean, variance, backend.epsilon(), self.invert)
+
+    def check_input_shape(self, shape):
+        """The rank and the kept axes' sizes must be those built for (other sizes may vary)."""
+        built = self._build_shape
+        if len(shape) != len(built) or any(shape[d] != built[d] for d in self._keep):
+            raise ValueError(
+                f"{self.describe()}: expected inputs of rank {len(built)} with sizes "
+                f"{[built[d] for d in self._keep]} on axes {list(self._keep)} (built for "
+                f"{format_shape(built)}). Received: input shape {format_shape(tuple(shape))}."
+            )
 
     def get_config(self):
         return {

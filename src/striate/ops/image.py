@@ -121,8 +121,8 @@ def resize_matrix(in_size, out_size, interpolation="bilinear", antialias=False):
 def _apply(rows, cols, x):
     """`rows` along axis 1 and `cols` along axis 2 of NHWC `x`."""
     y = np.matmul(rows, x.reshape(x.shape[0], x.shape[1], -1))
-    y = y.reshape(x.shape[0], rows.shape[0], x.shape[2], x.shape[3])
-    return np.einsum("pw,nowc->nopc", cols, y)
+    y = np.matmul(cols, y.reshape(-1, x.shape[2], x.shape[3]))
+    return y.reshape(x.shape[0], rows.shape[0], cols.shape[0], x.shape[3])
 
 
 def resize(x, height, width, interpolation="bilinear", antialias=False):
