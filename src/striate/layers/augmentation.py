@@ -72,7 +72,13 @@ def _factor_pair(layer, name, factor, low, high, open_low=False):
 class RandomFlip(RandomLayer):
     """Flip each image with probability 1/2: 'horizontal' (left-right), 'vertical'
     (top-bottom) or 'horizontal_and_vertical' (one draw per image: both flips or neither, as
-    Keras)."""
+    Keras).
+
+    >>> x = np.arange(4.0).reshape(1, 1, 4, 1)
+    >>> out = RandomFlip("horizontal", seed=1)(x, training=True).data.ravel()
+    >>> out.tolist() in ([0.0, 1.0, 2.0, 3.0], [3.0, 2.0, 1.0, 0.0])
+    True
+    """
 
     MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 
@@ -118,7 +124,15 @@ class _AffineLayer(RandomLayer):
 class RandomRotation(_AffineLayer):
     """Rotate each image about its center by a random angle of `factor` turns: `factor=0.1`
     draws in [-36, 36] degrees, `factor=(-0.2, 0.3)` in [-72, 108] degrees (positive:
-    counter-clockwise)."""
+    counter-clockwise).
+
+    >>> x = np.arange(9.0).reshape(1, 3, 3, 1)
+    >>> layer = RandomRotation((0.25, 0.25), interpolation="nearest")  # exactly a quarter turn
+    >>> layer(x, training=True).data[0, :, :, 0]
+    array([[2., 5., 8.],
+           [1., 4., 7.],
+           [0., 3., 6.]], dtype=float32)
+    """
 
     def __init__(
         self,
@@ -143,7 +157,11 @@ class RandomRotation(_AffineLayer):
 class RandomZoom(_AffineLayer):
     """Zoom each image by a random factor: `height_factor` in (-1, 1], a number `f` drawing
     in [-f, f] or a pair; positive zooms out, negative zooms in. `width_factor=None` zooms both
-    axes by the height's draw (keeping the aspect ratio)."""
+    axes by the height's draw (keeping the aspect ratio).
+
+    >>> RandomZoom(0.2, seed=0)(np.ones((2, 8, 8, 3)), training=True).shape
+    (2, 8, 8, 3)
+    """
 
     def __init__(
         self,
@@ -183,7 +201,13 @@ def _plain(value):
 
 class RandomTranslation(_AffineLayer):
     """Shift each image by a random fraction of its size: `height_factor`, `width_factor` in
-    [-1, 1], a number `f` drawing in [-f, f] or a pair (positive: down / right)."""
+    [-1, 1], a number `f` drawing in [-f, f] or a pair (positive: down / right).
+
+    >>> x = np.arange(4.0).reshape(1, 1, 4, 1)
+    >>> layer = RandomTranslation(0, (0.25, 0.25), fill_mode="constant")  # one pixel right
+    >>> layer(x, training=True).data.ravel()
+    array([0., 0., 1., 2.], dtype=float32)
+    """
 
     def __init__(
         self,
@@ -217,7 +241,12 @@ class RandomTranslation(_AffineLayer):
 class RandomContrast(RandomLayer):
     """Per image, `(x - mean) * c + mean` (mean over height and width, per channel) with `c`
     drawn in `[1 - lower, 1 + upper]`, clipped to `value_range`. As Keras, `factor=f` gives
-    `(lower, upper) = (0, f)`; a pair `(a, b)` is sorted, and `(-f, f)` fixes `c = 1 + f`."""
+    `(lower, upper) = (0, f)`; a pair `(a, b)` is sorted, and `(-f, f)` fixes `c = 1 + f`.
+
+    >>> x = np.array([0.0, 2.0, 4.0, 6.0]).reshape(1, 2, 2, 1)
+    >>> RandomContrast((-0.5, 0.5))(x, training=True).data.ravel()  # c = 1.5 about the mean 3
+    array([0. , 1.5, 4.5, 7.5], dtype=float32)
+    """
 
     def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
@@ -267,7 +296,12 @@ def _value_range(layer, value_range, sort=True):
 
 class RandomBrightness(RandomLayer):
     """Add to each image a random `delta * (value_range[1] - value_range[0])`, delta drawn in
-    `factor` (a number `f`: [-f, f]; a pair in [-1, 1]), then clip to `value_range`."""
+    `factor` (a number `f`: [-f, f]; a pair in [-1, 1]), then clip to `value_range`.
+
+    >>> x = np.array([0.0, 100.0, 250.0]).reshape(1, 1, 3, 1)
+    >>> RandomBrightness((0.02, 0.02))(x, training=True).data.ravel()  # + 0.02 * 255
+    array([  5.1, 105.1, 255. ], dtype=float32)
+    """
 
     def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
@@ -290,7 +324,12 @@ class RandomBrightness(RandomLayer):
 class RandomCrop(RandomLayer):
     """In training, a random `height` x `width` window (one position per batch, as Keras);
     an image not larger than the window in both dimensions, and every image at inference, is
-    cropped to the window's aspect ratio about its center and resized instead."""
+    cropped to the window's aspect ratio about its center and resized instead.
+
+    >>> layer = RandomCrop(2, 3, seed=0)
+    >>> layer(np.ones((4, 5, 6, 1)), training=True).shape, layer(np.ones((4, 5, 6, 1))).shape
+    ((4, 2, 3, 1), (4, 2, 3, 1))
+    """
 
     def __init__(self, height, width, seed=None, **kwargs):
         if seed is None:  # Keras records a seed drawn when the layer is made
