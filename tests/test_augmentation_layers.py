@@ -246,6 +246,8 @@ def test_bad_arguments():
         RandomRotation(1.5, name="r")
     with pytest.raises(ValueError, match=r"height_factor must be .* \(-1, 1\]"):
         RandomZoom(-1.0)
+    with pytest.raises(ValueError, match=r"height_factor=nan"):
+        RandomZoom(float("nan"))
     with pytest.raises(ValueError, match="fill_mode must be one of"):
         RandomTranslation(0.1, 0.1, fill_mode="mirror")
     with pytest.raises(ValueError, match="mode must be one of"):

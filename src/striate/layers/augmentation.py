@@ -9,6 +9,7 @@ batch, as Keras). Each layer owns a `numpy.random.Generator` (`layer.generator`)
 `striate.utils.set_random_seed` makes runs repeatable; model files save its state.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -59,7 +60,7 @@ def _factor_pair(layer, name, factor, low, high, open_low=False):
     )
     values = list(factor) if isinstance(factor, (tuple, list)) else [factor]
     if len(values) not in (1, 2) or not all(
-        isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values
+        isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in values
     ):
         raise ValueError(message)
     if any(v > high or v < low or (open_low and v == low) for v in values):
@@ -256,7 +257,8 @@ class RandomContrast(RandomLayer):
         )
         values = list(factor) if isinstance(factor, (tuple, list)) else [factor]
         if len(values) not in (1, 2) or not all(
-            isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values
+            isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+            for v in values
         ):
             raise ValueError(message)
         if len(values) == 1:
