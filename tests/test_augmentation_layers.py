@@ -431,3 +431,30 @@ def test_random_draws_match_keras_by_statistics():
         rows, cols = np.nonzero(out)[1:]
         angles = np.degrees(np.arctan2(20 - rows, cols - 20))  # counter-clockwise, as Keras
         _spread(angles, -18, 18, slack=0.1)  # a pixel's position: within 3 degrees
+
+
+def test_functional_model_with_augmentation_and_summary(capsys):
+    inputs = Input((12, 12, 3))
+    x = RandomZoom(0.1, seed=0)(inputs)
+    x = RandomCrop(8, 8, seed=0)(x)
+    x = striate.layers.CenterCrop(6, 6)(x)
+    outputs = Dense(2)(Flatten()(x))
+    model = striate.Model(inputs, outputs)
+    model.summary()
+    text = capsys.readouterr().out
+    assert "random_crop" in text and "(None, 8, 8, 3)" in text and "(None, 6, 6, 3)" in text
+    assert model.predict(np.ones((3, 12, 12, 3)), verbose=0).shape == (3, 2)
+
+
+@pytest.mark.slow
+def test_configs_match_keras():
+    keras = _keras()
+    for ours in _all_layers(seed=3):
+        theirs = getattr(keras.layers, type(ours).__name__).from_config(
+            {k: v for k, v in ours.get_config().items() if k != "dtype"}
+        )
+        mine, keras_config = ours.get_config(), theirs.get_config()
+        for key in ("name", "dtype", "trainable"):
+            mine.pop(key), keras_config.pop(key)
+        keras_config = {k: list(v) if isinstance(v, tuple) else v for k, v in keras_config.items()}
+        assert mine == keras_config, type(ours).__name__
