@@ -1,6 +1,15 @@
 """Keras-compatible layers."""
 
 from striate.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from striate.layers.augmentation import (
+    RandomBrightness,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+)
 from striate.layers.base import Layer
 from striate.layers.conv import Conv2D, ZeroPadding2D
 from striate.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
@@ -29,6 +38,7 @@ from striate.layers.pooling import (
     MaxPool2D,
     MaxPooling2D,
 )
+from striate.layers.preprocessing import CenterCrop, Normalization, Rescaling, Resizing
 
 Convolution2D = Conv2D
 
@@ -70,6 +80,17 @@ __all__ = [
     "Reshape",
     "Softmax",
     "ZeroPadding2D",
+    "CenterCrop",
+    "Normalization",
+    "RandomBrightness",
+    "RandomContrast",
+    "RandomCrop",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "Rescaling",
+    "Resizing",
 ]
 
 
@@ -101,6 +122,17 @@ _CLASSES = {
         Reshape,
         Softmax,
         ZeroPadding2D,
+        CenterCrop,
+        Normalization,
+        RandomBrightness,
+        RandomContrast,
+        RandomCrop,
+        RandomFlip,
+        RandomRotation,
+        RandomTranslation,
+        RandomZoom,
+        Rescaling,
+        Resizing,
     )
 }
 _CLASSES.update(
