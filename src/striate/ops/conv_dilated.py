@@ -23,8 +23,8 @@ from striate.ops.geometry import (
     checked_length,
     dilated_length,
     pad,
-    pair,
     padding_mode,
+    pair,
     same_padding,
     unpad,
 )

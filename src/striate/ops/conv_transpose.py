@@ -22,8 +22,8 @@ from striate.ops.geometry import (
     check_float,
     check_same_dtypes,
     conv_transpose_crops,
-    pair,
     padding_mode,
+    pair,
 )
 from striate.tensor import Tensor, as_tensor
 
@@ -69,7 +69,7 @@ def conv2d_transpose(
     check_bias(op, x, bias, f)
     strides, dilation = pair(strides, "strides", op), pair(dilation_rate, "dilation_rate", op)
     padding = padding_mode(padding, op)
-    extra = (None, None) if output_padding is None else _output_padding(output_padding, op)
+    extra = (None, None) if output_padding is None else output_padding_pair(output_padding, op)
     (top, bottom, oh), (left, right, ow) = (
         conv_transpose_crops(size, k, s, padding, e, d)
         for size, k, s, e, d in zip((h, w), (kh, kw), strides, extra, dilation)
@@ -111,7 +111,8 @@ def full_length(n, k, stride, dilation):
     return (n - 1) * stride + (k - 1) * dilation + 1
 
 
-def _output_padding(value, op):
+def output_padding_pair(value, op):
+    """(rows, cols) of ints >= 0 from an int or a pair; a ValueError naming `op` otherwise."""
     values = (value, value) if isinstance(value, int) else value
     if (
         not isinstance(values, (tuple, list))

@@ -164,8 +164,9 @@ def pair(value, name, op):
     return int(values[0]), int(values[1])
 
 
-def pad_spec(padding, op="zero_padding2d"):
-    """((top, bottom), (left, right)) of non-negative ints from Keras's three padding forms."""
+def pad_spec(padding, op="zero_padding2d", name="padding"):
+    """((top, bottom), (left, right)) of non-negative ints from Keras's three padding forms
+    (also Cropping2D's `cropping`: `name` is the argument errors name)."""
     spec = padding
     if _is_int(spec):
         spec = ((spec, spec), (spec, spec))
@@ -179,9 +180,9 @@ def pad_spec(padding, op="zero_padding2d"):
     )
     if not ok:
         raise ValueError(
-            f"{op}: padding must be an int, (rows, cols) or "
+            f"{op}: {name} must be an int, (rows, cols) or "
             "((top, bottom), (left, right)) of non-negative ints. "
-            f"Received: padding={padding!r}."
+            f"Received: {name}={padding!r}."
         )
     return (int(spec[0][0]), int(spec[0][1])), (int(spec[1][0]), int(spec[1][1]))
 
