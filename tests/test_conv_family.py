@@ -22,7 +22,6 @@ from striate.ops.conv_dilated import conv2d_dilated
 from striate.ops.conv_transpose import conv2d_transpose
 from striate.ops.depthwise import depthwise_conv2d
 from striate.ops.geometry import conv_transpose_crops
-from striate.tensor import Tensor
 
 RNG = np.random.default_rng(0)
 
