@@ -459,3 +459,26 @@ def test_op_errors():
         depthwise_conv2d(x, np.zeros((3, 3, 2, 1)))
     with pytest.raises(ValueError, match=r"conv2d_transpose: expected input with 4 dims"):
         conv2d_transpose(np.zeros((5, 5, 4)), np.zeros((3, 3, 2, 4)))
+
+
+def test_inspection_and_summary_know_dilation_and_groups():
+    from striate.see.field import detailed_summary
+    from striate.see.inspect import inspect_model
+    from striate.see.walk import layer_conv_walkthrough
+
+    model = Sequential(
+        [
+            Conv2D(4, 3, dilation_rate=2, groups=2, activation="relu", input_shape=(9, 9, 2)),
+            DepthwiseConv2D(2, activation="tanh"),
+        ]
+    )
+    x = RNG.random((1, 9, 9, 2), dtype=np.float32)
+    records = inspect_model(model, x).layers
+    conv = model.layers[0]
+    expected = conv2d_dilated(x, conv.kernel.data, conv.bias.data, 1, "valid", 2, 2).data
+    np.testing.assert_array_equal(records[0].pre_activation, expected[0])
+    np.testing.assert_array_equal(np.tanh(records[1].pre_activation), records[1].output)
+    text = detailed_summary(model)
+    assert "floor((9 - 5) / 1) + 1 = 5" in text and "5x5" in text
+    with pytest.raises(ValueError, match=r"is dilated or grouped; the walkthrough shows plain"):
+        layer_conv_walkthrough(model, 0, x[0])
