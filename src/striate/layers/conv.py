@@ -70,7 +70,11 @@ _CONV_FUSIONS = frozenset({"activation", "conv_max_pool"})
 class Conv2D(Layer):
     """2-D convolution: `filters` kernels of `kernel_size` sliding with `strides` over NHWC input.
 
-    Output size per axis: 'valid' floor((n - k) / s) + 1, 'same' ceil(n / s).
+    Output size per axis: 'valid' floor((n - k) / s) + 1, 'same' ceil(n / s), where k is the
+    dilated kernel length `(kernel - 1) * dilation_rate + 1`. With `groups`, the channels and
+    filters split into that many groups, each convolved on its own (kernel
+    `(kh, kw, channels / groups, filters)`). Dilation 1 and groups 1 run `striate.ops.conv`
+    (and its fusions); the rest run `striate.ops.conv_dilated`.
 
     >>> Conv2D(6, 2).compute_output_shape((None, 28, 28, 1))
     (None, 27, 27, 6)
