@@ -265,3 +265,22 @@ def test_flatten_after_permute_reads_the_permuted_order():
     np.testing.assert_array_equal(
         model.predict(x, verbose=0)[0], np.transpose(x[0], (2, 0, 1)).ravel()
     )
+
+
+def test_new_layers_in_a_functional_model():
+    from striate.layers import Add, Conv2D, Conv2DTranspose, DepthwiseConv2D, Input
+    from striate.models import Model
+
+    inputs = Input(shape=(8, 8, 2))
+    down = Conv2D(4, 3, strides=2, padding="same")(inputs)
+    up = Conv2DTranspose(2, 3, strides=2, padding="same")(down)
+    skip = DepthwiseConv2D(3, padding="same")(inputs)
+    merged = LayerNormalization()(Add()([up, skip]))
+    outputs = Dense(3)(GlobalMaxPooling2D()(UpSampling2D(interpolation="bilinear")(merged)))
+    model = Model(inputs, outputs)
+    x = RNG.random((2, 8, 8, 2), dtype=np.float32)
+    assert model.predict(x, verbose=0).shape == (2, 3)
+    model.compile("adam", "mse")
+    before = [w.copy() for w in model.get_weights()]
+    model.fit(x, np.ones((2, 3), np.float32), epochs=1, verbose=0)
+    assert all(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
