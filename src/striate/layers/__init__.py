@@ -12,7 +12,9 @@ from striate.layers.augmentation import (
 )
 from striate.layers.base import Layer
 from striate.layers.conv import Conv2D, ZeroPadding2D
+from striate.layers.conv_more import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from striate.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from striate.layers.layer_norm import LayerNormalization
 from striate.layers.merging import (
     Add,
     Average,
@@ -35,12 +37,18 @@ from striate.layers.pooling import (
     AvgPool2D,
     GlobalAveragePooling2D,
     GlobalAvgPool2D,
+    GlobalMaxPool2D,
+    GlobalMaxPooling2D,
     MaxPool2D,
     MaxPooling2D,
 )
 from striate.layers.preprocessing import CenterCrop, Normalization, Rescaling, Resizing
+from striate.layers.regularization import SpatialDropout2D
+from striate.layers.reshaping import Cropping2D, Permute, UpSampling2D
 
 Convolution2D = Conv2D
+Convolution2DTranspose = Conv2DTranspose
+SeparableConvolution2D = SeparableConv2D
 
 __all__ = [
     "Activation",
@@ -62,23 +70,35 @@ __all__ = [
     "AvgPool2D",
     "BatchNormalization",
     "Conv2D",
+    "Conv2DTranspose",
     "Convolution2D",
+    "Convolution2DTranspose",
+    "Cropping2D",
+    "DepthwiseConv2D",
     "Dense",
     "Dropout",
     "ELU",
     "Flatten",
     "GlobalAveragePooling2D",
     "GlobalAvgPool2D",
+    "GlobalMaxPool2D",
+    "GlobalMaxPooling2D",
     "Input",
     "InputLayer",
     "Layer",
+    "LayerNormalization",
     "LeakyReLU",
     "MaxPool2D",
     "MaxPooling2D",
+    "Permute",
     "PReLU",
     "ReLU",
     "Reshape",
+    "SeparableConv2D",
+    "SeparableConvolution2D",
     "Softmax",
+    "SpatialDropout2D",
+    "UpSampling2D",
     "ZeroPadding2D",
     "CenterCrop",
     "Normalization",
@@ -109,18 +129,27 @@ _CLASSES = {
         AveragePooling2D,
         BatchNormalization,
         Conv2D,
+        Conv2DTranspose,
+        Cropping2D,
         Dense,
+        DepthwiseConv2D,
         Dropout,
         ELU,
         Flatten,
         GlobalAveragePooling2D,
+        GlobalMaxPooling2D,
         InputLayer,
+        LayerNormalization,
         LeakyReLU,
         MaxPooling2D,
+        Permute,
         PReLU,
         ReLU,
         Reshape,
+        SeparableConv2D,
         Softmax,
+        SpatialDropout2D,
+        UpSampling2D,
         ZeroPadding2D,
         CenterCrop,
         Normalization,
@@ -140,6 +169,9 @@ _CLASSES.update(
     Convolution2D=Convolution2D,
     GlobalAvgPool2D=GlobalAvgPool2D,
     MaxPool2D=MaxPool2D,
+    Convolution2DTranspose=Convolution2DTranspose,
+    GlobalMaxPool2D=GlobalMaxPool2D,
+    SeparableConvolution2D=SeparableConvolution2D,
 )
 
 

@@ -1,4 +1,5 @@
-"""Pooling layers: MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D (and Keras aliases)."""
+"""Pooling layers: MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D
+(and Keras aliases)."""
 
 from striate.layers.base import Layer, check_channels_last, normalize_padding, normalize_tuple
 from striate.layers.conv import check_image_input, check_window_fits
@@ -91,6 +92,15 @@ class GlobalAveragePooling2D(Layer):
         return {**super().get_config(), "keepdims": self.keepdims}
 
 
+class GlobalMaxPooling2D(GlobalAveragePooling2D):
+    """Largest value over height and width: (N, H, W, C) -> (N, C), or (N, 1, 1, C) with
+    keepdims."""
+
+    def call(self, inputs, training=False):
+        return pool_ops.global_max_pool2d(inputs, keepdims=self.keepdims)
+
+
 MaxPool2D = MaxPooling2D
 AvgPool2D = AveragePooling2D
 GlobalAvgPool2D = GlobalAveragePooling2D
+GlobalMaxPool2D = GlobalMaxPooling2D

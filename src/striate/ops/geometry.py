@@ -164,8 +164,9 @@ def pair(value, name, op):
     return int(values[0]), int(values[1])
 
 
-def pad_spec(padding, op="zero_padding2d"):
-    """((top, bottom), (left, right)) of non-negative ints from Keras's three padding forms."""
+def pad_spec(padding, op="zero_padding2d", name="padding"):
+    """((top, bottom), (left, right)) of non-negative ints from Keras's three padding forms
+    (also Cropping2D's `cropping`: `name` is the argument errors name)."""
     spec = padding
     if _is_int(spec):
         spec = ((spec, spec), (spec, spec))
@@ -179,9 +180,9 @@ def pad_spec(padding, op="zero_padding2d"):
     )
     if not ok:
         raise ValueError(
-            f"{op}: padding must be an int, (rows, cols) or "
+            f"{op}: {name} must be an int, (rows, cols) or "
             "((top, bottom), (left, right)) of non-negative ints. "
-            f"Received: padding={padding!r}."
+            f"Received: {name}={padding!r}."
         )
     return (int(spec[0][0]), int(spec[0][1])), (int(spec[1][0]), int(spec[1][1]))
 
@@ -220,3 +221,57 @@ def output_length_formula(n, k, stride, padding):
     total = sum(same_padding(n, k, stride)) if padding == "same" else 0
     pad = f" + {total}" if total else ""
     return f"floor(({n}{pad} - {k}) / {stride}) + 1 = {conv_output_length(n, k, stride, padding)}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Dilated kernels and transposed convolutions (Keras's arithmetic, `keras.src.backend.common.
+# backend_utils`).
+
+
+def dilated_length(k, dilation):
+    """How many input cells a kernel of length `k` spans with `dilation - 1` holes between taps.
+
+    >>> dilated_length(3, 1), dilated_length(3, 2)
+    (3, 5)
+    """
+    return (k - 1) * dilation + 1
+
+
+def conv_transpose_crops(n, k, stride, padding, output_padding=None, dilation=1):
+    """Where Keras's transposed convolution cuts its output out of the full scatter.
+
+    The full scatter of an input of length n has length `(n - 1) * stride + ke`, with
+    `ke = dilated_length(k, dilation)`: input cell i adds its kernel at `i * stride + a *
+    dilation`. Keras (the JAX padding rule, which its torch backend reproduces by cropping)
+    keeps cells `crop_before` to `full - crop_after`; a negative crop adds zeros instead.
+
+    Args:
+        n: input length. k: kernel length. stride, dilation: positive ints.
+        padding: 'valid' or 'same'. output_padding: None (Keras's default) or a non-negative int.
+
+    Returns:
+        (crop_before, crop_after, out_length). `out_length` is Keras's: 'valid' gives
+        `(n - 1) * stride + max(ke, stride)`, 'same' `n * stride` (output_padding None), else
+        `(n - 1) * stride + ke + output_padding` ('valid') or
+        `(n - 1) * stride + ke % 2 + output_padding` ('same').
+
+    >>> conv_transpose_crops(4, 3, 2, "same"), conv_transpose_crops(4, 3, 2, "valid")
+    ((0, 1, 8), (0, 0, 9))
+    >>> conv_transpose_crops(3, 3, 2, "valid", output_padding=1)
+    (0, -1, 8)
+    """
+    padding = padding_mode(padding, "conv_transpose")
+    ke = dilated_length(k, dilation)
+    if padding == "valid":
+        extra = max(ke, stride) - ke if output_padding is None else output_padding
+        before, after = ke - 1, ke - 1 + extra
+    else:
+        if output_padding is None:
+            total = stride + ke - 2
+        else:
+            total = ke + ke % 2 - 2 + output_padding
+        before = min(total // 2 + total % 2, ke - 1)
+        after = total - before
+    crop_before, crop_after = ke - 1 - before, ke - 1 - after
+    full = (n - 1) * stride + ke
+    return crop_before, crop_after, full - crop_before - crop_after

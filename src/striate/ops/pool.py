@@ -145,6 +145,44 @@ def global_avg_pool2d(x, keepdims=False):
     return Tensor.from_op(out, (x,), backward, "global_avg_pool2d")
 
 
+def global_max_pool2d(x, keepdims=False):
+    """Largest value over height and width (Keras's GlobalMaxPooling2D).
+
+    Backward sends g to the pixels that hold the maximum, shared equally when several tie
+    (as torch's amax): `dL/dx = g * (x == max) / count(x == max)`.
+
+    Args:
+        x: Tensor `(batch, height, width, channels)`, float.
+        keepdims: keep the pooled axes, giving `(batch, 1, 1, channels)`.
+
+    Returns:
+        Tensor `(batch, channels)`, or `(batch, 1, 1, channels)` with keepdims.
+
+    >>> global_max_pool2d(np.arange(8, dtype=np.float32).reshape(1, 2, 2, 2)).data
+    array([[6., 7.]], dtype=float32)
+    """
+    x = as_tensor(x)
+    xd = x.data
+    check_4d(xd, "global_max_pool2d", "input", "(batch, height, width, channels)")
+    check_float(xd, "global_max_pool2d", "input")
+    n, h, w, c = xd.shape
+    if h * w == 0:
+        raise ValueError(
+            f"global_max_pool2d: the input has no pixels to pool. Received: input shape {xd.shape}."
+        )
+    top = xd.max(axis=(1, 2), keepdims=True)
+
+    def backward(g):
+        winners = xd == top
+        share = g.astype(xd.dtype, copy=False).reshape(n, 1, 1, c) / winners.sum(
+            axis=(1, 2), keepdims=True, dtype=xd.dtype
+        )
+        return (winners * share,)
+
+    out = top if keepdims else top.reshape(n, c)
+    return Tensor.from_op(out, (x,), backward, "global_max_pool2d")
+
+
 def _windows(xd, pool_size, strides, padding, op):
     """Check one call's arguments (raising as the docs say) and return its `pooling.Windows`."""
     pool = pair(pool_size, "pool_size", op)

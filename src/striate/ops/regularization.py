@@ -59,6 +59,41 @@ def dropout(x, rate, rng=None):
     return Tensor.from_op(out, (x,), backward, "dropout")
 
 
+def spatial_dropout2d(x, rate, rng=None):
+    """Dropout of whole channels (Keras's SpatialDropout2D): one keep draw per (sample,
+    channel), `keep_mask((batch, 1, 1, channels))`, shared by every pixel of that channel.
+
+    `out = x * keep / (1 - rate)`, so `dL/dx = g * keep / (1 - rate)`.
+
+    Args:
+        x: Tensor `(batch, height, width, channels)`. rate: in [0, 1). rng: a Generator.
+
+    Returns:
+        Tensor of the same shape and dtype.
+
+    >>> y = spatial_dropout2d(Tensor(np.ones((1, 2, 2, 8))), 0.5, np.random.default_rng(0)).data
+    >>> bool(np.all(y == y[:, :1, :1, :]))
+    True
+    """
+    xd = x.data
+    if xd.ndim != 4:
+        raise ValueError(
+            f"spatial_dropout2d: expected input with 4 dims (batch, height, width, channels). "
+            f"Received: input shape {xd.shape}."
+        )
+    if rate == 0.0:
+        return x
+    if rng is None:
+        rng = backend.rng()
+    keep = keep_mask((xd.shape[0], 1, 1, xd.shape[3]), rate, rng)
+    factor = np.multiply(keep, 1.0 / (1.0 - rate), dtype=xd.dtype)
+
+    def backward(g):
+        return (g * factor,)  # dL/dx = g * keep / (1 - rate)
+
+    return Tensor.from_op(xd * factor, (x,), backward, "spatial_dropout2d")
+
+
 def weight_penalty(x, l1=0.0, l2=0.0):
     """`l1 * sum(|x|) + l2 * sum(x^2)`: the L1/L2 weight penalty, a scalar Tensor.
 

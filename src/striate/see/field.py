@@ -16,15 +16,27 @@ from dataclasses import dataclass
 from striate.layers.activation import PReLU, Softmax
 from striate.layers.base import Layer, format_shape
 from striate.layers.conv import Conv2D, ZeroPadding2D
+from striate.layers.conv_more import DepthwiseConv2D, SeparableConv2D
 from striate.layers.core import Activation, Dense, Dropout, Flatten, InputLayer
 from striate.layers.lookup import layer_index
 from striate.layers.merging import Concatenate, _Merge
 from striate.layers.normalization import BatchNormalization
 from striate.layers.pooling import Pooling2D
-from striate.ops.geometry import output_length_formula, same_padding
+from striate.layers.regularization import SpatialDropout2D
+from striate.ops.geometry import dilated_length, output_length_formula, same_padding
 from striate.see.steps import INPUT, model_steps
 
-_ELEMENTWISE = (Activation, Dropout, BatchNormalization, InputLayer, PReLU)
+_CONVS = (Conv2D, DepthwiseConv2D, SeparableConv2D)
+
+
+def _window(layer):
+    """The cells a conv kernel (dilated) or a pool window spans, per axis."""
+    if isinstance(layer, Pooling2D):
+        return tuple(layer.pool_size)
+    return tuple(dilated_length(k, d) for k, d in zip(layer.kernel_size, layer.dilation_rate))
+
+
+_ELEMENTWISE = (Activation, Dropout, BatchNormalization, InputLayer, PReLU, SpatialDropout2D)
 
 
 @dataclass(frozen=True)
@@ -69,8 +81,8 @@ class LayerField:
 def position_map(layer):
     """How a layer maps positions: ('window', kernel, strides, pads_before), ('same',) or
     ('whole',). Uses the layer's built input shape for 'same' padding."""
-    if isinstance(layer, (Conv2D, Pooling2D)):
-        kernel = layer.kernel_size if isinstance(layer, Conv2D) else layer.pool_size
+    if isinstance(layer, (*_CONVS, Pooling2D)):
+        kernel = _window(layer)
         if layer.padding == "same":
             pads = tuple(
                 same_padding(n, k, s)[0]
@@ -221,7 +233,13 @@ def macs(layer):
     if isinstance(layer, Conv2D):
         _, oh, ow, f = layer.output_shape
         kh, kw = layer.kernel_size
-        return oh * ow * f * kh * kw * layer.input_shape[-1]
+        return oh * ow * f * kh * kw * layer.input_shape[-1] // layer.groups
+    if isinstance(layer, (DepthwiseConv2D, SeparableConv2D)):
+        _, oh, ow, f = layer.output_shape
+        kh, kw = layer.kernel_size
+        middle = layer.input_shape[-1] * layer.depth_multiplier
+        pointwise = middle * f if isinstance(layer, SeparableConv2D) else 0
+        return oh * ow * (kh * kw * middle + pointwise)
     if isinstance(layer, Dense):
         positions = math.prod(layer.output_shape[1:-1])
         return positions * layer.input_shape[-1] * layer.units
@@ -238,8 +256,8 @@ def output_size_formula(layer):
     'floor((28 - 2) / 1) + 1 = 27'
     """
     shape_in, shape_out = layer.input_shape, layer.output_shape
-    if isinstance(layer, (Conv2D, Pooling2D)):
-        kernel = layer.kernel_size if isinstance(layer, Conv2D) else layer.pool_size
+    if isinstance(layer, (*_CONVS, Pooling2D)):
+        kernel = _window(layer)
         parts = [
             output_length_formula(n, k, s, layer.padding)
             for n, k, s in zip(shape_in[1:3], kernel, layer.strides)

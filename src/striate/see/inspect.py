@@ -16,13 +16,13 @@ import numpy as np
 
 from striate import models
 from striate.layers.conv import Conv2D
+from striate.layers.conv_more import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from striate.layers.core import Activation, Dense
 from striate.layers.lookup import layer_index
 from striate.layers.symbolic import map_structure
 from striate.layers.tracking import invoke
 from striate.models import training
 from striate.ops import activations as activation_ops
-from striate.ops import conv as conv_ops
 from striate.ops import dense as dense_ops
 from striate.see.steps import INPUT, model_steps
 from striate.tensor import Tensor, no_grad
@@ -286,8 +286,10 @@ def _pre_activation(layer, inputs):
     activation = getattr(layer, "activation", None)
     if activation is None or activation is activation_ops.linear:
         return None
-    if isinstance(layer, Conv2D):
-        return conv_ops.conv2d(inputs, layer.kernel, layer.bias, layer.strides, layer.padding)
+    if isinstance(layer, Conv2D):  # the plain op, or the dilated/grouped path
+        return Conv2D.call_without_activation(layer, inputs)
+    if isinstance(layer, (Conv2DTranspose, DepthwiseConv2D, SeparableConv2D)):
+        return type(layer).call_without_activation(layer, inputs)
     if isinstance(layer, Dense):
         return dense_ops.dense(inputs, layer.kernel, layer.bias)
     return None

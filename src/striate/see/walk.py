@@ -309,6 +309,12 @@ def layer_conv_walkthrough(model, layer, x, filter_index=0, positions=None, chan
     conv = model.layers[index]
     if not isinstance(conv, Conv2D):
         raise TypeError(f"layer_conv_walkthrough: {conv.describe()} is not a Conv2D layer.")
+    if conv.dilation_rate != (1, 1) or conv.groups != 1:
+        raise ValueError(
+            f"layer_conv_walkthrough: {conv.describe()} is dilated or grouped; the walkthrough "
+            f"shows plain convolutions only. Received: dilation_rate={conv.dilation_rate}, "
+            f"groups={conv.groups}"
+        )
     inspection = inspect_model(model, x)
     source = next(r for r in inspection.layers if r.name == conv.name).input
     filters = conv.kernel.data.shape[-1]

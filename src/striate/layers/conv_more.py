@@ -1,0 +1,331 @@
+"""More convolution layers: DepthwiseConv2D, SeparableConv2D, Conv2DTranspose (channels-last,
+Keras 3's arguments, defaults, weight names and shapes)."""
+
+from striate import activations, initializers
+from striate.layers.base import (
+    Layer,
+    check_channels_last,
+    normalize_padding,
+    normalize_tuple,
+)
+from striate.layers.conv import check_dilation, check_image_input, check_window_fits
+from striate.ops import conv as conv_ops
+from striate.ops import conv_transpose as transpose_ops
+from striate.ops import depthwise as depthwise_ops
+from striate.ops.geometry import conv_transpose_crops
+
+
+def positive_int(layer, name, value):
+    """A positive int, or a ValueError naming the layer and the argument."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(
+            f"{layer.describe()}: {name} must be a positive int. Received: {name}={value!r}"
+        )
+    return value
+
+
+class _WindowConv(Layer):
+    """What the three share: kernel_size, strides, padding, dilation_rate, activation, bias."""
+
+    def __init__(
+        self,
+        kernel_size,
+        strides,
+        padding,
+        data_format,
+        dilation_rate,
+        activation,
+        use_bias,
+        bias_initializer,
+        refuse_strided_dilation,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_channels_last(self, data_format)
+        self.kernel_size = normalize_tuple(self.describe(), "kernel_size", kernel_size)
+        self.strides = normalize_tuple(self.describe(), "strides", strides)
+        self.padding = normalize_padding(self.describe(), padding)
+        if refuse_strided_dilation:
+            self.dilation_rate = check_dilation(self, dilation_rate)
+        else:
+            self.dilation_rate = normalize_tuple(self.describe(), "dilation_rate", dilation_rate)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def window_output(self, input_shape):
+        """(height, width) of a conv window over `input_shape`, or the error if it does not fit."""
+        return check_window_fits(
+            self,
+            "kernel",
+            self.kernel_size,
+            self.strides,
+            self.padding,
+            input_shape,
+            "kernel_size",
+            self.dilation_rate,
+        )
+
+    def call(self, inputs, training=False):
+        return self.activation(self.call_without_activation(inputs))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "dilation_rate": list(self.dilation_rate),
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+        }
+
+
+class DepthwiseConv2D(_WindowConv):
+    """Each input channel convolved with its own `depth_multiplier` kernels (no mixing).
+
+    Weights: kernel `(kh, kw, channels, depth_multiplier)`, bias `(channels * depth_multiplier,)`.
+
+    >>> DepthwiseConv2D(3, depth_multiplier=2).compute_output_shape((None, 8, 8, 4))
+    (None, 6, 6, 8)
+    """
+
+    def __init__(
+        self,
+        kernel_size,
+        strides=(1, 1),
+        padding="valid",
+        depth_multiplier=1,
+        data_format=None,
+        dilation_rate=(1, 1),
+        activation=None,
+        use_bias=True,
+        depthwise_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(
+            kernel_size,
+            strides,
+            padding,
+            data_format,
+            dilation_rate,
+            activation,
+            use_bias,
+            bias_initializer,
+            False,
+            **kwargs,
+        )
+        self.depth_multiplier = positive_int(self, "depth_multiplier", depth_multiplier)
+        self.depthwise_initializer = initializers.get(depthwise_initializer)
+
+    def compute_output_shape(self, input_shape):
+        height, width = self.window_output(input_shape)
+        return (input_shape[0], height, width, input_shape[3] * self.depth_multiplier)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.kernel = self.add_weight(
+            "kernel",
+            self.kernel_size + (channels, self.depth_multiplier),
+            self.depthwise_initializer,
+        )
+        self.bias = (
+            self.add_weight("bias", (channels * self.depth_multiplier,), self.bias_initializer)
+            if self.use_bias
+            else None
+        )
+
+    def call_without_activation(self, inputs):
+        """The depthwise convolution plus bias, before the activation."""
+        return depthwise_ops.depthwise_conv2d(
+            inputs, self.kernel, self.bias, self.strides, self.padding, self.dilation_rate
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "depth_multiplier": self.depth_multiplier,
+            "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
+        }
+
+
+class SeparableConv2D(_WindowConv):
+    """A depthwise convolution (`depth_multiplier` kernels per channel, no bias) followed by a
+    1x1 pointwise convolution to `filters` outputs with the bias.
+
+    Weights: depthwise_kernel `(kh, kw, channels, depth_multiplier)`, pointwise_kernel
+    `(1, 1, channels * depth_multiplier, filters)`, bias `(filters,)`.
+
+    >>> SeparableConv2D(16, 3, padding="same").compute_output_shape((None, 8, 8, 4))
+    (None, 8, 8, 16)
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=(1, 1),
+        padding="valid",
+        data_format=None,
+        dilation_rate=(1, 1),
+        depth_multiplier=1,
+        activation=None,
+        use_bias=True,
+        depthwise_initializer="glorot_uniform",
+        pointwise_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(
+            kernel_size,
+            strides,
+            padding,
+            data_format,
+            dilation_rate,
+            activation,
+            use_bias,
+            bias_initializer,
+            False,
+            **kwargs,
+        )
+        self.filters = positive_int(self, "filters", filters)
+        self.depth_multiplier = positive_int(self, "depth_multiplier", depth_multiplier)
+        self.depthwise_initializer = initializers.get(depthwise_initializer)
+        self.pointwise_initializer = initializers.get(pointwise_initializer)
+
+    def compute_output_shape(self, input_shape):
+        height, width = self.window_output(input_shape)
+        return (input_shape[0], height, width, self.filters)
+
+    def build(self, input_shape):
+        middle = input_shape[-1] * self.depth_multiplier
+        self.depthwise_kernel = self.add_weight(
+            "depthwise_kernel",
+            self.kernel_size + (input_shape[-1], self.depth_multiplier),
+            self.depthwise_initializer,
+        )
+        self.pointwise_kernel = self.add_weight(
+            "pointwise_kernel", (1, 1, middle, self.filters), self.pointwise_initializer
+        )
+        self.bias = (
+            self.add_weight("bias", (self.filters,), self.bias_initializer)
+            if self.use_bias
+            else None
+        )
+
+    def call_without_activation(self, inputs):
+        """Depthwise, then the 1x1 pointwise convolution plus bias."""
+        middle = depthwise_ops.depthwise_conv2d(
+            inputs, self.depthwise_kernel, None, self.strides, self.padding, self.dilation_rate
+        )
+        return conv_ops.conv2d(middle, self.pointwise_kernel, self.bias)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "depth_multiplier": self.depth_multiplier,
+            "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
+            "pointwise_initializer": initializers.serialize(self.pointwise_initializer),
+        }
+
+
+class Conv2DTranspose(_WindowConv):
+    """Transposed convolution ("deconvolution"): grows the image by `strides`.
+
+    Output size per axis (Keras): 'valid' `(n - 1) * s + max(k, s)`, 'same' `n * s`; with
+    output_padding p, `(n - 1) * s + k + p` ('valid') or `(n - 1) * s + k % 2 + p` ('same'),
+    where k is the dilated kernel length (`striate.ops.geometry.conv_transpose_crops`).
+    Weights: kernel `(kh, kw, filters, channels)`, bias `(filters,)`.
+
+    >>> Conv2DTranspose(8, 3, strides=2, padding="same").compute_output_shape((None, 7, 7, 4))
+    (None, 14, 14, 8)
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=(1, 1),
+        padding="valid",
+        output_padding=None,
+        data_format=None,
+        dilation_rate=(1, 1),
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(
+            kernel_size,
+            strides,
+            padding,
+            data_format,
+            dilation_rate,
+            activation,
+            use_bias,
+            bias_initializer,
+            True,
+            **kwargs,
+        )
+        self.filters = positive_int(self, "filters", filters)
+        self.output_padding = None
+        if output_padding is not None:
+            self.output_padding = transpose_ops.output_padding_pair(output_padding, self.describe())
+            if any(p >= s for p, s in zip(self.output_padding, self.strides)):
+                raise ValueError(
+                    f"{self.describe()}: output_padding must be smaller than strides on each "
+                    f"axis. Received: output_padding={self.output_padding}, "
+                    f"strides={self.strides}"
+                )
+        self.kernel_initializer = initializers.get(kernel_initializer)
+
+    def compute_output_shape(self, input_shape):
+        check_image_input(self, input_shape)
+        extra = self.output_padding or (None, None)
+        sizes = tuple(
+            None if n is None else conv_transpose_crops(n, k, s, self.padding, e, d)[2]
+            for n, k, s, e, d in zip(
+                input_shape[1:3], self.kernel_size, self.strides, extra, self.dilation_rate
+            )
+        )
+        if any(size is not None and size <= 0 for size in sizes):
+            raise ValueError(
+                f"{self.describe()}: kernel {self.kernel_size[0]}x{self.kernel_size[1]} with "
+                f"output_padding={self.output_padding} gives an empty output {sizes} for input "
+                f"shape {tuple(input_shape)}. Received: kernel_size={self.kernel_size}."
+            )
+        return (input_shape[0], *sizes, self.filters)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            "kernel", self.kernel_size + (self.filters, input_shape[-1]), self.kernel_initializer
+        )
+        self.bias = (
+            self.add_weight("bias", (self.filters,), self.bias_initializer)
+            if self.use_bias
+            else None
+        )
+
+    def call_without_activation(self, inputs):
+        """The transposed convolution plus bias, before the activation."""
+        return transpose_ops.conv2d_transpose(
+            inputs,
+            self.kernel,
+            self.bias,
+            self.strides,
+            self.padding,
+            self.output_padding,
+            self.dilation_rate,
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "output_padding": None if self.output_padding is None else list(self.output_padding),
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+        }
