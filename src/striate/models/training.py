@@ -19,6 +19,7 @@ import numpy as np
 from striate import backend, parallel
 from striate.callbacks import CallbackList, History
 from striate.layers.base import format_shape
+from striate.models import penalties as penalties_module
 from striate.models.progress import Progbar
 from striate.tensor import Tensor, no_grad
 
@@ -263,6 +264,7 @@ def _train_epoch(model, x, y, batch_size, shuffle, progbar, callback_list, epoch
     averages = _Averages(model)
     batch_hooks = callback_list.has_batch_hooks()
     live_logs = batch_hooks or progbar.dynamic
+    penalties = penalties_module.of(model, variables)  # None without regularizers/constraints
     for step in range(steps):
         start, stop = step * batch_size, min((step + 1) * batch_size, n)
         if order is None:
@@ -272,13 +274,15 @@ def _train_epoch(model, x, y, batch_size, shuffle, progbar, callback_list, epoch
             x_batch, y_batch = reader.read(indices), y[indices]
         if batch_hooks:
             callback_list.call("on_train_batch_begin", step, {})
-        loss, outputs = model.call_with_loss(Tensor(x_batch), y_batch, training=True)
+        loss, outputs = penalties_module.call_with_loss(penalties, model, x_batch, y_batch, True)
         loss_value = float(loss.data)
         if not math.isfinite(loss_value):
             _stop_on_bad_loss(model, loss_value, epoch, epochs, step, steps)
             return None
         loss.backward()
         optimizer.apply(variables)
+        if penalties is not None:
+            penalties.constrain()  # after the optimizer's step, as Keras's optimizer does
         for variable in variables:
             variable.grad = None
         averages.add(loss_value, y_batch, outputs)
@@ -346,10 +350,13 @@ def _batches(model, x, batch_size):
 
 def _run_evaluation(model, x, y, batch_size, progbar=None):
     averages = _Averages(model)
+    penalties = penalties_module.of(model)
     with no_grad():
         for step, start, x_batch in _batches(model, x, batch_size):
             y_batch = y[start : start + len(x_batch)]
-            loss, outputs = model.call_with_loss(Tensor(x_batch), y_batch, training=False)
+            loss, outputs = penalties_module.call_with_loss(
+                penalties, model, x_batch, y_batch, False
+            )
             averages.add(float(loss.data), y_batch, outputs)
             if progbar is not None and progbar.dynamic:
                 progbar.update(step, averages.logs())
