@@ -267,3 +267,35 @@ def test_registry_lookups():
     assert striate.saving.get_registered_object("Nope", custom_objects={"Nope": 1}) == 1
     with pytest.raises(ValueError, match="package must be a non-empty string without '>'"):
         register_serializable(package="a>b")
+
+
+def test_serialize_and_deserialize_keras_object():
+    layer = Scale(0.5, name="s")
+    entry = striate.saving.serialize_keras_object(layer)
+    assert entry["registered_name"] == "TestSaving>Scale" and entry["config"]["rate"] == 0.5
+    again = striate.saving.deserialize_keras_object(entry)
+    assert type(again) is Scale and again.get_config() == layer.get_config()
+    entry = striate.saving.serialize_keras_object(layers.Dense(2, name="d"))
+    assert striate.saving.deserialize_keras_object(entry).get_config()["units"] == 2
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c["layers"][1]["config"].update(dtype="object"), "dtype 'object'"),
+        (lambda c: c.pop("input_layers"), "'Functional' config has no"),
+        (lambda c: c["layers"][1].update(class_name="Lambda"), "Unknown layer class 'Lambda'"),
+        (
+            lambda c: c["layers"][1].update(registered_name="os>system"),
+            "Unknown layer class 'os>system'",
+        ),
+        (lambda c: c["layers"][2]["inbound_nodes"].clear(), "cannot be assembled"),
+    ],
+)
+def test_crafted_functional_files(tmp_path, edit, message):
+    resnet().save(tmp_path / "r.striate")
+    crafted = rewrite(
+        tmp_path / "r.striate", tmp_path / "c.striate", lambda d: edit(d["model"]["config"])
+    )
+    with pytest.raises(ModelFileError, match=message):
+        load_model(crafted)

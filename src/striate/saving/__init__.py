@@ -18,7 +18,8 @@ model.json: {"format": "striate.model" | "striate.weights", "format_version": 1,
 
 Nothing is pickled and nothing in a file is executed: classes come by name from striate's own,
 the user's registrations or `custom_objects` (`striate.saving.registry`), never from a module a
-file names; everything else from the registries by name, and every array is checked before it is read.
+file names; everything else from the registries by name, and every array is checked before it
+is read.
 Reading is bounded by the file's size and named limits, checked before anything is inflated,
 parsed or allocated (`model_archive.MAX_*`, `model_schema.MAX_INPUT_VALUES`, weights no bigger
 than the file holds), and `metadata` follows the schema of `striate.model_schema`; any failure
@@ -65,9 +66,11 @@ from striate.saving.reading import (
 from striate.saving.registry import (  # noqa: F401 (the public API of striate.saving)
     ClassNotFoundError,
     class_resolver,
+    deserialize_keras_object,
     get_registered_name,
     get_registered_object,
     register_serializable,
+    serialize_keras_object,
 )
 
 

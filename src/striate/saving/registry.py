@@ -109,7 +109,15 @@ def class_resolver(custom_objects=None, where="Model.from_config"):
     return get_class
 
 
-_BASE_ARGUMENTS = {"self", "name", "trainable", "dtype", "input_shape", "batch_input_shape"}
+_BASE_ARGUMENTS = {
+    "self",
+    "name",
+    "trainable",
+    "dtype",
+    "input_shape",
+    "batch_input_shape",
+    "activity_regularizer",
+}
 
 
 def check_get_config(layer):
@@ -140,3 +148,27 @@ def check_get_config(layer):
             f"{', '.join(f'{n!r}: self.{n}' for n in own)}}}`. Received: {cls.__name__} "
             f"without its own get_config."
         )
+
+
+def serialize_keras_object(obj):
+    """`{"class_name", "config", "registered_name"}` of a layer or model (Keras 3's form, without
+    the "module" striate never writes)."""
+    if obj is None:
+        return None
+    check_get_config(obj)
+    cls = type(obj)
+    return {
+        "class_name": cls.__name__,
+        "config": obj.get_config(),
+        "registered_name": get_registered_name(cls),
+    }
+
+
+def deserialize_keras_object(config, custom_objects=None):
+    """The layer or model `serialize_keras_object` described, its class found by name only."""
+    from striate.models import graph_config
+
+    if config is None:
+        return None
+    get_class = class_resolver(custom_objects, "deserialize_keras_object")
+    return graph_config.layer_from_config(config, get_class)
