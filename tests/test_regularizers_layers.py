@@ -238,3 +238,36 @@ def test_forty_adam_steps_match_keras():
     np.testing.assert_allclose(
         model.evaluate(x, y, verbose=0), twin.evaluate(x, y, verbose=0), rtol=2e-4
     )
+
+
+def test_functional_and_subclassed_models_add_the_same_penalties():
+    sequential = convnet()
+    inputs = striate.Input(shape=SHAPE)
+    x = inputs
+    for layer in sequential.layers:
+        x = layer(x)
+    functional = striate.Model(inputs, x)
+
+    class Net(striate.Model):
+        def __init__(self, stack, **kwargs):
+            super().__init__(**kwargs)
+            self.stack = list(stack)
+
+        def call(self, inputs):
+            for layer in self.stack:
+                inputs = layer(inputs)
+            return inputs
+
+    subclassed = Net(sequential.layers)
+    subclassed.build((None,) + SHAPE)
+    x, y = data(16)
+    losses = []
+    for model in (sequential, functional, subclassed):
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        losses.append(model.evaluate(x, y, verbose=0))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    assert losses[0] == pytest.approx(losses[2], rel=1e-6)
+    sequential.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    with striate.no_grad():
+        bare, _ = sequential.call_with_loss(striate.Tensor(x), y)
+    assert losses[0] > float(bare.data) + 1e-3  # the penalties are in it
