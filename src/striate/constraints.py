@@ -6,7 +6,7 @@ shape and dtype); `fit` applies it to each constrained weight right after every 
 as Keras's optimizer does. It is not differentiated: it acts on the values between steps.
 
 >>> import numpy as np
->>> MaxNorm(max_value=2, axis=0)(np.array([[3.0], [4.0]], np.float32)).ravel().round(4).tolist()
+>>> MaxNorm(max_value=2, axis=0)(np.array([[3.0], [4.0]])).ravel().round(6).tolist()
 [1.2, 1.6]
 """
 

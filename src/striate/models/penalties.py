@@ -8,8 +8,9 @@ projection. A model without any of them gets `None` from `of` and its step does 
 >>> from striate.models import Sequential
 >>> of(Sequential([Dense(2, input_shape=(3,))])) is None
 True
->>> of(Sequential([Dense(2, input_shape=(3,), kernel_regularizer="l2")])).regularized
-[Variable(name='dense_1/kernel', shape=(3, 2), dtype=float32, trainable=True)]
+>>> model = Sequential([Dense(2, input_shape=(3,), kernel_regularizer="l2")])
+>>> [weight.data.shape for weight in of(model).regularized]
+[(3, 2)]
 """
 
 import numpy as np
