@@ -299,3 +299,14 @@ def test_crafted_functional_files(tmp_path, edit, message):
     )
     with pytest.raises(ModelFileError, match=message):
         load_model(crafted)
+
+
+def test_sequential_with_a_registered_layer_and_a_nested_sequential(tmp_path):
+    inner = Sequential([layers.Dense(4, activation="relu", input_shape=(3,))], name="inner")
+    model = Sequential([inner, Scale(0.0), layers.Dense(2)], name="outer")
+    model.build((None, 3))
+    model.save(tmp_path / "s.striate")
+    loaded = load_model(tmp_path / "s.striate")
+    assert [type(layer) for layer in loaded.layers] == [Sequential, Scale, layers.Dense]
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))

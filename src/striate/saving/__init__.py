@@ -47,6 +47,7 @@ from striate.model_archive import (  # noqa: F401 (ModelFileError is part of thi
 from striate.model_schema import check_input_shape, check_metadata, check_name
 from striate.saving.architecture import (
     architecture,
+    check_float_layers,
     flat_layers,
     generators,
     load_graph,
@@ -270,11 +271,9 @@ def _load_sequential(path, archive, config, get_class):
     layers = []
     for index, entry in enumerate(field(path, config, "layers", list)):
         layers.append(layer_from_config(path, index, entry, get_class))
-    if len({layer.dtype for layer in layers}) > 1:
-        raise crafted(
-            path,
-            f"its layers mix dtypes {sorted({x.dtype for x in layers})}; a model computes in one.",
-        )
+    dtypes = {layer.dtype for layer in layers if layer.dtype is not None}  # (a model's: None)
+    if len(dtypes) > 1:
+        raise crafted(path, f"its layers mix dtypes {sorted(dtypes)}; a model computes in one.")
     stored = sum(i.file_size for i in archive.infolist() if i.filename.startswith("weights/"))
     try:  # never allocate more weights than the file can hold (2 bytes a value at least)
         with weight_budget(stored // 2, f"the {stored} bytes of weights its file holds"):
@@ -286,7 +285,7 @@ def _load_sequential(path, archive, config, get_class):
             model.build()
     except (TypeError, ValueError, OverflowError, MemoryError) as error:
         raise crafted(path, f"its layers cannot be assembled: {error}") from None
-    return model
+    return check_float_layers(path, model)
 
 
 def _load_graph(path, archive, config, get_class):

@@ -89,7 +89,7 @@ def load_graph(path, section, get_class):
     if class_name in ("Functional", "Model"):
         if not isinstance(config.get("layers"), list) or "input_layers" not in config:
             raise crafted(path, f"the {class_name!r} config has no 'layers' and 'input_layers'.")
-        return _float_layers(path, Model.from_config(config, get_class))
+        return check_float_layers(path, Model.from_config(config, get_class))
     cls = get_class(class_name)
     if not (isinstance(cls, type) and issubclass(cls, Model)):
         raise crafted(path, f"the model class {class_name!r} is not a Model.")
@@ -102,10 +102,10 @@ def load_graph(path, section, get_class):
         raise crafted(path, str(error)) from None
     model = cls.from_config(dict(config))
     model.build((None,) + tuple(shape[1:]))
-    return _float_layers(path, model)
+    return check_float_layers(path, model)
 
 
-def _float_layers(path, model):
+def check_float_layers(path, model):
     """`model`, after checking that every layer inside computes in float32 or float64."""
     for layer in flat_layers(model):
         if layer.dtype is not None and str(layer.dtype) not in ("float32", "float64"):
