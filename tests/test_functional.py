@@ -246,7 +246,7 @@ def test_summary_has_the_connected_to_column():
     assert "Total params: 90" in text
 
 
-def test_weights_file_round_trip_and_the_model_file_limitation(tmp_path):
+def test_weights_file_and_model_file_round_trip(tmp_path):
     model = residual_model()
     x = np.random.default_rng(4).random((2, 6, 6, 2)).astype(np.float32)
     expected = model.predict(x, verbose=0)
@@ -255,8 +255,9 @@ def test_weights_file_round_trip_and_the_model_file_limitation(tmp_path):
     twin = residual_model()
     twin.load_weights(tmp_path / "w.striate")
     np.testing.assert_array_equal(twin.predict(x, verbose=0), expected)
-    with pytest.raises(ValueError, match="holds Sequential models only for now; save the"):
-        model.save(tmp_path / "m.striate")
+    model.save(tmp_path / "m.striate")
+    loaded = striate.saving.load_model(tmp_path / "m.striate")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), expected)
 
 
 def test_merge_ops_sum_gradients_back_over_broadcast_axes():

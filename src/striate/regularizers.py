@@ -1,8 +1,9 @@
 """Weight penalties with Keras's names and configs: `L1`, `L2`, `L1L2` (`l1`, `l2`, `l1_l2`).
 
 Each is called on a weight and gives its penalty (`l1 * sum(|w|) + l2 * sum(w^2)`), a scalar
-Tensor with a gradient. Layers do not take `kernel_regularizer=` yet: these are the objects and
-their arithmetic, for programs that build them and for the layers that will use them.
+Tensor with a hand-written gradient (`striate.ops.regularization.weight_penalty`). Layers take
+them as `kernel_regularizer=`, `bias_regularizer=` and `activity_regularizer=` (a name, a config
+or an object), and `fit` adds their penalties to the loss (`striate.models.penalties`).
 """
 
 import math
@@ -87,6 +88,8 @@ def get(identifier):
     """
     if identifier is None or isinstance(identifier, Regularizer):
         return identifier
+    if callable(identifier) and not isinstance(identifier, type):
+        return identifier  # a function of a weight giving a scalar Tensor (Keras allows it)
     if isinstance(identifier, dict):
         return lookup("regularizer", identifier["class_name"], _BY_NAME).from_config(
             identifier.get("config", {})

@@ -186,11 +186,13 @@ class Variable(Tensor):
     `Layer.set_weights` does) is always safe.
     """
 
-    __slots__ = ("trainable",)
+    __slots__ = ("constraint", "regularizer", "trainable")
 
-    def __init__(self, data, trainable=True, name=None):
+    def __init__(self, data, trainable=True, name=None, regularizer=None, constraint=None):
         super().__init__(data, requires_grad=trainable, name=name)
         self.trainable = trainable
+        self.regularizer = regularizer  # its penalty joins the training loss (Keras)
+        self.constraint = constraint  # applied to its values after every optimizer step
 
     def __repr__(self):
         return (

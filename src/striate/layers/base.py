@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 
-from striate import backend, initializers
+from striate import backend, constraints, initializers, regularizers
 from striate.layers import symbolic, tracking
 from striate.ops.geometry import padding_mode, pair
 from striate.tensor import Tensor, Variable
@@ -55,6 +55,8 @@ def format_shape(shape):
 class Layer:
     """Base class. Subclasses override `build`, `call`, `compute_output_shape`, `get_config`."""
 
+    activity_regularizer = None  # a Regularizer of the outputs (`striate.models.penalties`)
+
     def __init__(
         self,
         name=None,
@@ -62,6 +64,7 @@ class Layer:
         dtype=None,
         input_shape=None,
         batch_input_shape=None,
+        activity_regularizer=None,
         **unknown,
     ):
         if unknown:
@@ -85,6 +88,8 @@ class Layer:
             self._declared_input_shape = tuple(batch_input_shape)
         elif input_shape is not None:
             self._declared_input_shape = (None,) + as_input_shape(self, input_shape)
+        if activity_regularizer is not None:  # its penalty of the outputs joins the loss
+            self.activity_regularizer = regularizers.get(activity_regularizer)
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r}, built={self.built}>"
@@ -95,11 +100,21 @@ class Layer:
 
     # -- weights ---------------------------------------------------------------------------
     def add_weight(
-        self, name=None, shape=None, initializer=None, trainable=True, dtype=None, **unknown
+        self,
+        name=None,
+        shape=None,
+        initializer=None,
+        trainable=True,
+        dtype=None,
+        regularizer=None,
+        constraint=None,
+        **unknown,
     ):
         """A new weight of this layer. Keras 3's keyword form (`add_weight(shape=...,
         initializer=..., trainable=..., name=...)`) and its positional order (shape first)
-        work too; the initializer defaults to Keras's 'glorot_uniform'."""
+        work too; the initializer defaults to Keras's 'glorot_uniform'. A `regularizer`'s
+        penalty of the weight joins the training loss; a `constraint` is applied to it after
+        every optimizer step (`striate.models.penalties`), as in Keras."""
         if unknown:
             raise TypeError(
                 f"{self.describe()}.add_weight: unexpected keyword argument(s) "
@@ -128,7 +143,13 @@ class Layer:
         values = initializers.get(initializer or "glorot_uniform")(
             tuple(shape), np.dtype(dtype or self.dtype)
         )
-        weight = Variable(values, trainable=trainable, name=f"{self.name}/{name}")
+        weight = Variable(
+            values,
+            trainable=trainable,
+            name=f"{self.name}/{name}",
+            regularizer=regularizers.get(regularizer),
+            constraint=constraints.get(constraint),
+        )
         weight.requires_grad = trainable and self.trainable
         self._weights.append(weight)
         return weight
@@ -299,7 +320,15 @@ class Layer:
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
         if self._declared_input_shape is not None:
             config["batch_input_shape"] = list(self._declared_input_shape)
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
+
+    @property
+    def losses(self):
+        """The penalties of this layer's weights and those it holds (Keras's weight
+        regularization losses), as scalar Tensors; `fit` adds them to the loss."""
+        return [w.regularizer(w) for w in self.trainable_weights if w.regularizer is not None]
 
     @classmethod
     def from_config(cls, config):

@@ -8,6 +8,7 @@ from striate.layers.base import (
     normalize_padding,
     normalize_tuple,
 )
+from striate.layers.weight_options import set_weight_options, weight_options_config
 from striate.ops import conv as conv_ops
 from striate.ops import conv_dilated as conv_dilated_ops
 from striate.ops import conv_pool as conv_pool_ops
@@ -93,9 +94,16 @@ class Conv2D(Layer):
         use_bias=True,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        set_weight_options(
+            self, kernel_regularizer, bias_regularizer, kernel_constraint, bias_constraint
+        )
         if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
             raise ValueError(
                 f"{self.describe()}: filters must be a positive int. Received: filters={filters!r}"
@@ -151,9 +159,17 @@ class Conv2D(Layer):
             "kernel",
             self.kernel_size + (channels // self.groups, self.filters),
             self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
         )
         self.bias = (
-            self.add_weight("bias", (self.filters,), self.bias_initializer)
+            self.add_weight(
+                "bias",
+                (self.filters,),
+                self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
             if self.use_bias
             else None
         )
@@ -217,6 +233,7 @@ class Conv2D(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
+            **weight_options_config(self),
         }
 
 

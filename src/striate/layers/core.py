@@ -7,6 +7,7 @@ import numpy as np
 from striate import activations, backend, initializers
 from striate.layers import symbolic
 from striate.layers.base import MAX_WEIGHT_VALUES, Layer, as_input_shape, check_channels_last
+from striate.layers.weight_options import set_weight_options, weight_options_config
 from striate.ops import dense as dense_ops
 from striate.ops import regularization
 from striate.ops import shape as shape_ops
@@ -55,9 +56,16 @@ class Dense(Layer):
         use_bias=True,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        set_weight_options(
+            self, kernel_regularizer, bias_regularizer, kernel_constraint, bias_constraint
+        )
         if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
             raise ValueError(
                 f"{self.describe()}: units must be a positive int. Received: units={units!r}"
@@ -83,10 +91,22 @@ class Dense(Layer):
 
     def build(self, input_shape):
         self.kernel = self.add_weight(
-            "kernel", (input_shape[-1], self.units), self.kernel_initializer
+            "kernel",
+            (input_shape[-1], self.units),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
         )
         self.bias = (
-            self.add_weight("bias", (self.units,), self.bias_initializer) if self.use_bias else None
+            self.add_weight(
+                "bias",
+                (self.units,),
+                self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+            if self.use_bias
+            else None
         )
 
     def call(self, inputs, training=False):
@@ -113,6 +133,7 @@ class Dense(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
+            **weight_options_config(self),
         }
 
 

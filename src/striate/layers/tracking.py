@@ -18,6 +18,7 @@ from striate.layers import symbolic
 from striate.tensor import Tensor, no_grad
 
 _TRAINING = [False]  # the `training` flag of the call being run (innermost last)
+_ACTIVITY = []  # lists collecting activity penalties (`collect_activity`), innermost last
 _NOT_TRACKED = frozenset({"_inbound_nodes", "_layer_list", "_trained_weights"})
 
 
@@ -78,8 +79,36 @@ def invoke(layer, inputs, training):
     call = type(layer).call
     with training_scope(training):
         if _accepts(call, "training"):
-            return layer.call(inputs, training=bool(training))
-        return layer.call(inputs)
+            outputs = layer.call(inputs, training=bool(training))
+        else:
+            outputs = layer.call(inputs)
+    if layer.activity_regularizer is not None and _ACTIVITY:
+        _ACTIVITY[-1].extend(activity_penalties(layer, outputs))
+    return outputs
+
+
+@contextlib.contextmanager
+def collect_activity():
+    """Within this block, the activity penalties of the layers called go to the list given
+    (`striate.models.penalties`); outside it, none is computed."""
+    terms = []
+    _ACTIVITY.append(terms)
+    try:
+        yield terms
+    finally:
+        _ACTIVITY.pop()
+
+
+def activity_penalties(layer, outputs):
+    """Keras 3: the regularizer of each output tensor, divided by its batch size."""
+    from striate.ops.loss_terms import divide
+
+    found = []
+    for output in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+        if isinstance(output, Tensor):
+            penalty = layer.activity_regularizer(output)
+            found.append(divide(penalty, output.data.shape[0]) if output.data.ndim else penalty)
+    return found
 
 
 def is_custom(layer):

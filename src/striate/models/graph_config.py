@@ -17,34 +17,52 @@ only (`get_class`), never imported.
 ['x', 'd', 'plus']
 """
 
-from striate import layers as layers_module
 from striate.layers.core import InputLayer
 from striate.layers.symbolic import map_structure
 
 
 def default_get_class(class_name):
-    """A class by its name in a config: the two models, then striate's layers."""
-    from striate.models.functional import Functional
-    from striate.models.sequential import Sequential
+    """A class by its name in a config: striate's models and layers, then the classes the user
+    registered (`striate.saving.register_serializable`); never an import."""
+    from striate.saving.registry import class_resolver
 
-    if class_name in ("Functional", "Model"):
-        return Functional
-    if class_name == "Sequential":
-        return Sequential
-    return layers_module.get(class_name)
+    return class_resolver()(class_name)
 
 
 def layer_config(layer):
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    """`{"class_name", "config"}`, and "registered_name" for a user's class ("Custom>Name")."""
+    from striate.saving.registry import builtin_class, check_get_config, get_registered_name
+
+    cls = type(layer)
+    check_get_config(layer)
+    entry = {"class_name": cls.__name__, "config": layer.get_config()}
+    if builtin_class(cls.__name__) is not cls:
+        entry["registered_name"] = get_registered_name(cls)
+    return entry
 
 
 def layer_from_config(entry, get_class):
-    cls = get_class(entry["class_name"])
+    if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+        raise ValueError(
+            f"Model config: a layer entry should be {{'class_name': str, 'config': {{...}}}}. "
+            f"Received: {entry!r:.120}"
+        )
+    if "module" in entry:  # Keras names the module to import; striate never imports one
+        from striate.saving.registry import ClassNotFoundError
+
+        raise ClassNotFoundError(
+            f"Model config: the entry of {entry.get('class_name')!r} names the module "
+            f"{entry['module']!r:.80}; striate finds classes by name only and never imports "
+            f"a module a config names. Register the class with "
+            f"@striate.saving.register_serializable() or pass custom_objects=. Received: an "
+            f"entry with a 'module' key."
+        )
+    cls = get_class(entry.get("registered_name") or entry.get("class_name"))
     from striate.models.model import Model
 
     if isinstance(cls, type) and issubclass(cls, Model) and cls._config_kind:
         return cls.from_config(entry["config"], get_class=get_class)
-    return cls.from_config(entry["config"])
+    return cls.from_config(dict(entry["config"]))
 
 
 def functional_config(model):

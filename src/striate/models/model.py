@@ -61,7 +61,7 @@ class Model(Layer):
             return super().__new__(Functional)
         return super().__new__(cls)
 
-    _is_a_stack = False  # the model file (striate.saving) and `see` take Sequential only
+    _is_a_stack = False  # `see` (inspect) takes Sequential only
     _config_kind = None  # "sequential" or "functional": from_config takes get_class
 
     def __init__(self, *args, name=None, trainable=True, dtype=None, **kwargs):
@@ -336,13 +336,6 @@ class Model(Layer):
     def save(self, filepath, overwrite=True):
         """Write one file with the architecture, weights, compile settings and training state
         (see `striate.saving`); `load_model(filepath)` reads it back."""
-        if not self._is_a_stack:
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}'.save: the striate model file holds "
-                f"Sequential models only for now; save the weights with save_weights(filepath) "
-                f"and rebuild the model with the same code before load_weights. Received: a "
-                f"{type(self).__name__} model."
-            )
         tool("save_model", f"{type(self).__name__}.save")(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite=True):

@@ -183,7 +183,7 @@ def layers_in_block_order(steps):
 def _fused_conv_pool(layer, following):
     """How many of the `following` layers join `layer` in a fused conv + 2x2 max pool step:
     1 (the pool), 2 (a ReLU Activation, then the pool), or 0 (no fusion)."""
-    if "conv_max_pool" not in layer.fusions or layer.activation not in (
+    if "conv_max_pool" not in _fusions(layer) or layer.activation not in (
         activation_ops.relu,
         activation_ops.linear,
     ):
@@ -202,7 +202,7 @@ def _fused_conv_pool(layer, following):
 
 
 def _is_max_pool(layer):
-    return "max_pool" in layer.fusions
+    return "max_pool" in _fusions(layer)
 
 
 def _is_pool_2x2(layer):
@@ -217,4 +217,10 @@ def _is_pool_2x2(layer):
 def _ends_in(layer, activation):
     """True when the layer's output is `activation` of what `call_without_activation` gives
     (or, for an `Activation` layer, of its input)."""
-    return "activation" in layer.fusions and layer.activation is activation
+    return "activation" in _fusions(layer) and layer.activation is activation
+
+
+def _fusions(layer):
+    """What the plan may fuse of `layer`: nothing when it has an activity regularizer, whose
+    penalty needs its output as its `call` gives it (`tracking.invoke`)."""
+    return frozenset() if layer.activity_regularizer is not None else layer.fusions

@@ -39,10 +39,12 @@ def tool(name, where):
     return function
 
 
-def load_model(filepath, compile=True):
+def load_model(filepath, custom_objects=None, compile=True):
     """Read a model written by `model.save(filepath)`, ready to predict or to continue `fit`.
 
     With `compile=True` it also restores the compile settings, the optimizer state and the
     shared random generator's state, so the next `fit` continues exactly as an unbroken run.
     """
-    return tool("load_model", "load_model")(filepath, compile=compile)
+    return tool("load_model", "load_model")(
+        filepath, custom_objects=custom_objects, compile=compile
+    )

@@ -19,6 +19,7 @@ from striate import backend, parallel
 from striate.callbacks import CallbackList, History
 from striate.layers.base import format_shape
 from striate.models import batches, data_adapters, outputs, sources
+from striate.models import penalties as penalties_module
 from striate.models.progress import Progbar
 from striate.tensor import Tensor, no_grad
 
@@ -117,9 +118,18 @@ def _averages(model):
     return outputs.Averages(model, batches.output_spec(model))
 
 
-def _loss_step(model, x, y, weight, training):
+def _loss_step(model, x, y, weight, training, penalties=None):
     """`(loss Tensor, outputs, per-output loss values or None)` for one batch: one output
-    without sample weights by the model's fused `call_with_loss`, else output by output."""
+    without sample weights by the model's fused `call_with_loss`, else output by output;
+    plus the regularizers' penalties when the model has any (`striate.models.penalties`)."""
+    if penalties is None:
+        return _compiled_loss_step(model, x, y, weight, training)
+    with penalties.collecting() as activity:
+        loss, out, per_output = _compiled_loss_step(model, x, y, weight, training)
+    return penalties.total(loss, activity), out, per_output
+
+
+def _compiled_loss_step(model, x, y, weight, training):
     spec = batches.output_spec(model)
     if spec is not None:
         xs = x if isinstance(x, list) else [x]
@@ -243,18 +253,21 @@ def _train_epoch(model, train, checker, progbar, callback_list, epoch, epochs):
     averages = _averages(model)
     batch_hooks = callback_list.has_batch_hooks()
     live_logs = batch_hooks or progbar.dynamic
+    penalties = penalties_module.of(model, variables)  # None without regularizers/constraints
     done = 0
     for step, batch in train.epoch():
         x_batch, y_batch, weight = batch if checker is None else checker.standardize(batch, step)
         if batch_hooks:
             callback_list.call("on_train_batch_begin", step, {})
-        loss, outputs_, per_output = _loss_step(model, x_batch, y_batch, weight, True)
+        loss, outputs_, per_output = _loss_step(model, x_batch, y_batch, weight, True, penalties)
         loss_value = float(loss.data)
         if not math.isfinite(loss_value):
             _stop_on_bad_loss(model, loss_value, epoch, epochs, step, train.steps)
             return None
         loss.backward()
         optimizer.apply(variables)
+        if penalties is not None:
+            penalties.constrain()  # after the optimizer's step, as Keras's optimizer does
         for variable in variables:
             variable.grad = None
         averages.add(loss_value, y_batch, outputs_, weight, per_output)
@@ -310,9 +323,12 @@ def _inference_chunk(model, batch_size):
 
 def _evaluation(model, data, batch_size, progbar=None):
     averages = _averages(model)
+    penalties = penalties_module.of(model)  # reported in the loss, as Keras does
     with no_grad():
         for step, x_batch, y_batch, weight in sources.inference_batches(model, data, batch_size):
-            loss, outputs_, per_output = _loss_step(model, x_batch, y_batch, weight, False)
+            loss, outputs_, per_output = _loss_step(
+                model, x_batch, y_batch, weight, False, penalties
+            )
             averages.add(float(loss.data), y_batch, outputs_, weight, per_output)
             if progbar is not None:
                 progbar.seen = step

@@ -4,13 +4,13 @@ generators' states. Any failure is a ModelFileError naming the file and the memb
 
 import os
 
-import numpy as np
-
 from striate import backend
-from striate import layers as layers_module
 from striate import losses as losses_module
 from striate import optimizers as optimizers_module
 from striate.model_archive import ModelFileError, crafted, read_array
+from striate.models import graph_config
+from striate.saving.architecture import REGISTER, generators
+from striate.saving.registry import ClassNotFoundError
 
 MODEL_FORMAT = "striate.model"
 WEIGHTS_FORMAT = "striate.weights"
@@ -51,7 +51,7 @@ def field(path, mapping, key, kind):
     return value
 
 
-def layer_from_config(path, index, entry):
+def layer_from_config(path, index, entry, get_class):
     if (
         not isinstance(entry, dict)
         or not isinstance(entry.get("class_name"), str)
@@ -59,17 +59,26 @@ def layer_from_config(path, index, entry):
     ):
         raise crafted(path, f"layer {index} should be {{'class_name': str, 'config': {{...}}}}.")
     class_name, config = entry["class_name"], entry["config"]
+    if "module" in entry:
+        raise ModelFileError(
+            path,
+            f"layer {index} ({class_name}) names the module {entry['module']!r:.80}; striate "
+            f"finds classes by name only and never imports a module a file names.",
+            REGISTER,
+        )
     try:
-        cls = layers_module.get(class_name)
-    except ValueError as error:
-        raise crafted(path, f"layer {index}: {error}") from None
+        get_class(entry.get("registered_name") or class_name)  # known, or how to register it
+    except ClassNotFoundError as error:
+        raise ModelFileError(path, f"cannot be loaded: layer {index}: {error}") from None
     if config.get("dtype", "float32") not in DTYPES:
         raise crafted(
             path,
             f"layer {index} ({class_name}): dtype {config.get('dtype')!r} is not one of {DTYPES}.",
         )
     try:
-        return cls.from_config(config)
+        return graph_config.layer_from_config(entry, get_class)
+    except ClassNotFoundError as error:  # inside a nested model
+        raise ModelFileError(path, f"cannot be loaded: layer {index}: {error}") from None
     except (TypeError, ValueError, KeyError, OverflowError, MemoryError) as error:
         raise crafted(path, f"layer {index} ({class_name}) has a bad config: {error}") from None
 
@@ -123,12 +132,23 @@ def read_weights(path, archive, document, model, exact_names):
 
 
 def restore_compile(path, archive, document, model, section):
+    def metric(entry):  # a name, or a configured Metric object (by registered class only)
+        return isinstance(entry, str) or (
+            isinstance(entry, dict)
+            and set(entry) == {"class_name", "config"}
+            and isinstance(entry["config"], dict)
+        )
+
     if (
         not isinstance(section, dict)
         or not isinstance(section.get("metrics"), list)
-        or not all(isinstance(m, str) for m in section["metrics"])
+        or not all(metric(m) for m in section["metrics"])
     ):
-        raise crafted(path, "'compile' should be {'optimizer', 'loss', 'metrics': [str]}.")
+        raise crafted(
+            path,
+            "'compile' should be {'optimizer', 'loss', 'metrics': [str] (or a metric's "
+            "{'class_name', 'config'})}.",
+        )
     optimizer, loss = field(path, section, "optimizer", dict), field(path, section, "loss", dict)
     try:  # by registered name only: an unknown class_name is an error, never an import
         optimizer, loss = optimizers_module.get(optimizer), losses_module.get(loss)
@@ -164,10 +184,13 @@ def restore_rng(path, document, model):
     section = field(path, document, "rng", dict)
     states = [(backend.rng(), section.get("backend"))]
     layer_states = field(path, section, "layers", dict)
-    for layer in model.layers:
-        if layer.name in layer_states and isinstance(
-            getattr(layer, "generator", None), np.random.Generator
-        ):
+    holders = generators(model)  # every layer inside with its own generator, in order
+    if not all(layer.name in layer_states for layer in holders) and len(holders) == len(
+        layer_states
+    ):  # a subclassed model's layers get new names when it is made again: pair them in order
+        layer_states = dict(zip([layer.name for layer in holders], layer_states.values()))
+    for layer in holders:
+        if layer.name in layer_states:
             states.append((layer.generator, layer_states[layer.name]))
     for generator, state in states:  # check every state on a scratch generator first
         kind = type(generator.bit_generator)

@@ -1,0 +1,46 @@
+"""The options of a layer's kernel and bias that Keras's `Dense`, `Conv2D` and the other
+kernel layers share: `kernel_regularizer`, `bias_regularizer` (`striate.regularizers`),
+`kernel_constraint`, `bias_constraint` (`striate.constraints`). A layer stores them with
+`set_weight_options`, passes them to `add_weight(..., regularizer=, constraint=)` and writes
+them in its config with `weight_options_config` (only those set, as names' configs).
+
+>>> from striate.layers import Dense
+>>> Dense(2, kernel_regularizer="l2").get_config()["kernel_regularizer"]
+{'class_name': 'L2', 'config': {'l2': 0.01}}
+"""
+
+from striate import constraints, regularizers
+
+OPTIONS = ("kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint")
+
+
+def set_weight_options(
+    layer,
+    kernel_regularizer=None,
+    bias_regularizer=None,
+    kernel_constraint=None,
+    bias_constraint=None,
+):
+    """Check each option (a name, a config dict or an object; a bad name names the option) and
+    store it on `layer` under its Keras name."""
+    for name, value, module in (
+        ("kernel_regularizer", kernel_regularizer, regularizers),
+        ("bias_regularizer", bias_regularizer, regularizers),
+        ("kernel_constraint", kernel_constraint, constraints),
+        ("bias_constraint", bias_constraint, constraints),
+    ):
+        try:
+            setattr(layer, name, module.get(value))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{layer.describe()}: {name}: {error}") from None
+
+
+def weight_options_config(layer):
+    """The options that are set, serialized (`{'class_name', 'config'}`)."""
+    config = {}
+    for name in OPTIONS:
+        value = getattr(layer, name, None)
+        if value is not None:
+            module = regularizers if name.endswith("regularizer") else constraints
+            config[name] = module.serialize(value)
+    return config
