@@ -271,3 +271,60 @@ def test_functional_and_subclassed_models_add_the_same_penalties():
     with striate.no_grad():
         bare, _ = sequential.call_with_loss(striate.Tensor(x), y)
     assert losses[0] > float(bare.data) + 1e-3  # the penalties are in it
+
+
+@pytest.mark.slow  # parity with Keras 3
+def test_every_kernel_layers_options_add_keras_penalties_and_constraints():
+    """Depthwise, separable and transposed convolutions and both normalizations take Keras's
+    per-weight options; `evaluate` reports the same penalized loss as Keras, and one SGD step
+    with the constraints gives Keras's weights."""
+    keras = pytest.importorskip("keras")
+
+    def build(lib):
+        layers = lib.layers
+        l1_l2 = lib.regularizers.L1L2(0.01, 0.01)
+        return lib.Sequential(
+            [
+                lib.Input((8, 8, 3)),
+                layers.SeparableConv2D(
+                    4,
+                    3,
+                    depthwise_regularizer="l2",
+                    pointwise_regularizer="l1",
+                    pointwise_constraint="non_neg",
+                    name="sep",
+                ),
+                layers.BatchNormalization(
+                    gamma_regularizer="l2", beta_constraint="max_norm", name="bn"
+                ),
+                layers.DepthwiseConv2D(
+                    3, depthwise_regularizer=l1_l2, bias_constraint="unit_norm", name="dw"
+                ),
+                layers.Conv2DTranspose(
+                    2, 3, kernel_regularizer="l2", kernel_constraint="max_norm", name="tr"
+                ),
+                layers.LayerNormalization(beta_regularizer="l1", name="ln"),
+                layers.GlobalAveragePooling2D(name="gap"),
+                layers.Dense(3, activation="softmax", name="out"),
+            ]
+        )
+
+    striate.utils.set_random_seed(0)
+    ours, theirs = build(striate), build(keras)
+    rng = np.random.default_rng(0)
+    for layer in ours.layers:
+        weights = [w + rng.normal(0, 0.3, w.shape).astype(w.dtype) for w in layer.get_weights()]
+        layer.set_weights(weights)
+        theirs.get_layer(layer.name).set_weights(weights)
+    x = rng.random((8, 8, 8, 3)).astype("float32")
+    y = rng.integers(0, 3, 8)
+    for model, lib in ((ours, striate), (theirs, keras)):
+        model.compile(optimizer=lib.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    assert ours.evaluate(x, y, verbose=0) == pytest.approx(
+        theirs.evaluate(x, y, verbose=0), rel=1e-5
+    )
+    ours.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    theirs.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for layer in ours.layers:
+        for a, b in zip(layer.get_weights(), theirs.get_layer(layer.name).get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=layer.name)

@@ -255,8 +255,8 @@ def test_errors_name_the_layer():
         LayerNormalization(axis=4, name="l").build_for((None, 2, 3, 4))
     with pytest.raises(ValueError, match=r"SpatialDropout2D 's': rate must be a number in"):
         SpatialDropout2D(1.0, name="s")
-    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) gamma_regularizer"):
-        LayerNormalization(gamma_regularizer="l2")
+    with pytest.raises(ValueError, match=r"gamma_regularizer: Unknown regularizer 'l3'"):
+        LayerNormalization(gamma_regularizer="l3")
 
 
 def test_flatten_after_permute_reads_the_permuted_order():

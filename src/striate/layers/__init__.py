@@ -12,7 +12,8 @@ from striate.layers.augmentation import (
 )
 from striate.layers.base import Layer
 from striate.layers.conv import Conv2D, ZeroPadding2D
-from striate.layers.conv_more import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
+from striate.layers.conv_more import DepthwiseConv2D, SeparableConv2D
+from striate.layers.conv_transpose import Conv2DTranspose
 from striate.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from striate.layers.layer_norm import LayerNormalization
 from striate.layers.merging import (

@@ -1,5 +1,6 @@
-"""More convolution layers: DepthwiseConv2D, SeparableConv2D, Conv2DTranspose (channels-last,
-Keras 3's arguments, defaults, weight names and shapes)."""
+"""More convolution layers: DepthwiseConv2D, SeparableConv2D (channels-last, Keras 3's
+arguments, defaults, weight names and shapes), and what they share with Conv2DTranspose
+(`striate.layers.conv_transpose`)."""
 
 from striate import activations, initializers
 from striate.layers.base import (
@@ -8,11 +9,21 @@ from striate.layers.base import (
     normalize_padding,
     normalize_tuple,
 )
-from striate.layers.conv import check_dilation, check_image_input, check_window_fits
+from striate.layers.conv import check_dilation, check_window_fits
+from striate.layers.weight_options import (
+    set_named_options,
+    weight_options_config,
+)
 from striate.ops import conv as conv_ops
-from striate.ops import conv_transpose as transpose_ops
 from striate.ops import depthwise as depthwise_ops
-from striate.ops.geometry import conv_transpose_crops
+
+DEPTHWISE_OPTIONS = (
+    "depthwise_regularizer",
+    "bias_regularizer",
+    "depthwise_constraint",
+    "bias_constraint",
+)
+SEPARABLE_OPTIONS = DEPTHWISE_OPTIONS + ("pointwise_regularizer", "pointwise_constraint")
 
 
 def positive_int(layer, name, value):
@@ -103,6 +114,10 @@ class DepthwiseConv2D(_WindowConv):
         use_bias=True,
         depthwise_initializer="glorot_uniform",
         bias_initializer="zeros",
+        depthwise_regularizer=None,
+        bias_regularizer=None,
+        depthwise_constraint=None,
+        bias_constraint=None,
         **kwargs,
     ):
         super().__init__(
@@ -119,6 +134,13 @@ class DepthwiseConv2D(_WindowConv):
         )
         self.depth_multiplier = positive_int(self, "depth_multiplier", depth_multiplier)
         self.depthwise_initializer = initializers.get(depthwise_initializer)
+        set_named_options(
+            self,
+            depthwise_regularizer=depthwise_regularizer,
+            bias_regularizer=bias_regularizer,
+            depthwise_constraint=depthwise_constraint,
+            bias_constraint=bias_constraint,
+        )
 
     def compute_output_shape(self, input_shape):
         height, width = self.window_output(input_shape)
@@ -130,9 +152,17 @@ class DepthwiseConv2D(_WindowConv):
             "kernel",
             self.kernel_size + (channels, self.depth_multiplier),
             self.depthwise_initializer,
+            regularizer=self.depthwise_regularizer,
+            constraint=self.depthwise_constraint,
         )
         self.bias = (
-            self.add_weight("bias", (channels * self.depth_multiplier,), self.bias_initializer)
+            self.add_weight(
+                "bias",
+                (channels * self.depth_multiplier,),
+                self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
             if self.use_bias
             else None
         )
@@ -148,6 +178,7 @@ class DepthwiseConv2D(_WindowConv):
             **super().get_config(),
             "depth_multiplier": self.depth_multiplier,
             "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
+            **weight_options_config(self, DEPTHWISE_OPTIONS),
         }
 
 
@@ -176,6 +207,12 @@ class SeparableConv2D(_WindowConv):
         depthwise_initializer="glorot_uniform",
         pointwise_initializer="glorot_uniform",
         bias_initializer="zeros",
+        depthwise_regularizer=None,
+        pointwise_regularizer=None,
+        bias_regularizer=None,
+        depthwise_constraint=None,
+        pointwise_constraint=None,
+        bias_constraint=None,
         **kwargs,
     ):
         super().__init__(
@@ -194,6 +231,15 @@ class SeparableConv2D(_WindowConv):
         self.depth_multiplier = positive_int(self, "depth_multiplier", depth_multiplier)
         self.depthwise_initializer = initializers.get(depthwise_initializer)
         self.pointwise_initializer = initializers.get(pointwise_initializer)
+        set_named_options(
+            self,
+            depthwise_regularizer=depthwise_regularizer,
+            pointwise_regularizer=pointwise_regularizer,
+            bias_regularizer=bias_regularizer,
+            depthwise_constraint=depthwise_constraint,
+            pointwise_constraint=pointwise_constraint,
+            bias_constraint=bias_constraint,
+        )
 
     def compute_output_shape(self, input_shape):
         height, width = self.window_output(input_shape)
@@ -205,12 +251,24 @@ class SeparableConv2D(_WindowConv):
             "depthwise_kernel",
             self.kernel_size + (input_shape[-1], self.depth_multiplier),
             self.depthwise_initializer,
+            regularizer=self.depthwise_regularizer,
+            constraint=self.depthwise_constraint,
         )
         self.pointwise_kernel = self.add_weight(
-            "pointwise_kernel", (1, 1, middle, self.filters), self.pointwise_initializer
+            "pointwise_kernel",
+            (1, 1, middle, self.filters),
+            self.pointwise_initializer,
+            regularizer=self.pointwise_regularizer,
+            constraint=self.pointwise_constraint,
         )
         self.bias = (
-            self.add_weight("bias", (self.filters,), self.bias_initializer)
+            self.add_weight(
+                "bias",
+                (self.filters,),
+                self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
             if self.use_bias
             else None
         )
@@ -229,103 +287,5 @@ class SeparableConv2D(_WindowConv):
             "depth_multiplier": self.depth_multiplier,
             "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
             "pointwise_initializer": initializers.serialize(self.pointwise_initializer),
-        }
-
-
-class Conv2DTranspose(_WindowConv):
-    """Transposed convolution ("deconvolution"): grows the image by `strides`.
-
-    Output size per axis (Keras): 'valid' `(n - 1) * s + max(k, s)`, 'same' `n * s`; with
-    output_padding p, `(n - 1) * s + k + p` ('valid') or `(n - 1) * s + k % 2 + p` ('same'),
-    where k is the dilated kernel length (`striate.ops.geometry.conv_transpose_crops`).
-    Weights: kernel `(kh, kw, filters, channels)`, bias `(filters,)`.
-
-    >>> Conv2DTranspose(8, 3, strides=2, padding="same").compute_output_shape((None, 7, 7, 4))
-    (None, 14, 14, 8)
-    """
-
-    def __init__(
-        self,
-        filters,
-        kernel_size,
-        strides=(1, 1),
-        padding="valid",
-        output_padding=None,
-        data_format=None,
-        dilation_rate=(1, 1),
-        activation=None,
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        **kwargs,
-    ):
-        super().__init__(
-            kernel_size,
-            strides,
-            padding,
-            data_format,
-            dilation_rate,
-            activation,
-            use_bias,
-            bias_initializer,
-            True,
-            **kwargs,
-        )
-        self.filters = positive_int(self, "filters", filters)
-        self.output_padding = None
-        if output_padding is not None:
-            self.output_padding = transpose_ops.output_padding_pair(output_padding, self.describe())
-            if any(p >= s for p, s in zip(self.output_padding, self.strides)):
-                raise ValueError(
-                    f"{self.describe()}: output_padding must be smaller than strides on each "
-                    f"axis. Received: output_padding={self.output_padding}, "
-                    f"strides={self.strides}"
-                )
-        self.kernel_initializer = initializers.get(kernel_initializer)
-
-    def compute_output_shape(self, input_shape):
-        check_image_input(self, input_shape)
-        extra = self.output_padding or (None, None)
-        sizes = tuple(
-            None if n is None else conv_transpose_crops(n, k, s, self.padding, e, d)[2]
-            for n, k, s, e, d in zip(
-                input_shape[1:3], self.kernel_size, self.strides, extra, self.dilation_rate
-            )
-        )
-        if any(size is not None and size <= 0 for size in sizes):
-            raise ValueError(
-                f"{self.describe()}: kernel {self.kernel_size[0]}x{self.kernel_size[1]} with "
-                f"output_padding={self.output_padding} gives an empty output {sizes} for input "
-                f"shape {tuple(input_shape)}. Received: kernel_size={self.kernel_size}."
-            )
-        return (input_shape[0], *sizes, self.filters)
-
-    def build(self, input_shape):
-        self.kernel = self.add_weight(
-            "kernel", self.kernel_size + (self.filters, input_shape[-1]), self.kernel_initializer
-        )
-        self.bias = (
-            self.add_weight("bias", (self.filters,), self.bias_initializer)
-            if self.use_bias
-            else None
-        )
-
-    def call_without_activation(self, inputs):
-        """The transposed convolution plus bias, before the activation."""
-        return transpose_ops.conv2d_transpose(
-            inputs,
-            self.kernel,
-            self.bias,
-            self.strides,
-            self.padding,
-            self.output_padding,
-            self.dilation_rate,
-        )
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "output_padding": None if self.output_padding is None else list(self.output_padding),
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            **weight_options_config(self, SEPARABLE_OPTIONS),
         }

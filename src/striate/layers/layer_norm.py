@@ -2,6 +2,8 @@
 
 from striate import initializers
 from striate.layers.base import Layer
+from striate.layers.normalization import NORMALIZATION_OPTIONS
+from striate.layers.weight_options import set_named_options, weight_options_config
 from striate.ops import layer_norm as layer_norm_ops
 
 
@@ -21,6 +23,10 @@ class LayerNormalization(Layer):
         scale=True,
         beta_initializer="zeros",
         gamma_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -38,6 +44,13 @@ class LayerNormalization(Layer):
         self.center, self.scale = bool(center), bool(scale)
         self.beta_initializer = initializers.get(beta_initializer)
         self.gamma_initializer = initializers.get(gamma_initializer)
+        set_named_options(
+            self,
+            beta_regularizer=beta_regularizer,
+            gamma_regularizer=gamma_regularizer,
+            beta_constraint=beta_constraint,
+            gamma_constraint=gamma_constraint,
+        )
 
     def axes(self, rank):
         """The normalised axes as non-negative ints for an input of `rank` dims, or the error."""
@@ -55,8 +68,28 @@ class LayerNormalization(Layer):
 
     def build(self, input_shape):
         shape = tuple(input_shape[a] for a in self.axes(len(input_shape)))
-        self.gamma = self.add_weight("gamma", shape, self.gamma_initializer) if self.scale else None
-        self.beta = self.add_weight("beta", shape, self.beta_initializer) if self.center else None
+        self.gamma = (
+            self.add_weight(
+                "gamma",
+                shape,
+                self.gamma_initializer,
+                regularizer=self.gamma_regularizer,
+                constraint=self.gamma_constraint,
+            )
+            if self.scale
+            else None
+        )
+        self.beta = (
+            self.add_weight(
+                "beta",
+                shape,
+                self.beta_initializer,
+                regularizer=self.beta_regularizer,
+                constraint=self.beta_constraint,
+            )
+            if self.center
+            else None
+        )
 
     def call(self, inputs, training=False):
         axes = self.axes(inputs.data.ndim)
@@ -71,4 +104,5 @@ class LayerNormalization(Layer):
             "scale": self.scale,
             "beta_initializer": initializers.serialize(self.beta_initializer),
             "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            **weight_options_config(self, NORMALIZATION_OPTIONS),
         }

@@ -4,7 +4,16 @@ import numpy as np
 
 from striate import initializers
 from striate.layers.base import Layer
+from striate.layers.weight_options import set_named_options, weight_options_config
 from striate.ops import normalization as norm_ops
+
+# the options of gamma and beta, by Keras's names (BatchNormalization, LayerNormalization)
+NORMALIZATION_OPTIONS = (
+    "beta_regularizer",
+    "gamma_regularizer",
+    "beta_constraint",
+    "gamma_constraint",
+)
 
 
 class BatchNormalization(Layer):
@@ -25,6 +34,10 @@ class BatchNormalization(Layer):
         gamma_initializer="ones",
         moving_mean_initializer="zeros",
         moving_variance_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -54,14 +67,37 @@ class BatchNormalization(Layer):
             "moving_mean": initializers.get(moving_mean_initializer),
             "moving_variance": initializers.get(moving_variance_initializer),
         }
+        set_named_options(
+            self,
+            beta_regularizer=beta_regularizer,
+            gamma_regularizer=gamma_regularizer,
+            beta_constraint=beta_constraint,
+            gamma_constraint=gamma_constraint,
+        )
 
     def build(self, input_shape):
         channels = (input_shape[-1],)
         self.gamma = (
-            self.add_weight("gamma", channels, self.initializers["gamma"]) if self.scale else None
+            self.add_weight(
+                "gamma",
+                channels,
+                self.initializers["gamma"],
+                regularizer=self.gamma_regularizer,
+                constraint=self.gamma_constraint,
+            )
+            if self.scale
+            else None
         )
         self.beta = (
-            self.add_weight("beta", channels, self.initializers["beta"]) if self.center else None
+            self.add_weight(
+                "beta",
+                channels,
+                self.initializers["beta"],
+                regularizer=self.beta_regularizer,
+                constraint=self.beta_constraint,
+            )
+            if self.center
+            else None
         )
         self.moving_mean = self.add_weight(
             "moving_mean", channels, self.initializers["moving_mean"], trainable=False
@@ -91,4 +127,5 @@ class BatchNormalization(Layer):
             "center": self.center,
             "scale": self.scale,
             **{f"{k}_initializer": initializers.serialize(v) for k, v in self.initializers.items()},
+            **weight_options_config(self, NORMALIZATION_OPTIONS),
         }

@@ -23,24 +23,33 @@ def set_weight_options(
 ):
     """Check each option (a name, a config dict or an object; a bad name names the option) and
     store it on `layer` under its Keras name."""
-    for name, value, module in (
-        ("kernel_regularizer", kernel_regularizer, regularizers),
-        ("bias_regularizer", bias_regularizer, regularizers),
-        ("kernel_constraint", kernel_constraint, constraints),
-        ("bias_constraint", bias_constraint, constraints),
-    ):
+    set_named_options(
+        layer,
+        kernel_regularizer=kernel_regularizer,
+        bias_regularizer=bias_regularizer,
+        kernel_constraint=kernel_constraint,
+        bias_constraint=bias_constraint,
+    )
+
+
+def set_named_options(layer, **options):
+    """The same for any weight's options by Keras's names (`depthwise_regularizer`,
+    `gamma_constraint`...): a name ending in `_regularizer` is a regularizer, else a
+    constraint."""
+    for name, value in options.items():
+        module = regularizers if name.endswith("_regularizer") else constraints
         try:
             setattr(layer, name, module.get(value))
         except (TypeError, ValueError) as error:
             raise ValueError(f"{layer.describe()}: {name}: {error}") from None
 
 
-def weight_options_config(layer):
+def weight_options_config(layer, names=OPTIONS):
     """The options that are set, serialized (`{'class_name', 'config'}`)."""
     config = {}
-    for name in OPTIONS:
+    for name in names:
         value = getattr(layer, name, None)
         if value is not None:
-            module = regularizers if name.endswith("regularizer") else constraints
+            module = regularizers if name.endswith("_regularizer") else constraints
             config[name] = module.serialize(value)
     return config

@@ -16,7 +16,8 @@ import numpy as np
 
 from striate import models
 from striate.layers.conv import Conv2D
-from striate.layers.conv_more import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
+from striate.layers.conv_more import DepthwiseConv2D, SeparableConv2D
+from striate.layers.conv_transpose import Conv2DTranspose
 from striate.layers.core import Activation, Dense
 from striate.layers.lookup import layer_index
 from striate.layers.symbolic import map_structure
