@@ -18,6 +18,7 @@ from striate.layers.base import Layer, default_name
 from striate.layers.core import InputLayer
 from striate.layers.lookup import layer_index
 from striate.layers.symbolic import call_symbolic, is_symbolic
+from striate.models import on_batch
 from striate.models import outputs as outputs_module
 from striate.models import training as training_loop
 from striate.models.summary import summary_text
@@ -331,6 +332,22 @@ class Model(Layer):
     def predict(self, x, batch_size=None, verbose="auto", steps=None):
         """The model's outputs for `x`, computed in batches (default 32) without training."""
         return training_loop.predict(self, x, batch_size=batch_size, verbose=verbose, steps=steps)
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One training step on the batch (x, y): its loss (and metrics). See `on_batch`."""
+        return on_batch.train_on_batch(self, x, y, sample_weight, class_weight, return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """The loss (and metrics) of the batch (x, y), without training."""
+        return on_batch.test_on_batch(self, x, y, sample_weight, return_dict)
+
+    def predict_on_batch(self, x):
+        """The model's outputs for the batch x."""
+        return on_batch.predict_on_batch(self, x)
+
+    def reset_metrics(self):
+        """Keras's reset of the metrics' state: striate's metrics start afresh at every call of
+        fit, evaluate and the *_on_batch methods, so there is nothing to reset."""
 
     # -- files -----------------------------------------------------------------------------------
     def save(self, filepath, overwrite=True):
