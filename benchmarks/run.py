@@ -18,7 +18,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-WORKLOADS = ("article", "convnet", "predict")
+WORKLOADS = ("article", "convnet", "predict", "resnet")
 
 
 def available_peers():

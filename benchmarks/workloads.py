@@ -8,6 +8,10 @@ Workloads (BENCHMARKS.md), Fashion-MNIST from /usr/share/datasets/fashion-mnist:
            Adam, batch 32, one epoch
   convnet  Keras's simple MNIST convnet, pixels / 255, Adam, batch 128, one epoch
   predict  inference on the 10,000 test images, batch 1,000, both models
+  resnet   a functional ResNet (issue 12): Conv/BN/ReLU stem of 16 filters, two residual blocks
+           of 16 (`add` skips), a stride-2 Conv/BN/ReLU to 32, one residual block of 32,
+           GlobalAveragePooling2D, Dense(10) softmax; pixels / 255, Adam, batch 128, one epoch
+           on the first RESNET_SAMPLES images (at most)
 """
 
 import argparse
@@ -38,6 +42,9 @@ def load(samples):
     y = read_idx("train-labels-idx1-ubyte.gz")[:samples].astype(np.int64)
     xt = read_idx("t10k-images-idx3-ubyte.gz")[:, :, :, None]
     return x, y, xt
+
+
+RESNET_SAMPLES = 10000
 
 
 def rss_mb():
@@ -74,7 +81,38 @@ def striate_train(workload, x, y):
     import striate
 
     striate.utils.set_random_seed(0)
+    if workload == "resnet":
+        return keras_api_resnet(striate, x, y)
     return keras_api_train(*striate_models(), workload, x, y)
+
+
+def functional_resnet(lib):
+    """The resnet workload through the Keras functional API (striate's and Keras's)."""
+    layers = lib.layers
+
+    def conv_bn(x, filters, strides=1, relu=True):
+        x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        return layers.Activation("relu")(x) if relu else x
+
+    def block(x, filters):
+        y = conv_bn(conv_bn(x, filters), filters, relu=False)
+        return layers.Activation("relu")(layers.add([x, y]))
+
+    inputs = lib.Input((28, 28, 1))
+    x = block(block(conv_bn(inputs, 16), 16), 16)
+    x = block(conv_bn(x, 32, strides=2), 32)
+    x = layers.GlobalAveragePooling2D()(x)
+    return lib.Model(inputs, layers.Dense(10, activation="softmax")(x))
+
+
+def keras_api_resnet(lib, x, y):
+    model = functional_resnet(lib)
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
+    x, y = x[:RESNET_SAMPLES] / np.float32(255), y[:RESNET_SAMPLES]
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=128, epochs=1, verbose=0)
+    return time.perf_counter() - start
 
 
 def striate_predict(xt):
@@ -103,12 +141,44 @@ def torch_models():
     return torch, article, convnet
 
 
+def torch_resnet():
+    """The resnet workload in PyTorch (BatchNorm with Keras's epsilon and momentum)."""
+    from torch import nn
+
+    def conv_bn(cin, cout, stride=1, relu=True):
+        parts = [
+            nn.Conv2d(cin, cout, 3, stride, padding=1, bias=False),
+            nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01),
+        ]
+        return nn.Sequential(*parts, *([nn.ReLU()] if relu else []))
+
+    class Block(nn.Module):
+        def __init__(self, channels):
+            super().__init__()
+            self.body = nn.Sequential(
+                conv_bn(channels, channels), conv_bn(channels, channels, 1, False)
+            )
+
+        def forward(self, x):
+            return nn.functional.relu(x + self.body(x))
+
+    return nn.Sequential(
+        conv_bn(1, 16), Block(16), Block(16), conv_bn(16, 32, 2), Block(32),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
+    )  # fmt: skip
+
+
 def torch_train(workload, x, y):
     torch, article, convnet = torch_models()
     torch.manual_seed(0)
+    if workload == "resnet":
+        x, y = x[:RESNET_SAMPLES], y[:RESNET_SAMPLES]
+        article = torch_resnet()
     model, batch = (article, 32) if workload == "article" else (convnet, 128)
+    if workload == "resnet":
+        model, batch = article, 128
     xs = torch.from_numpy(x.transpose(0, 3, 1, 2).astype(np.float32))
-    if workload == "convnet":
+    if workload in ("convnet", "resnet"):
         xs = xs / 255
     ys = torch.from_numpy(y)
     optimizer = torch.optim.Adam(model.parameters(), eps=1e-7)
@@ -174,6 +244,8 @@ def keras_models():
 def keras_train(workload, x, y):
     keras, article, convnet = keras_models()
     keras.utils.set_random_seed(0)
+    if workload == "resnet":
+        return keras_api_resnet(keras, x, y)
     return keras_api_train(article, convnet, workload, x, y)
 
 
@@ -185,7 +257,7 @@ def keras_predict(xt):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("framework", choices=("striate", "torch", "keras"))
-    parser.add_argument("workload", choices=("article", "convnet", "predict"))
+    parser.add_argument("workload", choices=("article", "convnet", "predict", "resnet"))
     parser.add_argument("--samples", type=int, default=60000)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
