@@ -137,3 +137,22 @@ def test_resnet34_counts_gerons_21306826_parameters():
     assert model.build((None, 224, 224, 3)) == (None, 10)
     assert model.count_params() == 21_306_826
     assert "Total params: 21,306,826" in repr(model.summary)
+
+
+def test_mask_is_never_passed_since_no_image_layer_makes_one_as_keras_passes_none():
+    # Keras passes `mask` only to a call that takes it, and only when the inputs carry one
+    # (Embedding(mask_zero=True), Masking): no striate layer makes a mask, so a call that takes
+    # `mask` sees its default, as it would in Keras on images.
+    seen = []
+
+    class Masked(layers.Layer):
+        def call(self, inputs, training=None, mask=None):
+            seen.append((training, mask))
+            return inputs
+
+    model = striate.Sequential([striate.Input((3,)), Masked(), layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.zeros((4, 3)), np.zeros((4, 2)), verbose=0)
+    model.predict(np.zeros((2, 3)), verbose=0)
+    assert (True, None) in seen and (False, None) in seen
+    assert all(mask is None for _, mask in seen)

@@ -3,7 +3,8 @@
 - sub-layers held in attributes, lists, tuples and dicts are found (`sublayers`), so their
   weights count and train;
 - `training` flows from the outer call to every layer called inside it (`training_scope`),
-  and `training`/`mask` are passed only to a `call` that accepts them (`invoke`);
+  and `training` is passed only to a `call` that accepts it (`invoke`); `mask` never is: no
+  striate layer makes a mask (Keras passes one only when the inputs carry it);
 - a layer that does not say its output shape gets it by running its `call` on symbolic
   tensors (or, when its `call` needs real numbers, on one sample of zeros: `infer_output_shape`).
 """
