@@ -16,8 +16,8 @@ def float64():
     backend.set_floatx(previous)
 
 
-def residual(end_with_activation=False):
-    inputs = striate.Input(shape=(6, 6, 2), name="img")
+def residual(end_with_activation=False, channels=2):
+    inputs = striate.Input(shape=(6, 6, channels), name="img")
     x = layers.Conv2D(3, 3, padding="same", activation="relu", name="conv")(inputs)
     skip = layers.Conv2D(3, 1, name="skip")(inputs)
     x = layers.add([x, skip], name="add")
@@ -128,3 +128,33 @@ def test_walkthroughs_of_a_layer_inside_a_graph_read_that_layers_own_input():
     np.testing.assert_allclose(walk.output, inspection.layer("skip").output[..., 1], rtol=1e-5)
     pool = layer_pool_walkthrough(model, "pool", x, channel=4)  # a channel from the concat
     np.testing.assert_allclose(pool.output, inspection.layer("pool").output[..., 4], rtol=1e-6)
+
+
+def test_the_show_command_draws_a_functional_model_file(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+
+    from striate.cli import main
+
+    model, _ = residual(channels=1)
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.save(tmp_path / "residual.striate")
+    image = (np.random.default_rng(4).random((6, 6)) * 255).astype("uint8")
+    Image.fromarray(image).save(tmp_path / "x.png")
+    monkeypatch.chdir(tmp_path)
+    for args in (
+        ["maps"],
+        ["field", "--layer", "pool", "--position", "1,2"],
+        ["conv", "--layer", "skip", "--position", "1,1"],
+        ["pool", "--layer", "pool", "--position", "0,0"],
+        ["saliency"],
+        ["filters", "--layer", "conv"],
+    ):
+        out = f"{args[0]}.{'gif' if args[0] in ('conv', 'pool') else 'png'}"
+        command = ["show", *args, "--model", "residual.striate", "--image", "x.png", "--out", out]
+        if args[0] == "filters":
+            command.remove("--image"), command.remove("x.png")
+        assert main(command) == 0, args
+        assert out in capsys.readouterr().out
+    assert main(["show", "summary", "--model", "residual.striate"]) == 0
+    assert "add of its inputs -> (6, 6, 3)" in capsys.readouterr().out  # conv + skip

@@ -256,6 +256,8 @@ def output_size_formula(layer):
     'floor((28 - 2) / 1) + 1 = 27'
     """
     shape_in, shape_out = layer.input_shape, layer.output_shape
+    if shape_in and not isinstance(shape_in[0], (int, type(None))):  # a merge's several inputs
+        return f"{type(layer).__name__.lower()} of its inputs -> {format_shape(shape_out[1:])}"
     if isinstance(layer, (*_CONVS, Pooling2D)):
         kernel = _window(layer)
         parts = [
