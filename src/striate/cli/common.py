@@ -30,6 +30,7 @@ SHAPES = {
 }
 FOLDER_VALIDATION_SPLIT = 0.2
 COLOR_BY_CHANNELS = {channels: name for name, (_, channels) in COLOR_MODES.items()}
+CHANNELS_BY_COLOR = {name: channels for name, (_, channels) in COLOR_MODES.items()}
 MAX_MODEL_WEIGHTS = 2**28  # weight values of a model the CLI builds (1 GiB of float32)
 MAX_SEED = 2**32 - 1
 MAX_THREADS = 1024
@@ -190,13 +191,7 @@ def load_folder(
     """An image folder as (train, validation) ImageDatasets for subset='both', else one."""
     from striate.datasets.image_folder import load_image_folder
 
-    if not os.path.isdir(folder):
-        raise UserError(
-            f"no such folder: {folder}"
-            if not os.path.exists(folder)
-            else f"{folder} is a file; --dataset takes a dataset name or a folder of "
-            f"images with one subfolder per class"
-        )
+    load_folder_errors(folder)
     split = split if subset else None
     try:
         return load_image_folder(
@@ -212,6 +207,38 @@ def load_folder(
     except ValueError as error:
         message = str(error).removeprefix("load_image_folder: ")
         raise UserError(message.removeprefix("image_dataset_from_directory: ")) from None
+
+
+def open_folder(folder, image_size, color_mode, seed, batch_size, skip_unreadable=False):
+    """An image folder as lazy (train, validation) datasets of `batch_size` batches, split as
+    `load_folder` splits it (the same files for the same seed), decoded batch by batch."""
+    from striate.datasets.image_dataset import image_dataset_from_directory
+
+    load_folder_errors(folder)
+    try:
+        return image_dataset_from_directory(
+            folder,
+            color_mode=color_mode,
+            batch_size=batch_size,
+            image_size=tuple(image_size),
+            seed=seed,
+            validation_split=FOLDER_VALIDATION_SPLIT,
+            subset="both",
+            on_unreadable="skip" if skip_unreadable else "error",
+        )
+    except ValueError as error:
+        raise UserError(str(error).removeprefix("image_dataset_from_directory: ")) from None
+
+
+def load_folder_errors(folder):
+    """The UserError for a --dataset that is not a folder."""
+    if not os.path.isdir(folder):
+        raise UserError(
+            f"no such folder: {folder}"
+            if not os.path.exists(folder)
+            else f"{folder} is a file; --dataset takes a dataset name or a folder of "
+            f"images with one subfolder per class"
+        )
 
 
 def preprocess(x, preprocessing):

@@ -4,6 +4,7 @@ save it with what `predict` and `evaluate` need (class names, input preprocessin
 import os
 
 from striate.cli.common import (
+    CHANNELS_BY_COLOR,
     COLOR_BY_CHANNELS,
     DATASETS,
     FOLDER_VALIDATION_SPLIT,
@@ -19,7 +20,7 @@ from striate.cli.common import (
     int_option,
     is_folder_dataset,
     load_dataset,
-    load_folder,
+    open_folder,
     parse_ints,
     preprocess,
 )
@@ -122,13 +123,13 @@ def run(args):
     if not folder:  # find out now, not after a download, that the model does not fit
         model = build_model(build, model_name, SHAPES[args.dataset], len(class_names(args.dataset)))
     data = _load(args, folder)
-    (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
+    shape = data["input_shape"] if folder else data["train"][0].shape[1:]
     if model is None:
-        model = build_model(build, model_name, x_train.shape[1:], len(data["class_names"]))
+        model = build_model(build, model_name, shape, len(data["class_names"]))
     preprocessing = {
         "scale": 1.0 if args.raw_pixels else 1 / 255,
         "color_mode": data["color_mode"],
-        "image_size": list(x_train.shape[1:3]),
+        "image_size": list(shape[:2]),
         "interpolation": "bilinear",
     }
     metadata = {
@@ -147,26 +148,32 @@ def run(args):
     # Raw 0-255 pixels (as the article feeds them) saturate the softmax: they learn under the
     # default cross-entropy rule (from the logits), but Keras 3's clipped rule
     # (STRIATE_CROSSENTROPY=keras3) then gives many samples no gradient at all.
-    x_train, x_test = preprocess(x_train, preprocessing), preprocess(x_test, preprocessing)
+    if folder:
+        scale = np.float32(preprocessing["scale"])
+        train, test = (d.map(lambda x, y: (x * scale, y)) for d in (data["train"], data["test"]))
+        train_args, test_args, count = (train,), (test,), len(data["test"].file_paths)
+    else:
+        (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
+        x_train, x_test = preprocess(x_train, preprocessing), preprocess(x_test, preprocessing)
+        train_args, test_args, count = (x_train, y_train), (x_test, y_test), len(x_test)
     model.summary()
     if not model.compiled:
         model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
     model.fit(
-        x_train,
-        y_train,
-        batch_size=args.batch_size,
+        *train_args,
+        batch_size=None if folder else args.batch_size,
         epochs=args.epochs,
-        validation_data=(x_test, y_test),
+        validation_data=test_args[0] if folder else test_args,
         verbose=args.verbose,
     )
-    results = model.evaluate(x_test, y_test, batch_size=args.batch_size, verbose=0)
+    results = model.evaluate(*test_args, batch_size=None if folder else args.batch_size, verbose=0)
     names = ["loss"] + [metric for metric, _ in model.metrics]
     split = "validation" if folder else "test"
     print(
         " - ".join(
             f"{split} {metric} {value:.4f}" for metric, value in zip(names, np.atleast_1d(results))
         )
-        + f" on {len(x_test)} {name} images"
+        + f" on {count} {name} images"
     )
     model.metadata = metadata
     _save(model, out)
@@ -216,12 +223,14 @@ def _load(args, folder):
     image_size = parse_ints(args.image_size or "32,32", 2, "--image-size")
     color_mode = args.color_mode or "rgb"
     seed = args.seed if args.seed is not None else int(np.random.randint(1_000_000))
-    train, validation = load_folder(
-        args.dataset, image_size, color_mode, seed, skip_unreadable=args.skip_unreadable
+    # Lazy: decoded batch by batch while training, so a folder bigger than memory trains.
+    train, validation = open_folder(
+        args.dataset, image_size, color_mode, seed, args.batch_size, args.skip_unreadable
     )
     return {
-        "train": tuple(train),
-        "test": tuple(validation),
+        "train": train,
+        "test": validation,
+        "input_shape": tuple(image_size) + (CHANNELS_BY_COLOR[color_mode],),
         "class_names": train.class_names,
         "dataset": os.path.abspath(args.dataset),
         "color_mode": color_mode,
