@@ -86,7 +86,7 @@ def striate_train(workload, x, y):
     return keras_api_train(*striate_models(), workload, x, y)
 
 
-def functional_resnet(lib):
+def functional_resnet(lib, shape=(28, 28, 1)):
     """The resnet workload through the Keras functional API (striate's and Keras's)."""
     layers = lib.layers
 
@@ -99,7 +99,7 @@ def functional_resnet(lib):
         y = conv_bn(conv_bn(x, filters), filters, relu=False)
         return layers.Activation("relu")(layers.add([x, y]))
 
-    inputs = lib.Input((28, 28, 1))
+    inputs = lib.Input(shape)
     x = block(block(conv_bn(inputs, 16), 16), 16)
     x = block(conv_bn(x, 32, strides=2), 32)
     x = layers.GlobalAveragePooling2D()(x)
@@ -141,7 +141,7 @@ def torch_models():
     return torch, article, convnet
 
 
-def torch_resnet():
+def torch_resnet(channels=1):
     """The resnet workload in PyTorch (BatchNorm with Keras's epsilon and momentum)."""
     from torch import nn
 
@@ -163,7 +163,7 @@ def torch_resnet():
             return nn.functional.relu(x + self.body(x))
 
     return nn.Sequential(
-        conv_bn(1, 16), Block(16), Block(16), conv_bn(16, 32, 2), Block(32),
+        conv_bn(channels, 16), Block(16), Block(16), conv_bn(16, 32, 2), Block(32),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
     )  # fmt: skip
 
