@@ -8,7 +8,11 @@ from striate.layers.base import (
     normalize_padding,
     normalize_tuple,
 )
-from striate.layers.weight_options import set_weight_options, weight_options_config
+from striate.layers.weight_options import (
+    add_weight_with_options,
+    set_weight_options,
+    weight_options_config,
+)
 from striate.ops import conv as conv_ops
 from striate.ops import conv_dilated as conv_dilated_ops
 from striate.ops import conv_pool as conv_pool_ops
@@ -155,21 +159,14 @@ class Conv2D(Layer):
                 f"Received: groups={self.groups}, input shape {tuple(input_shape)} "
                 f"({channels} channels)."
             )
-        self.kernel = self.add_weight(
+        self.kernel = add_weight_with_options(
+            self,
             "kernel",
             self.kernel_size + (channels // self.groups, self.filters),
             self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
         )
         self.bias = (
-            self.add_weight(
-                "bias",
-                (self.filters,),
-                self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
+            add_weight_with_options(self, "bias", (self.filters,), self.bias_initializer)
             if self.use_bias
             else None
         )

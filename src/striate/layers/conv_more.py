@@ -11,6 +11,7 @@ from striate.layers.base import (
 )
 from striate.layers.conv import check_dilation, check_window_fits
 from striate.layers.weight_options import (
+    add_weight_with_options,
     set_named_options,
     weight_options_config,
 )
@@ -148,20 +149,16 @@ class DepthwiseConv2D(_WindowConv):
 
     def build(self, input_shape):
         channels = input_shape[-1]
-        self.kernel = self.add_weight(
+        self.kernel = add_weight_with_options(
+            self,
             "kernel",
             self.kernel_size + (channels, self.depth_multiplier),
             self.depthwise_initializer,
-            regularizer=self.depthwise_regularizer,
-            constraint=self.depthwise_constraint,
+            "depthwise",
         )
         self.bias = (
-            self.add_weight(
-                "bias",
-                (channels * self.depth_multiplier,),
-                self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
+            add_weight_with_options(
+                self, "bias", (channels * self.depth_multiplier,), self.bias_initializer
             )
             if self.use_bias
             else None
@@ -247,28 +244,22 @@ class SeparableConv2D(_WindowConv):
 
     def build(self, input_shape):
         middle = input_shape[-1] * self.depth_multiplier
-        self.depthwise_kernel = self.add_weight(
+        self.depthwise_kernel = add_weight_with_options(
+            self,
             "depthwise_kernel",
             self.kernel_size + (input_shape[-1], self.depth_multiplier),
             self.depthwise_initializer,
-            regularizer=self.depthwise_regularizer,
-            constraint=self.depthwise_constraint,
+            "depthwise",
         )
-        self.pointwise_kernel = self.add_weight(
+        self.pointwise_kernel = add_weight_with_options(
+            self,
             "pointwise_kernel",
             (1, 1, middle, self.filters),
             self.pointwise_initializer,
-            regularizer=self.pointwise_regularizer,
-            constraint=self.pointwise_constraint,
+            "pointwise",
         )
         self.bias = (
-            self.add_weight(
-                "bias",
-                (self.filters,),
-                self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
+            add_weight_with_options(self, "bias", (self.filters,), self.bias_initializer)
             if self.use_bias
             else None
         )

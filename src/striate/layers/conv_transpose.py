@@ -3,7 +3,11 @@
 from striate import initializers
 from striate.layers.conv import check_image_input
 from striate.layers.conv_more import _WindowConv, positive_int
-from striate.layers.weight_options import set_weight_options, weight_options_config
+from striate.layers.weight_options import (
+    add_weight_with_options,
+    set_weight_options,
+    weight_options_config,
+)
 from striate.ops import conv_transpose as transpose_ops
 from striate.ops.geometry import conv_transpose_crops
 
@@ -84,21 +88,14 @@ class Conv2DTranspose(_WindowConv):
         return (input_shape[0], *sizes, self.filters)
 
     def build(self, input_shape):
-        self.kernel = self.add_weight(
+        self.kernel = add_weight_with_options(
+            self,
             "kernel",
             self.kernel_size + (self.filters, input_shape[-1]),
             self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
         )
         self.bias = (
-            self.add_weight(
-                "bias",
-                (self.filters,),
-                self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
+            add_weight_with_options(self, "bias", (self.filters,), self.bias_initializer)
             if self.use_bias
             else None
         )

@@ -7,7 +7,11 @@ import numpy as np
 from striate import activations, backend, initializers
 from striate.layers import symbolic
 from striate.layers.base import MAX_WEIGHT_VALUES, Layer, as_input_shape, check_channels_last
-from striate.layers.weight_options import set_weight_options, weight_options_config
+from striate.layers.weight_options import (
+    add_weight_with_options,
+    set_weight_options,
+    weight_options_config,
+)
 from striate.ops import dense as dense_ops
 from striate.ops import regularization
 from striate.ops import shape as shape_ops
@@ -90,21 +94,11 @@ class Dense(Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def build(self, input_shape):
-        self.kernel = self.add_weight(
-            "kernel",
-            (input_shape[-1], self.units),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
+        self.kernel = add_weight_with_options(
+            self, "kernel", (input_shape[-1], self.units), self.kernel_initializer
         )
         self.bias = (
-            self.add_weight(
-                "bias",
-                (self.units,),
-                self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
+            add_weight_with_options(self, "bias", (self.units,), self.bias_initializer)
             if self.use_bias
             else None
         )

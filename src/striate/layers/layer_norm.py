@@ -3,7 +3,11 @@
 from striate import initializers
 from striate.layers.base import Layer
 from striate.layers.normalization import NORMALIZATION_OPTIONS
-from striate.layers.weight_options import set_named_options, weight_options_config
+from striate.layers.weight_options import (
+    add_weight_with_options,
+    set_named_options,
+    weight_options_config,
+)
 from striate.ops import layer_norm as layer_norm_ops
 
 
@@ -69,24 +73,12 @@ class LayerNormalization(Layer):
     def build(self, input_shape):
         shape = tuple(input_shape[a] for a in self.axes(len(input_shape)))
         self.gamma = (
-            self.add_weight(
-                "gamma",
-                shape,
-                self.gamma_initializer,
-                regularizer=self.gamma_regularizer,
-                constraint=self.gamma_constraint,
-            )
+            add_weight_with_options(self, "gamma", shape, self.gamma_initializer)
             if self.scale
             else None
         )
         self.beta = (
-            self.add_weight(
-                "beta",
-                shape,
-                self.beta_initializer,
-                regularizer=self.beta_regularizer,
-                constraint=self.beta_constraint,
-            )
+            add_weight_with_options(self, "beta", shape, self.beta_initializer)
             if self.center
             else None
         )

@@ -4,7 +4,11 @@ import numpy as np
 
 from striate import initializers
 from striate.layers.base import Layer
-from striate.layers.weight_options import set_named_options, weight_options_config
+from striate.layers.weight_options import (
+    add_weight_with_options,
+    set_named_options,
+    weight_options_config,
+)
 from striate.ops import normalization as norm_ops
 
 # the options of gamma and beta, by Keras's names (BatchNormalization, LayerNormalization)
@@ -78,24 +82,12 @@ class BatchNormalization(Layer):
     def build(self, input_shape):
         channels = (input_shape[-1],)
         self.gamma = (
-            self.add_weight(
-                "gamma",
-                channels,
-                self.initializers["gamma"],
-                regularizer=self.gamma_regularizer,
-                constraint=self.gamma_constraint,
-            )
+            add_weight_with_options(self, "gamma", channels, self.initializers["gamma"])
             if self.scale
             else None
         )
         self.beta = (
-            self.add_weight(
-                "beta",
-                channels,
-                self.initializers["beta"],
-                regularizer=self.beta_regularizer,
-                constraint=self.beta_constraint,
-            )
+            add_weight_with_options(self, "beta", channels, self.initializers["beta"])
             if self.center
             else None
         )

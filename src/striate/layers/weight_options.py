@@ -53,3 +53,17 @@ def weight_options_config(layer, names=OPTIONS):
             module = regularizers if name.endswith("_regularizer") else constraints
             config[name] = module.serialize(value)
     return config
+
+
+def add_weight_with_options(layer, name, shape, initializer, options=None):
+    """`layer.add_weight(name, shape, initializer)` with the regularizer and constraint the
+    layer holds for it: `<options>_regularizer` and `<options>_constraint` (`options` defaults
+    to `name`: "kernel", "bias", "depthwise", "gamma"...)."""
+    options = options or name
+    return layer.add_weight(
+        name,
+        shape,
+        initializer,
+        regularizer=getattr(layer, f"{options}_regularizer", None),
+        constraint=getattr(layer, f"{options}_constraint", None),
+    )
