@@ -15,6 +15,15 @@ from striate.layers.conv import Conv2D, ZeroPadding2D
 from striate.layers.conv_more import DepthwiseConv2D, SeparableConv2D
 from striate.layers.conv_transpose import Conv2DTranspose
 from striate.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from striate.layers.extras import (
+    ActivityRegularization,
+    GaussianDropout,
+    GaussianNoise,
+    GroupNormalization,
+    Identity,
+    Lambda,
+    UnitNormalization,
+)
 from striate.layers.layer_norm import LayerNormalization
 from striate.layers.merging import (
     Add,
@@ -52,6 +61,13 @@ Convolution2DTranspose = Conv2DTranspose
 SeparableConvolution2D = SeparableConv2D
 
 __all__ = [
+    "ActivityRegularization",
+    "GaussianDropout",
+    "GaussianNoise",
+    "GroupNormalization",
+    "Identity",
+    "Lambda",
+    "UnitNormalization",
     "Activation",
     "Add",
     "Average",
@@ -163,7 +179,13 @@ _CLASSES = {
         RandomZoom,
         Rescaling,
         Resizing,
-    )
+        ActivityRegularization,
+        GaussianDropout,
+        GaussianNoise,
+        GroupNormalization,
+        Identity,
+        UnitNormalization,
+    )  # (not Lambda: a model file never holds code)
 }
 _CLASSES.update(
     AvgPool2D=AvgPool2D,
