@@ -249,3 +249,35 @@ def test_regularizers_match_keras(keras, ours, name, config):
     w = np.random.default_rng(2).standard_normal((5, 4)).astype(np.float32)
     np.testing.assert_allclose(ours(w).data, theirs(torch.tensor(w)).numpy(), rtol=1e-6)
     assert ours.get_config() == pytest.approx(theirs.get_config())
+
+
+def test_plot_model_writes_the_graph_as_dot_and_says_what_drawing_needs(tmp_path):
+    inputs = striate.Input((4,), name="x")
+    left = striate.layers.Dense(3, name="left")(inputs)
+    right = striate.layers.Dense(3, name="right")(inputs)
+    model = striate.Model(inputs, striate.layers.add([left, right], name="sum"))
+    path = striate.utils.plot_model(model, to_file=str(tmp_path / "m.dot"), show_shapes=True)
+    text = open(path).read()
+    assert text.startswith("digraph model {") and "sum | Add | (None, 3)" in text
+    assert text.count("->") == 4  # x->left, x->right, left->sum, right->sum
+    import shutil
+
+    if shutil.which("dot") is None:
+        with pytest.raises(ImportError, match=r"needs Graphviz's `dot` program"):
+            striate.utils.plot_model(model, to_file=str(tmp_path / "m.png"))
+        assert (tmp_path / "m.dot").exists()
+    with pytest.raises(ValueError, match="to_file must end in"):
+        striate.utils.plot_model(model, to_file=str(tmp_path / "m.jpg"))
+
+
+def test_backend_set_epsilon_and_is_keras_tensor():
+    assert striate.backend.is_keras_tensor(striate.Input((2,)))
+    assert not striate.backend.is_keras_tensor(np.zeros(2))
+    before = striate.backend.epsilon()
+    try:
+        striate.backend.set_epsilon(1e-5)
+        assert striate.backend.epsilon() == 1e-5
+        with pytest.raises(ValueError, match="set_epsilon"):
+            striate.backend.set_epsilon(0)
+    finally:
+        striate.backend.set_epsilon(before)

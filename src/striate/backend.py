@@ -55,6 +55,22 @@ def epsilon():
     return _EPSILON
 
 
+def set_epsilon(value):
+    """Set the fuzz factor the losses, metrics and constraints read (Keras's; default 1e-7)."""
+    global _EPSILON
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ValueError(f"set_epsilon: expected a number in (0, 1). Received: value={value!r}")
+    _EPSILON = float(value)
+
+
+def is_keras_tensor(x):
+    """True for the symbolic tensors of the Functional API (what `Input` and layers called on
+    them return), as Keras's `backend.is_keras_tensor`."""
+    from striate.layers.symbolic import SymbolicTensor
+
+    return isinstance(x, SymbolicTensor)
+
+
 def crossentropy_rule():
     """How a cross-entropy after a softmax (or a binary cross-entropy after a sigmoid) is
     computed when a model is trained or evaluated: 'logits' (default) or 'keras3'.

@@ -12,6 +12,7 @@ from striate.datasets.image_dataset import image_dataset_from_directory  # noqa:
 from striate.datasets.image_utils import array_to_img, img_to_array, load_img, save_img  # noqa: F401
 from striate.datasets.splitting import split_dataset  # noqa: F401
 from striate.models.data_adapters import PyDataset  # noqa: F401
+from striate.models.plot import model_to_dot, plot_model  # noqa: F401
 
 
 def set_random_seed(seed):
