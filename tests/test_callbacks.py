@@ -401,3 +401,22 @@ def test_a_callback_setting_an_invalid_learning_rate_gets_the_constructors_error
     assert str(from_callback.value) == str(from_constructor.value)
     assert "Received: learning_rate=" in str(from_callback.value)
     assert net.optimizer.learning_rate == 0.001  # unchanged
+
+
+def test_lambda_callback_calls_its_functions_at_their_hooks():
+    seen = []
+    callback = striate.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: seen.append(("epoch", epoch, round(logs["loss"], 9))),
+        on_train_batch_end=lambda batch, logs: seen.append(("batch", batch)),
+        on_train_end=lambda logs: seen.append(("end",)),
+    )
+    model = striate.Sequential([striate.Input((2,)), striate.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    history = model.fit(np.zeros((4, 2)), np.ones((4, 1)), batch_size=2, epochs=2, verbose=0,
+                        callbacks=[callback])  # fmt: skip
+    losses = [round(v, 9) for v in history.history["loss"]]
+    assert seen == [("batch", 0), ("batch", 1), ("epoch", 0, losses[0])] + [
+        ("batch", 0), ("batch", 1), ("epoch", 1, losses[1]), ("end",)
+    ]  # fmt: skip
+    with pytest.raises(TypeError, match=r"unknown hook\(s\) \['on_epoch'\]"):
+        striate.callbacks.LambdaCallback(on_epoch=print)

@@ -5,7 +5,7 @@ Keras's rule: an improvement is `value + min_delta < best` ('min') or `value - m
 ('max'); a missing key warns and lists the keys that are there.
 """
 
-from striate.callbacks.base import Callback, CallbackList, History
+from striate.callbacks.base import Callback, CallbackList, History, LambdaCallback
 from striate.callbacks.files import CSVLogger, ModelCheckpoint
 from striate.callbacks.monitor import (
     EarlyStopping,
@@ -21,6 +21,7 @@ __all__ = [
     "CallbackList",
     "EarlyStopping",
     "History",
+    "LambdaCallback",
     "LearningRateScheduler",
     "ModelCheckpoint",
     "MonitorCallback",

@@ -41,6 +41,38 @@ class Callback:
         """Keras's older name for `on_train_batch_end`."""
 
 
+class LambdaCallback(Callback):
+    """A callback from functions (Keras's): `on_epoch_end=lambda epoch, logs: ...` and the
+    same for on_epoch_begin, on_train_begin/end (`logs`), on_train_batch_begin/end and
+    on_batch_begin/end (`batch, logs`)."""
+
+    HOOKS = (
+        "on_epoch_begin",
+        "on_epoch_end",
+        "on_train_begin",
+        "on_train_end",
+        "on_train_batch_begin",
+        "on_train_batch_end",
+        "on_batch_begin",
+        "on_batch_end",
+    )
+
+    def __init__(self, **functions):
+        super().__init__()
+        unknown = sorted(set(functions) - set(self.HOOKS))
+        if unknown:
+            raise TypeError(
+                f"LambdaCallback: unknown hook(s) {unknown}; the hooks are {list(self.HOOKS)}."
+            )
+        for hook, function in functions.items():
+            if function is not None:
+                if not callable(function):
+                    raise TypeError(
+                        f"LambdaCallback: {hook} must be callable. Received: {function!r}"
+                    )
+                setattr(self, hook, function)
+
+
 class History(Callback):
     """Records each epoch's logs: `history.history['val_acc']` is a list, one value per epoch."""
 
