@@ -345,6 +345,12 @@ class Model(Layer):
         """The model's outputs for the batch x."""
         return on_batch.predict_on_batch(self, x)
 
+    def to_json(self, **kwargs):
+        """The architecture as JSON text (`striate.models.model_from_json` reads it back)."""
+        from striate.models.cloning import to_json
+
+        return to_json(self, **kwargs)
+
     def reset_metrics(self):
         """Keras's reset of the metrics' state: striate's metrics start afresh at every call of
         fit, evaluate and the *_on_batch methods, so there is nothing to reset."""
