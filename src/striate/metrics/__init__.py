@@ -31,8 +31,51 @@ from striate.metrics.base import (
     top_k_categorical_accuracy,
 )
 from striate.metrics.confusion import AUC, Precision, Recall
+from striate.metrics.more import (
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    CategoricalHinge,
+    F1Score,
+    FalseNegatives,
+    FalsePositives,
+    KLDivergence,
+    MeanIoU,
+    RootMeanSquaredError,
+    SparseCategoricalCrossentropy,
+    Sum,
+    TrueNegatives,
+    TruePositives,
+)
+
+_MORE = (
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    CategoricalHinge,
+    F1Score,
+    FalseNegatives,
+    FalsePositives,
+    KLDivergence,
+    RootMeanSquaredError,
+    SparseCategoricalCrossentropy,
+    Sum,
+    TrueNegatives,
+    TruePositives,
+)
 
 __all__ = [
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "CategoricalHinge",
+    "F1Score",
+    "FalseNegatives",
+    "FalsePositives",
+    "KLDivergence",
+    "MeanIoU",
+    "RootMeanSquaredError",
+    "SparseCategoricalCrossentropy",
+    "Sum",
+    "TrueNegatives",
+    "TruePositives",
     "AUC",
     "Accuracy",
     "BinaryAccuracy",
@@ -86,8 +129,10 @@ _CLASSES = (
     Precision,
     Recall,
     AUC,
+    *_MORE,
 )
 _CLASS_BY_NAME = {cls().name: cls for cls in _CLASSES}
+_CLASS_BY_NAME.update({"mean_io_u": MeanIoU, "meaniou": MeanIoU})
 _CLASS_BY_NAME.update({cls.__name__.lower(): cls for cls in _CLASSES})
 _CLASS_BY_NAME.update({"mae": MeanAbsoluteError, "mse": MeanSquaredError})
 _ACCURACY_FOR_LOSS = {
@@ -110,10 +155,10 @@ def get(identifier, loss_name=None):
     if isinstance(identifier, Metric):
         if not getattr(identifier, "single", True):
             raise ValueError(
-                f"compile: {identifier!r} gives one value per threshold, and fit logs one "
-                f"number per metric; compile one metric per threshold, e.g. "
-                f"Precision(thresholds=0.3, name='precision_at_0.3'). "
-                f"Received: thresholds={identifier.init_thresholds!r}"
+                f"compile: {identifier!r} gives several values (one per threshold or class), "
+                f"and fit logs one number per metric; compile one metric per threshold, e.g. "
+                f"Precision(thresholds=0.3, name='precision_at_0.3'), or an averaged one, "
+                f"e.g. F1Score(average='macro')."
             )
         return identifier.name, identifier
     if isinstance(identifier, dict):  # `serialize`'s form, by registered class name only
