@@ -23,6 +23,15 @@ from striate.ops.loss_functions import (
     mean_squared_error,
     sparse_categorical_crossentropy,
 )
+from striate.ops.loss_functions_more import (
+    cosine_similarity,
+    hinge,
+    log_cosh,
+    mean_absolute_percentage_error,
+    mean_squared_logarithmic_error,
+    poisson,
+    squared_hinge,
+)
 
 _MEAN = ("sum_over_batch_size", "mean")
 
@@ -36,6 +45,13 @@ __all__ = [
     "mean_absolute_error",
     "mean_squared_error",
     "sparse_categorical_crossentropy",
+    "cosine_similarity",
+    "hinge",
+    "log_cosh",
+    "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error",
+    "poisson",
+    "squared_hinge",
 ]
 
 
@@ -260,6 +276,34 @@ class CategoricalHinge(Loss):
         super().__init__(categorical_hinge, name, reduction)
 
 
+def _simple_loss(class_name, registered, function, default_name=None):
+    """A Loss class for a per-sample function with no options (Keras's signature)."""
+
+    def __init__(self, reduction="sum_over_batch_size", name=default_name or registered):
+        Loss.__init__(self, function, name, reduction)
+
+    return type(class_name, (Loss,), {"registered_name": registered, "__init__": __init__})
+
+
+Hinge = _simple_loss("Hinge", "hinge", hinge)
+SquaredHinge = _simple_loss("SquaredHinge", "squared_hinge", squared_hinge)
+LogCosh = _simple_loss("LogCosh", "log_cosh", log_cosh)
+Poisson = _simple_loss("Poisson", "poisson", poisson)
+MeanSquaredLogarithmicError = _simple_loss(
+    "MeanSquaredLogarithmicError", "mean_squared_logarithmic_error", mean_squared_logarithmic_error
+)
+MeanAbsolutePercentageError = _simple_loss(
+    "MeanAbsolutePercentageError", "mean_absolute_percentage_error", mean_absolute_percentage_error
+)
+
+
+class CosineSimilarity(Loss):
+    registered_name = "cosine_similarity"
+
+    def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity"):
+        super().__init__(cosine_similarity, name, reduction, axis=axis)
+
+
 _CLASSES = (
     SparseCategoricalCrossentropy,
     CategoricalCrossentropy,
@@ -270,10 +314,19 @@ _CLASSES = (
     Huber,
     KLDivergence,
     CategoricalHinge,
+    Hinge,
+    SquaredHinge,
+    LogCosh,
+    Poisson,
+    MeanSquaredLogarithmicError,
+    MeanAbsolutePercentageError,
+    CosineSimilarity,
 )
 _BY_NAME = {cls.registered_name: cls for cls in _CLASSES}
 _BY_NAME.update({cls.__name__.lower(): cls for cls in _CLASSES})
 _BY_NAME.update({"mse": MeanSquaredError, "mae": MeanAbsoluteError, "kld": KLDivergence})
+_BY_NAME.update({"msle": MeanSquaredLogarithmicError, "mape": MeanAbsolutePercentageError})
+_BY_NAME.update({"logcosh": LogCosh})
 _BY_NAME.update({"huber_loss": Huber, "kullback_leibler_divergence": KLDivergence})
 
 
