@@ -17,6 +17,8 @@ import numpy as np
 
 from striate import backend, parallel
 from striate.callbacks import CallbackList, History
+from striate.distribute import loop as distributed
+from striate.distribute import mpi as distribute
 from striate.layers.base import format_shape
 from striate.models import batches, data_adapters, outputs, sources
 from striate.models.progress import Progbar
@@ -203,6 +205,11 @@ def fit(
         validation_data = sources.validation(
             model, validation_data, val_batch_size, validation_steps
         )
+    strategy = distribute.active()  # None unless an MPIStrategy was made (striate.distribute)
+    if strategy is not None:
+        train, validation_data, verbose, callbacks = distributed.prepare(
+            strategy, train, validation_data, verbose, callbacks, batch_size
+        )
     history = History()
     steps = train.steps
     params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
@@ -211,6 +218,8 @@ def fit(
     model.history, model.stop_training, model.stop_reason = history, False, None
     # the weights trainable at the first fit after compile; packs them: see Optimizer.build
     model.optimizer.build(model.trained_weights("fit"))
+    if strategy is not None:
+        strategy.broadcast_training_state(model)
     backend.keep_freed_memory()
     with parallel.parallel_region():  # every core on the big ops (striate.parallel)
         callback_list.call("on_train_begin", {})
@@ -219,15 +228,25 @@ def fit(
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
             callback_list.call("on_epoch_begin", epoch, {})
             progbar = Progbar(train.steps, verbose)
-            logs = _train_epoch(model, train, checker, progbar, callback_list, epoch, epochs)
+            epoch_args = (model, train, checker, progbar, callback_list, epoch, epochs)
+            if strategy is None:
+                logs = _train_epoch(*epoch_args)
+            else:
+                logs = distributed.train_epoch(strategy, *epoch_args)
             if logs is None:
                 break
             if validation_data is not None and sources.should_validate(epoch, validation_freq):
-                logs.update(_evaluation(model, validation_data, val_batch_size).logs("val_"))
+                averages = _evaluation(model, validation_data, val_batch_size)
+                if strategy is None:
+                    logs.update(averages.logs("val_"))
+                else:
+                    logs.update(distributed.evaluation_logs(strategy, averages, "val_"))
             logs = {key: float(value) for key, value in logs.items()}
             if verbose:
                 progbar.finish(logs)
             callback_list.call("on_epoch_end", epoch, logs)
+            if strategy is not None:  # rank 0 decides (EarlyStopping...) for every rank
+                model.stop_training = strategy.agree(model.stop_training)
             if model.stop_training or (train.exhausted and steps_per_epoch):
                 break
     train.close()

@@ -1,0 +1,114 @@
+"""One rank of a distributed test (tests/test_distribute.py starts it under `mpirun`), and the
+model and data its one-process reference uses (imported by the test).
+
+    mpirun -n 2 python -m mpi4py tests/mpi_worker.py --out DIR [options]
+
+Writes DIR/rank{R}-epoch{E}.npy (every weight, packed, after each epoch), DIR/history-rank{R}.json
+and, with --checkpoint, DIR/ckpt-{epoch}.striate (rank 0 only, by ModelCheckpoint).
+"""
+
+import argparse
+import json
+import os
+
+import numpy as np
+
+import striate
+from striate import backend, utils
+from striate.callbacks import Callback, ModelCheckpoint
+from striate.layers import BatchNormalization, Conv2D, Dense, Flatten, Input, MaxPool2D
+
+
+def data(samples, seed=7):
+    """Digit-like 8x8 images and 10 labels, the same on every rank (a fixed seed)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(samples, 8, 8, 1))
+    y = (np.abs(x[:, 2:6, 2:6, 0]).sum(axis=(1, 2)) * 1.3).astype(np.int64) % 10
+    return x, y
+
+
+def model(kind="plain", optimizer="sgd", floatx="float64"):
+    backend.set_floatx(floatx)
+    utils.set_random_seed(0)
+    layers = [Input(shape=(8, 8, 1)), Conv2D(6, 3, activation="relu"), MaxPool2D(2)]
+    if kind == "bn":
+        layers.append(BatchNormalization())
+    layers += [Conv2D(8, 2, padding="same", strides=2, activation="relu"), Flatten(), Dense(10)]
+    net = striate.Sequential(layers)
+    chosen = (
+        striate.optimizers.SGD(0.05, momentum=0.9)
+        if optimizer == "sgd"
+        else striate.optimizers.Adam(0.01)
+    )
+    net.compile(loss="sparse_categorical_crossentropy", optimizer=chosen, metrics=["acc"])
+    return net
+
+
+def packed(net):
+    return np.concatenate([np.ravel(w.data) for w in net.weights])
+
+
+class DumpWeights(Callback):
+    """Every rank writes its weights after each epoch (a test's probe, not a user's file)."""
+
+    def __init__(self, out, rank, fail_at=None, die_after=None):
+        super().__init__()
+        self.out, self.rank, self.fail_at, self.die_after = out, rank, fail_at, die_after
+        self.steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.fail_at is not None and self.rank == 1 and self.steps == self.fail_at:
+            raise RuntimeError(f"planned failure on rank 1 at step {self.steps}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        np.save(os.path.join(self.out, f"rank{self.rank}-epoch{epoch + 1}.npy"), packed(self.model))
+        if self.die_after is not None and epoch + 1 == self.die_after:
+            os._exit(9)  # a killed job: no cleanup, no later epoch
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--optimizer", default="sgd")
+    parser.add_argument("--model", default="plain")
+    parser.add_argument("--floatx", default="float64")
+    parser.add_argument("--samples", type=int, default=96)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--shuffle", type=int, default=1)
+    parser.add_argument("--fail-at", type=int, default=None)
+    parser.add_argument("--die-after", type=int, default=None)
+    parser.add_argument("--checkpoint", action="store_true")
+    parser.add_argument("--resume", default=None)
+    parser.add_argument("--initial-epoch", type=int, default=0)
+    args = parser.parse_args()
+    strategy = striate.distribute.MPIStrategy()
+    net = model(args.model, args.optimizer, args.floatx)
+    if args.resume:
+        net = striate.saving.load_model(args.resume)
+    x, y = data(args.samples)
+    x = x.astype(args.floatx)
+    callbacks = [DumpWeights(args.out, strategy.rank, args.fail_at, args.die_after)]
+    if args.checkpoint:
+        callbacks.append(ModelCheckpoint(os.path.join(args.out, "ckpt-{epoch}.striate")))
+    history = net.fit(
+        x,
+        y,
+        batch_size=args.batch,
+        epochs=args.epochs,
+        shuffle=bool(args.shuffle),
+        verbose=2,
+        callbacks=callbacks,
+        validation_data=(x[:40], y[:40]),
+        initial_epoch=args.initial_epoch,
+    )
+    with open(os.path.join(args.out, f"history-rank{strategy.rank}.json"), "w") as file:
+        json.dump(history.history, file)
+    info = {"threads": striate.num_threads(), "size": strategy.size}
+    with open(os.path.join(args.out, f"info-rank{strategy.rank}.json"), "w") as file:
+        json.dump(info, file)
+
+
+if __name__ == "__main__":
+    main()
