@@ -10,6 +10,7 @@ and, with --checkpoint, DIR/ckpt-{epoch}.striate (rank 0 only, by ModelCheckpoin
 import argparse
 import json
 import os
+import signal
 
 import numpy as np
 
@@ -51,20 +52,20 @@ def packed(net):
 class DumpWeights(Callback):
     """Every rank writes its weights after each epoch (a test's probe, not a user's file)."""
 
-    def __init__(self, out, rank, fail_at=None, die_after=None):
+    def __init__(self, out, rank, fail_at=None, die_at=None):
         super().__init__()
-        self.out, self.rank, self.fail_at, self.die_after = out, rank, fail_at, die_after
+        self.out, self.rank, self.fail_at, self.die_at = out, rank, fail_at, die_at
         self.steps = 0
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
         if self.fail_at is not None and self.rank == 1 and self.steps == self.fail_at:
             raise RuntimeError(f"planned failure on rank 1 at step {self.steps}")
+        if self.die_at is not None and self.rank == 0 and self.steps == self.die_at:
+            os.kill(os.getpid(), signal.SIGKILL)  # a job killed mid-epoch: no cleanup at all
 
     def on_epoch_end(self, epoch, logs=None):
         np.save(os.path.join(self.out, f"rank{self.rank}-epoch{epoch + 1}.npy"), packed(self.model))
-        if self.die_after is not None and epoch + 1 == self.die_after:
-            os._exit(9)  # a killed job: no cleanup, no later epoch
 
 
 def main():
@@ -78,7 +79,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--shuffle", type=int, default=1)
     parser.add_argument("--fail-at", type=int, default=None)
-    parser.add_argument("--die-after", type=int, default=None)
+    parser.add_argument("--die-at", type=int, default=None)
     parser.add_argument("--checkpoint", action="store_true")
     parser.add_argument("--resume", default=None)
     parser.add_argument("--initial-epoch", type=int, default=0)
@@ -89,7 +90,7 @@ def main():
         net = striate.saving.load_model(args.resume)
     x, y = data(args.samples)
     x = x.astype(args.floatx)
-    callbacks = [DumpWeights(args.out, strategy.rank, args.fail_at, args.die_after)]
+    callbacks = [DumpWeights(args.out, strategy.rank, args.fail_at, args.die_at)]
     if args.checkpoint:
         callbacks.append(ModelCheckpoint(os.path.join(args.out, "ckpt-{epoch}.striate")))
     history = net.fit(

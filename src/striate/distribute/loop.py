@@ -214,6 +214,7 @@ def train_epoch(strategy, model, train, checker, progbar, callback_list, epoch, 
             break
     if done == 0:
         return None
+    strategy.average_untrained(model, variables)
     progbar.target = progbar.target or done
     return strategy.global_averages(averages).logs()
 

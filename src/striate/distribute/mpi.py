@@ -159,6 +159,17 @@ class MPIStrategy:
         if advance is not None and self.rank:
             advance(self.rank << 96)
 
+    def average_untrained(self, model, trained):
+        """Average the weights `fit` does not train (BatchNormalization's moving statistics,
+        kept per rank during an epoch) over the ranks, so every rank ends the epoch with the
+        same model."""
+        ids = {id(v) for v in trained}
+        for weight in model.weights:
+            if id(weight) in ids or weight.data.dtype.kind != "f":
+                continue
+            total = self.allreduce(np.ascontiguousarray(weight.data, dtype=weight.data.dtype))
+            np.divide(total, self.size, out=weight.data, casting="unsafe")
+
     def agree(self, flag):
         """Rank 0's decision (stop training...) on every rank."""
         return self.bcast(bool(flag))
