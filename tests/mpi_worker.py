@@ -28,6 +28,22 @@ def data(samples, seed=7):
     return x, y
 
 
+class Batches(striate.models.data_adapters.PyDataset):
+    """`data()` in batches of `batch`; notes each index fetched in `fetched`."""
+
+    def __init__(self, x, y, batch):
+        super().__init__()
+        self.x, self.y, self.batch, self.fetched = x, y, batch, []
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch)
+
+    def __getitem__(self, index):
+        self.fetched.append(index)
+        rows = slice(index * self.batch, (index + 1) * self.batch)
+        return self.x[rows], self.y[rows]
+
+
 def model(kind="plain", optimizer="sgd", floatx="float64"):
     backend.set_floatx(floatx)
     utils.set_random_seed(0)
@@ -81,6 +97,7 @@ def main():
     parser.add_argument("--fail-at", type=int, default=None)
     parser.add_argument("--die-at", type=int, default=None)
     parser.add_argument("--checkpoint", action="store_true")
+    parser.add_argument("--data", default="arrays", help="arrays, pydataset or a folder")
     parser.add_argument("--resume", default=None)
     parser.add_argument("--initial-epoch", type=int, default=0)
     args = parser.parse_args()
@@ -90,13 +107,29 @@ def main():
         net = striate.saving.load_model(args.resume)
     x, y = data(args.samples)
     x = x.astype(args.floatx)
+    train, read = (x, y), None
+    if args.data == "pydataset":
+        train = read = Batches(x, y, args.batch)
+    elif args.data != "arrays":  # an image folder: note the files this rank decodes
+        from striate.datasets import image_dataset
+
+        decode, read = image_dataset._decode, []
+
+        def noting(pool, paths, reading, skipped):
+            read.extend(paths)
+            return decode(pool, paths, reading, skipped)
+
+        image_dataset._decode = noting
+        folder = striate.datasets.image_dataset_from_directory(
+            args.data, image_size=(8, 8), color_mode="grayscale", batch_size=args.batch, seed=1
+        )
+        train = folder
     callbacks = [DumpWeights(args.out, strategy.rank, args.fail_at, args.die_at)]
     if args.checkpoint:
         callbacks.append(ModelCheckpoint(os.path.join(args.out, "ckpt-{epoch}.striate")))
     history = net.fit(
-        x,
-        y,
-        batch_size=args.batch,
+        *(train if isinstance(train, tuple) else (train,)),
+        batch_size=None if read is not None else args.batch,
         epochs=args.epochs,
         shuffle=bool(args.shuffle),
         verbose=2,
@@ -107,6 +140,8 @@ def main():
     with open(os.path.join(args.out, f"history-rank{strategy.rank}.json"), "w") as file:
         json.dump(history.history, file)
     info = {"threads": striate.num_threads(), "size": strategy.size}
+    if read is not None:
+        info["read"] = read.fetched if isinstance(read, Batches) else read
     with open(os.path.join(args.out, f"info-rank{strategy.rank}.json"), "w") as file:
         json.dump(info, file)
 

@@ -257,3 +257,40 @@ def test_without_mpi4py_the_strategy_and_the_cli_say_what_to_install(monkeypatch
     error = capsys.readouterr().err
     assert "pip install 'striate[mpi]'" in error and "openmpi-bin" in error
     assert striate.distribute.active() is None
+
+
+@pytest.mark.slow
+def test_a_pydataset_is_read_in_shards_one_batch_per_rank_per_step(tmp_path, worker):
+    """Rank r fetches batches r, r+2...: 2 ranks of PyDataset batches of 16 are the global
+    batch of 32 of one process (unshuffled)."""
+    args = ("--data", "pydataset", "--batch", 16, "--shuffle", 0, "--epochs", 2)
+    ok(mpirun(2, tmp_path, *args))
+    expected, history = reference(worker, "sgd", 96, 32, 2, shuffle=False)
+    assert_equivalent(tmp_path, 2, expected, history)
+    for rank in range(2):
+        with open(tmp_path / f"info-rank{rank}.json") as file:
+            assert json.load(file)["read"] == [rank, rank + 2, rank + 4] * 2
+
+
+@pytest.mark.slow
+def test_an_image_folder_is_read_in_shards(tmp_path):
+    image = pytest.importorskip("PIL.Image")
+    folder = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (folder / label).mkdir(parents=True)
+        for i in range(7):
+            pixels = rng.integers(0, 255, (8, 8), dtype=np.uint8)
+            image.fromarray(pixels).save(folder / label / f"{i}.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    ok(mpirun(2, out, "--data", folder, "--batch", 4, "--epochs", 2))
+    reads = []
+    for rank in range(2):
+        with open(out / f"info-rank{rank}.json") as file:
+            reads.append(json.load(file)["read"])
+    assert set(reads[0]).isdisjoint(reads[1])
+    assert len(set(reads[0]) | set(reads[1])) == 14  # each file on one rank only
+    assert len(reads[0]) == 2 * 7 and len(reads[1]) == 2 * 7  # 2 epochs of its 7 files
+    first, second = rank_weights(out, 2, 2)
+    assert np.array_equal(first, second)

@@ -13,6 +13,7 @@
 
 import math
 import time
+import warnings
 
 import numpy as np
 
@@ -76,6 +77,14 @@ class ShardedBatches:
             )
         self.adapter, self.strategy, self.kind = adapter, strategy, adapter.kind
         self.num_batches = math.ceil(adapter.num_batches / strategy.size)
+        if getattr(adapter, "dataset", None) is None and strategy.size > 1:
+            warnings.warn(
+                f"fit under MPIStrategy: every rank reads every batch of this {adapter.kind} "
+                f"and trains on 1 in {strategy.size}; a PyDataset (or arrays, or "
+                f"image_dataset_from_directory's dataset before .map) is read only in part.",
+                UserWarning,
+                stacklevel=5,
+            )
 
     def iterator(self):
         rank, size, total = self.strategy.rank, self.strategy.size, self.adapter.num_batches
@@ -103,11 +112,39 @@ class ShardedBatches:
         self.adapter.on_epoch_end()
 
 
+class ShardedFiles:
+    """A dataset of image files (`image_dataset_from_directory`): rank `r` reads only files
+    `r, r+N, r+2N...` of the list, in batches of the dataset's size, in its own shuffled
+    order; ranks with fewer batches join the last step with none."""
+
+    one_shot = False
+
+    def __init__(self, adapter, strategy):
+        data, size = adapter.data, strategy.size
+        count = len(data.file_paths)
+        self.adapter, self.strategy, self.kind = adapter, strategy, adapter.kind
+        self.own = data._subset(np.arange(strategy.rank, count, size))
+        self.num_batches = len(data._subset(np.arange(0, count, size)))  # rank 0 has most
+
+    def iterator(self):
+        self.strategy.sync_rng()
+        self.strategy.decorrelate_rng()
+        batches = iter(self.own)
+        for _ in range(self.num_batches):
+            yield next(batches, None)
+
+    def on_epoch_end(self):
+        pass
+
+
 def shard_training(train, strategy):
     """The `Epochs` of `fit` with this rank's share of each batch."""
     adapter = train.adapter
+    data = getattr(adapter, "data", None)
     if isinstance(adapter, data_adapters.ArrayAdapter):
         sharded = ShardedArrays(adapter, strategy)
+    elif callable(getattr(data, "_subset", None)) and getattr(data, "file_paths", None):
+        sharded = ShardedFiles(adapter, strategy)
     else:
         sharded = ShardedBatches(adapter, strategy)
     steps = train.steps_per_epoch
