@@ -16,7 +16,7 @@ import numpy as np
 
 import striate
 from striate import backend, utils
-from striate.callbacks import Callback, ModelCheckpoint
+from striate.callbacks import Callback, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
 from striate.layers import BatchNormalization, Conv2D, Dense, Flatten, Input, MaxPool2D
 
 
@@ -44,7 +44,7 @@ class Batches(striate.models.data_adapters.PyDataset):
         return self.x[rows], self.y[rows]
 
 
-def model(kind="plain", optimizer="sgd", floatx="float64"):
+def model(kind="plain", optimizer="sgd", floatx="float64", lr=None):
     backend.set_floatx(floatx)
     utils.set_random_seed(0)
     layers = [Input(shape=(8, 8, 1)), Conv2D(6, 3, activation="relu"), MaxPool2D(2)]
@@ -53,9 +53,9 @@ def model(kind="plain", optimizer="sgd", floatx="float64"):
     layers += [Conv2D(8, 2, padding="same", strides=2, activation="relu"), Flatten(), Dense(10)]
     net = striate.Sequential(layers)
     chosen = (
-        striate.optimizers.SGD(0.05, momentum=0.9)
+        striate.optimizers.SGD(lr or 0.05, momentum=0.9)
         if optimizer == "sgd"
-        else striate.optimizers.Adam(0.01)
+        else striate.optimizers.Adam(lr or 0.01)
     )
     net.compile(loss="sparse_categorical_crossentropy", optimizer=chosen, metrics=["acc"])
     return net
@@ -71,12 +71,14 @@ class DumpWeights(Callback):
     def __init__(self, out, rank, fail_at=None, die_at=None):
         super().__init__()
         self.out, self.rank, self.fail_at, self.die_at = out, rank, fail_at, die_at
-        self.steps = 0
+        self.steps, self.poison_at = 0, None
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
         if self.fail_at is not None and self.rank == 1 and self.steps == self.fail_at:
             raise RuntimeError(f"planned failure on rank 1 at step {self.steps}")
+        if self.poison_at is not None and self.rank == 1 and self.steps == self.poison_at:
+            self.model.weights[0].data[...] = np.inf  # rank 1's next loss is not finite
         if self.die_at is not None and self.rank == 0 and self.steps == self.die_at:
             os.kill(os.getpid(), signal.SIGKILL)  # a job killed mid-epoch: no cleanup at all
 
@@ -97,12 +99,15 @@ def main():
     parser.add_argument("--fail-at", type=int, default=None)
     parser.add_argument("--die-at", type=int, default=None)
     parser.add_argument("--checkpoint", action="store_true")
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--poison-at", type=int, default=None)
+    parser.add_argument("--early-stop", action="store_true")
     parser.add_argument("--data", default="arrays", help="arrays, pydataset or a folder")
     parser.add_argument("--resume", default=None)
     parser.add_argument("--initial-epoch", type=int, default=0)
     args = parser.parse_args()
     strategy = striate.distribute.MPIStrategy()
-    net = model(args.model, args.optimizer, args.floatx)
+    net = model(args.model, args.optimizer, args.floatx, args.lr)
     if args.resume:
         net = striate.saving.load_model(args.resume)
     x, y = data(args.samples)
@@ -125,6 +130,10 @@ def main():
         )
         train = folder
     callbacks = [DumpWeights(args.out, strategy.rank, args.fail_at, args.die_at)]
+    callbacks[0].poison_at = args.poison_at
+    if args.early_stop:  # the second epoch cannot improve by 10: stop there, on every rank
+        callbacks.append(EarlyStopping(monitor="val_loss", patience=0, min_delta=10, verbose=1))
+        callbacks.append(ReduceLROnPlateau(monitor="loss", patience=0, min_delta=10, factor=0.5))
     if args.checkpoint:
         callbacks.append(ModelCheckpoint(os.path.join(args.out, "ckpt-{epoch}.striate")))
     history = net.fit(
@@ -140,6 +149,7 @@ def main():
     with open(os.path.join(args.out, f"history-rank{strategy.rank}.json"), "w") as file:
         json.dump(history.history, file)
     info = {"threads": striate.num_threads(), "size": strategy.size}
+    info["learning_rate"] = float(net.optimizer.learning_rate)
     if read is not None:
         info["read"] = read.fetched if isinstance(read, Batches) else read
     with open(os.path.join(args.out, f"info-rank{strategy.rank}.json"), "w") as file:

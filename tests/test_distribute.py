@@ -90,10 +90,13 @@ def worker():
     backend.set_floatx(previous)
 
 
-def reference(worker, optimizer, samples, batch, epochs, model="plain", shuffle=True):
+def reference(
+    worker, optimizer, samples, batch, epochs, model="plain", shuffle=True, floatx="float64"
+):
     """One process: the weights after each epoch and the History."""
-    net = worker.model(model, optimizer, "float64")
+    net = worker.model(model, optimizer, floatx)
     x, y = worker.data(samples)
+    x = x.astype(floatx)
     weights = []
 
     class Dump(striate.callbacks.Callback):
@@ -121,17 +124,17 @@ def relative(a, b):
     return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
 
 
-def assert_equivalent(out, ranks, expected, history):
+def assert_equivalent(out, ranks, expected, history, tolerance=1e-10):
     for epoch, want in enumerate(expected, start=1):
         got = rank_weights(out, ranks, epoch)
         for r in range(1, ranks):  # every rank holds the same weights, bit for bit
             assert np.array_equal(got[r], got[0]), f"rank {r} differs after epoch {epoch}"
-        assert relative(got[0], want) < 1e-10, f"epoch {epoch}"
+        assert relative(got[0], want) < tolerance, f"epoch {epoch}"
     with open(os.path.join(out, "history-rank0.json")) as file:
         logged = json.load(file)
     assert sorted(logged) == sorted(history)
     for key, values in history.items():  # global metrics, not rank 0's own
-        np.testing.assert_allclose(logged[key], values, rtol=1e-10, err_msg=key)
+        np.testing.assert_allclose(logged[key], values, rtol=tolerance, err_msg=key)
 
 
 @pytest.mark.slow
@@ -151,6 +154,35 @@ def test_four_ranks_with_an_uneven_last_batch(tmp_path, worker, optimizer):
     ok(mpirun(4, tmp_path, *args, timeout=240))
     expected, history = reference(worker, optimizer, 90, 32, 2)
     assert_equivalent(tmp_path, 4, expected, history)
+
+
+@pytest.mark.slow
+def test_in_float32_two_ranks_equal_one_process_within_rounding(tmp_path, worker):
+    # only the order of the sums changes: mean of rank sums against one mean
+    ok(mpirun(2, tmp_path, "--optimizer", "adam", "--epochs", 2, "--floatx", "float32"))
+    expected, history = reference(worker, "adam", 96, 32, 2, floatx="float32")
+    assert_equivalent(tmp_path, 2, expected, history, tolerance=1e-5)
+
+
+@pytest.mark.slow
+def test_deciding_callbacks_decide_the_same_on_every_rank(tmp_path):
+    result = ok(mpirun(2, tmp_path, "--epochs", 5, "--early-stop"))
+    assert result.stdout.count("early stopping") == 1  # rank 0 alone prints
+    for rank in range(2):
+        with open(tmp_path / f"info-rank{rank}.json") as file:
+            assert json.load(file)["learning_rate"] == 0.05 * 0.5  # reduced once, at epoch 2
+        assert os.path.exists(tmp_path / f"rank{rank}-epoch2.npy")
+        assert not os.path.exists(tmp_path / f"rank{rank}-epoch3.npy")
+
+
+@pytest.mark.slow
+def test_a_loss_that_is_not_finite_on_one_rank_stops_every_rank(tmp_path):
+    result = ok(mpirun(2, tmp_path, "--epochs", 3, "--poison-at", 2))  # rank 1's weights: inf
+    # rank 0 (whose loss is finite) stops too, and alone says so
+    assert result.stdout.count("batch 3/3: the loss became infinite or NaN on 1 of 2") == 1
+    assert not os.path.exists(tmp_path / "rank0-epoch1.npy")  # no epoch ended
+    with open(tmp_path / "history-rank0.json") as file:
+        assert json.load(file) == {}
 
 
 @pytest.mark.slow

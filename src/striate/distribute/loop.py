@@ -228,9 +228,8 @@ def train_epoch(strategy, model, train, checker, progbar, callback_list, epoch, 
         if grads.buffer[-1]:
             for variable in variables:
                 variable.grad = None
-            value = loss_value if bad else float("nan")
-            training._stop_on_bad_loss(model, value, epoch, epochs, step, train.steps)
-            model.stop_reason += f" (a rank's loss was not finite; this rank's: {loss_value})"
+            where = (epoch, epochs, step, train.steps)
+            _stop_on_bad_loss(strategy, model, int(grads.buffer[-1]), loss_value, *where)
             return None
         np.divide(grads.grads, grads.buffer[-2], out=grads.grads)
         for variable, view in zip(variables, grads.views):
@@ -254,6 +253,20 @@ def train_epoch(strategy, model, train, checker, progbar, callback_list, epoch, 
     strategy.average_untrained(model, variables)
     progbar.target = progbar.target or done
     return strategy.global_averages(averages).logs()
+
+
+def _stop_on_bad_loss(strategy, model, bad_ranks, loss_value, epoch, epochs, step, steps):
+    model.stop_training = True
+    model.stop_reason = (
+        f"Epoch {epoch + 1}/{epochs}, batch {step + 1}/{steps or '?'}: the loss became "
+        f"infinite or NaN on {bad_ranks} of {strategy.size} processes (on rank "
+        f"{strategy.rank}: {loss_value}). Training stopped before this batch's update on every "
+        f"process, so the weights are those after batch {step}. Try a lower learning rate or "
+        f"scaled inputs (e.g. x / 255)."
+    )
+    if strategy.rank == 0:
+        print(flush=True)  # end the progress line before the warning
+        warnings.warn(model.stop_reason, RuntimeWarning, stacklevel=5)
 
 
 def evaluation_logs(strategy, averages, prefix):
