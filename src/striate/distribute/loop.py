@@ -11,6 +11,7 @@
   the optimizer applies as usual on every rank.
 """
 
+import functools
 import math
 import time
 import warnings
@@ -18,6 +19,7 @@ import warnings
 import numpy as np
 
 from striate import backend
+from striate.callbacks import Callback, CSVLogger, ModelCheckpoint
 from striate.models import data_adapters
 
 
@@ -274,27 +276,58 @@ def evaluation_logs(strategy, averages, prefix):
     return strategy.global_averages(averages).logs(prefix)
 
 
+class _Synchronise(Callback):
+    """First in `fit`'s callbacks: rank 0's weights, optimizer state and generator to every
+    rank once the optimizer is built (Horovod's BroadcastGlobalVariablesCallback)."""
+
+    def __init__(self, strategy):
+        super().__init__()
+        self.strategy = strategy
+
+    def on_train_begin(self, logs=None):
+        self.strategy.broadcast_training_state(self.model)
+
+
+class _Agree(Callback):
+    """Last in `fit`'s callbacks: rank 0's `stop_training` (EarlyStopping...) on every rank."""
+
+    def __init__(self, strategy):
+        super().__init__()
+        self.strategy = strategy
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.stop_training = self.strategy.agree(self.model.stop_training)
+
+
 def prepare(strategy, train, validation_data, verbose, callbacks, batch_size):
-    """`fit`'s data, verbosity and callbacks on this rank: shards; on ranks other than 0 no
+    """What `fit` runs on this rank: `(train, validation_data, verbose, callbacks, run_epoch,
+    val_logs)`: the shards; this module's epoch and global validation logs; callbacks that
+    start every rank from rank 0's state and stop them together. On ranks other than 0: no
     progress, no callback output and no file-writing callback (ModelCheckpoint, CSVLogger, or
     any with `rank_zero_only = True`)."""
-    from striate.callbacks import CSVLogger, ModelCheckpoint
-
     train = shard_training(train, strategy)
     if validation_data is not None:
         validation_data = shard_validation(validation_data, strategy)
-    callbacks = list(callbacks or [])
+    run_epoch = functools.partial(train_epoch, strategy)
+    val_logs = functools.partial(evaluation_logs, strategy, prefix="val_")
+    callbacks = _rank_callbacks(strategy, list(callbacks or []))
+    callbacks = [_Synchronise(strategy)] + callbacks + [_Agree(strategy)]
+    if strategy.rank:
+        verbose = 0
+    elif verbose:
+        share = "its share" if isinstance(train.adapter, ShardedArrays) else "one batch"
+        global_batch = batch_size if share == "its share" else batch_size * strategy.size
+        print(
+            f"Data parallel on {strategy.size} processes (MPI): each step trains {share} of "
+            f"a global batch of {global_batch} on every process.",
+            flush=True,
+        )
+    return train, validation_data, verbose, callbacks, run_epoch, val_logs
+
+
+def _rank_callbacks(strategy, callbacks):
     if strategy.rank == 0:
-        if verbose:
-            share = "its share" if isinstance(train.adapter, ShardedArrays) else "one batch"
-            print(
-                f"Data parallel on {strategy.size} processes (MPI): each step trains "
-                f"{share} of a global batch of "
-                f"{batch_size if share == 'its share' else batch_size * strategy.size} on every "
-                f"process.",
-                flush=True,
-            )
-        return train, validation_data, verbose, callbacks
+        return callbacks
     kept = []
     for callback in callbacks:
         if isinstance(callback, (ModelCheckpoint, CSVLogger)) or getattr(
@@ -304,4 +337,4 @@ def prepare(strategy, train, validation_data, verbose, callbacks, batch_size):
         if hasattr(callback, "verbose"):
             callback.verbose = 0
         kept.append(callback)
-    return train, validation_data, 0, kept
+    return kept

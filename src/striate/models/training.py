@@ -205,10 +205,10 @@ def fit(
         validation_data = sources.validation(
             model, validation_data, val_batch_size, validation_steps
         )
-    strategy = distribute.active()  # None unless an MPIStrategy was made (striate.distribute)
-    if strategy is not None:
-        train, validation_data, verbose, callbacks = distributed.prepare(
-            strategy, train, validation_data, verbose, callbacks, batch_size
+    run_epoch, val_logs = _train_epoch, lambda averages: averages.logs("val_")
+    if distribute.active() is not None:  # an MPIStrategy was made: data parallel
+        train, validation_data, verbose, callbacks, run_epoch, val_logs = distributed.prepare(
+            distribute.active(), train, validation_data, verbose, callbacks, batch_size
         )
     history = History()
     steps = train.steps
@@ -218,8 +218,6 @@ def fit(
     model.history, model.stop_training, model.stop_reason = history, False, None
     # the weights trainable at the first fit after compile; packs them: see Optimizer.build
     model.optimizer.build(model.trained_weights("fit"))
-    if strategy is not None:
-        strategy.broadcast_training_state(model)
     backend.keep_freed_memory()
     with parallel.parallel_region():  # every core on the big ops (striate.parallel)
         callback_list.call("on_train_begin", {})
@@ -228,25 +226,15 @@ def fit(
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
             callback_list.call("on_epoch_begin", epoch, {})
             progbar = Progbar(train.steps, verbose)
-            epoch_args = (model, train, checker, progbar, callback_list, epoch, epochs)
-            if strategy is None:
-                logs = _train_epoch(*epoch_args)
-            else:
-                logs = distributed.train_epoch(strategy, *epoch_args)
+            logs = run_epoch(model, train, checker, progbar, callback_list, epoch, epochs)
             if logs is None:
                 break
             if validation_data is not None and sources.should_validate(epoch, validation_freq):
-                averages = _evaluation(model, validation_data, val_batch_size)
-                if strategy is None:
-                    logs.update(averages.logs("val_"))
-                else:
-                    logs.update(distributed.evaluation_logs(strategy, averages, "val_"))
+                logs.update(val_logs(_evaluation(model, validation_data, val_batch_size)))
             logs = {key: float(value) for key, value in logs.items()}
             if verbose:
                 progbar.finish(logs)
             callback_list.call("on_epoch_end", epoch, logs)
-            if strategy is not None:  # rank 0 decides (EarlyStopping...) for every rank
-                model.stop_training = strategy.agree(model.stop_training)
             if model.stop_training or (train.exhausted and steps_per_epoch):
                 break
     train.close()
@@ -343,6 +331,7 @@ def _evaluation(model, data, batch_size, progbar=None):
 def evaluate(model, x, y, batch_size, verbose, return_dict, sample_weight=None, steps=None):
     _check_compiled(model, "evaluate")
     batch_size, verbose = _batch_size(batch_size), _resolve_verbose(verbose)
+    verbose = 0 if distribute.is_worker() else verbose  # only rank 0 shows progress
     steps = sources.count(steps, "steps", "evaluate")
     data = sources.source(model, x, y, sample_weight, batch_size, steps, "evaluate")
     data = data if isinstance(data[0], data_adapters.Epochs) else data + (steps,)
@@ -368,6 +357,7 @@ def _predict_batch(model, x_batch):
 
 def predict(model, x, batch_size, verbose, steps=None):
     batch_size, verbose = _batch_size(batch_size), _resolve_verbose(verbose)
+    verbose = 0 if distribute.is_worker() else verbose
     steps = sources.count(steps, "steps", "predict")
     data = sources.source(model, x, None, None, batch_size, steps, "predict", need_y=False)
     lazy = isinstance(data[0], data_adapters.Epochs)
