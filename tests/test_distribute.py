@@ -327,3 +327,23 @@ def test_an_image_folder_is_read_in_shards(tmp_path):
     assert len(reads[0]) == 2 * 7 and len(reads[1]) == 2 * 7  # 2 epochs of its 7 files
     first, second = rank_weights(out, 2, 2)
     assert np.array_equal(first, second)
+
+
+@pytest.mark.slow
+def test_cli_train_processes_starts_mpirun_itself(tmp_path):
+    require_mpi()
+    command = [sys.executable, "-m", "striate", "train", "--dataset", "digits"]
+    command += ["--processes", "2", "--epochs", "1", "--seed", "0", "--out", "m.striate"]
+    result = subprocess.run(
+        command,
+        env=mpi_env(),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "mpirun -n 2" in result.stdout and "--distributed" in result.stdout
+    assert result.stdout.count("Epoch 1/1") == 1
+    assert os.listdir(tmp_path) == ["m.striate"]
