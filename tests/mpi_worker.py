@@ -68,10 +68,21 @@ def packed(net):
 class DumpWeights(Callback):
     """Every rank writes its weights after each epoch (a test's probe, not a user's file)."""
 
-    def __init__(self, out, rank, fail_at=None, die_at=None):
+    def __init__(self, out, rank):
         super().__init__()
-        self.out, self.rank, self.fail_at, self.die_at = out, rank, fail_at, die_at
-        self.steps, self.poison_at = 0, None
+        self.out, self.rank = out, rank
+
+    def on_epoch_end(self, epoch, logs=None):
+        np.save(os.path.join(self.out, f"rank{self.rank}-epoch{epoch + 1}.npy"), packed(self.model))
+
+
+class Faults(DumpWeights):
+    """DumpWeights, and per step: raise on rank 1, poison rank 1's weights, or kill rank 0."""
+
+    def __init__(self, out, rank, fail_at=None, die_at=None, poison_at=None):
+        super().__init__(out, rank)
+        self.fail_at, self.die_at, self.poison_at = fail_at, die_at, poison_at
+        self.steps = 0
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
@@ -81,9 +92,6 @@ class DumpWeights(Callback):
             self.model.weights[0].data[...] = np.inf  # rank 1's next loss is not finite
         if self.die_at is not None and self.rank == 0 and self.steps == self.die_at:
             os.kill(os.getpid(), signal.SIGKILL)  # a job killed mid-epoch: no cleanup at all
-
-    def on_epoch_end(self, epoch, logs=None):
-        np.save(os.path.join(self.out, f"rank{self.rank}-epoch{epoch + 1}.npy"), packed(self.model))
 
 
 def main():
@@ -100,6 +108,7 @@ def main():
     parser.add_argument("--die-at", type=int, default=None)
     parser.add_argument("--checkpoint", action="store_true")
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--checkpoint-every", type=int, default=None)
     parser.add_argument("--poison-at", type=int, default=None)
     parser.add_argument("--early-stop", action="store_true")
     parser.add_argument("--data", default="arrays", help="arrays, pydataset or a folder")
@@ -129,13 +138,18 @@ def main():
             args.data, image_size=(8, 8), color_mode="grayscale", batch_size=args.batch, seed=1
         )
         train = folder
-    callbacks = [DumpWeights(args.out, strategy.rank, args.fail_at, args.die_at)]
-    callbacks[0].poison_at = args.poison_at
+    faults = (args.fail_at, args.die_at, args.poison_at)
+    if any(v is not None for v in faults):
+        callbacks = [Faults(args.out, strategy.rank, *faults)]
+    else:  # no per-batch hook: only rank 0's ModelCheckpoint or progress bar may have one
+        callbacks = [DumpWeights(args.out, strategy.rank)]
     if args.early_stop:  # the second epoch cannot improve by 10: stop there, on every rank
         callbacks.append(EarlyStopping(monitor="val_loss", patience=0, min_delta=10, verbose=1))
         callbacks.append(ReduceLROnPlateau(monitor="loss", patience=0, min_delta=10, factor=0.5))
     if args.checkpoint:
-        callbacks.append(ModelCheckpoint(os.path.join(args.out, "ckpt-{epoch}.striate")))
+        every = args.checkpoint_every or "epoch"  # batches: a per-batch hook on rank 0 only
+        path = os.path.join(args.out, "ckpt-{epoch}.striate")
+        callbacks.append(ModelCheckpoint(path, save_freq=every))
     history = net.fit(
         *(train if isinstance(train, tuple) else (train,)),
         batch_size=None if read is not None else args.batch,

@@ -176,6 +176,16 @@ def test_deciding_callbacks_decide_the_same_on_every_rank(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_per_batch_callback_on_rank_0_only(tmp_path, worker):
+    """ModelCheckpoint(save_freq=2) lives on rank 0 alone: its per-batch hook must not
+    change which collectives the ranks run."""
+    ok(mpirun(2, tmp_path, "--epochs", 2, "--checkpoint", "--checkpoint-every", 2))
+    expected, _ = reference(worker, "sgd", 96, 32, 2)
+    assert relative(rank_weights(tmp_path, 2, 2)[1], expected[1]) < 1e-10
+    assert sorted(p for p in os.listdir(tmp_path) if p.endswith(".striate"))
+
+
+@pytest.mark.slow
 def test_a_loss_that_is_not_finite_on_one_rank_stops_every_rank(tmp_path):
     result = ok(mpirun(2, tmp_path, "--epochs", 3, "--poison-at", 2))  # rank 1's weights: inf
     # rank 0 (whose loss is finite) stops too, and alone says so

@@ -242,13 +242,13 @@ def train_epoch(strategy, model, train, checker, progbar, callback_list, epoch, 
         if count:
             averages.add(loss_value, y, outputs_, weight, per_output)
         done += 1
-        if live:
+        if live:  # collectives on every rank: rank 0 chose `live` (its callbacks are a superset)
             logs = strategy.global_averages(averages).logs()
             if batch_hooks:
                 callback_list.call("on_train_batch_end", step, logs)
             progbar.update(step + 1, logs)
-        if strategy.agree(model.stop_training) if batch_hooks else model.stop_training:
-            model.stop_training = True
+            model.stop_training = strategy.agree(model.stop_training)
+        if model.stop_training:
             break
     if done == 0:
         return None
