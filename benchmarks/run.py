@@ -117,7 +117,7 @@ def main():
     for workload, seconds, peak in rows:
         cells = [workload, f"{seconds['striate']:.2f}"]
         cells += [f"{seconds[p]:.2f}" for p in peers]
-        cells += [f"{seconds['striate'] / seconds[p]:.2f}" for p in peers]
+        cells += [f"{seconds['striate'] / seconds[p]:.3g}" for p in peers]
         cells += [f"{peak['striate']:.0f}"] + [f"{peak[p]:.0f}" for p in peers]
         print("| " + " | ".join(cells) + " |")
 

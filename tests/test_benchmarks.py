@@ -38,7 +38,7 @@ def test_quick_benchmark_runs_every_workload_against_the_installed_peers():
         for line in lines
         if line.startswith("| ") and not line.startswith("| workload")
     }
-    assert set(rows) == {"article", "convnet", "predict"}
+    assert set(rows) == {"article", "convnet", "predict", "resnet"}
     for row in rows.values():
         cells = [cell.strip() for cell in row.strip("|").split("|")]
         assert len(cells) == len(header.strip("|").split("|"))

@@ -26,6 +26,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `train --processes` relaunches it
     try:
         apply_threads_option(args)
         args.handler(args)

@@ -35,6 +35,9 @@ EXAMPLES = """examples:
       (chosen with --seed) are held out for validation
   striate train --model my_model.py --dataset cifar10
       my_model.py defines build_model(input_shape, classes) returning a striate model
+  mpirun -n 2 python -m mpi4py -m striate train --dataset digits --distributed
+      data parallel on 2 processes (MPI): the same result as one process, --batch-size is
+      the global batch; only rank 0 prints and saves (--processes 2 runs mpirun for you)
 """
 
 
@@ -94,11 +97,34 @@ def register(commands):
         help="image folders: skip (with a warning naming it) a file or folder "
         "that cannot be read, instead of stopping",
     )
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="train data parallel on the processes mpirun started (needs "
+        "pip install 'striate[mpi]'); --batch-size is the global batch",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int_option(1),
+        default=None,
+        metavar="N",
+        help="start N processes on this machine with mpirun and train with --distributed",
+    )
     parser.set_defaults(handler=run)
     add_threads_option(parser)
 
 
 def run(args):
+    from striate.cli import train_distributed
+
+    if getattr(args, "processes", None):
+        return train_distributed.launch(args)
+    if not getattr(args, "distributed", False):
+        return _run(args)
+    return train_distributed.run(args, _run)
+
+
+def _run(args):
     import numpy as np
 
     from striate import utils

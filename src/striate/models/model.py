@@ -13,6 +13,7 @@ import numpy as np
 from striate import losses as losses_module
 from striate import metrics as metrics_module
 from striate import optimizers as optimizers_module
+from striate.distribute import mpi as distribute
 from striate.layers import tracking
 from striate.layers.base import Layer, default_name
 from striate.layers.core import InputLayer
@@ -358,11 +359,16 @@ class Model(Layer):
     # -- files -----------------------------------------------------------------------------------
     def save(self, filepath, overwrite=True):
         """Write one file with the architecture, weights, compile settings and training state
-        (see `striate.saving`); `load_model(filepath)` reads it back."""
+        (see `striate.saving`); `load_model(filepath)` reads it back. Under an
+        `MPIStrategy` only rank 0 writes."""
+        if distribute.is_worker():
+            return None
         tool("save_model", f"{type(self).__name__}.save")(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite=True):
         """Write only the weights (with layer names and shapes, checked by `load_weights`)."""
+        if distribute.is_worker():
+            return None
         where = f"{type(self).__name__}.save_weights"
         tool("save_weights", where)(self, filepath, overwrite=overwrite)
 

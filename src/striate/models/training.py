@@ -17,6 +17,8 @@ import numpy as np
 
 from striate import backend, parallel
 from striate.callbacks import CallbackList, History
+from striate.distribute import loop as distributed
+from striate.distribute import mpi as distribute
 from striate.layers.base import format_shape
 from striate.models import batches, data_adapters, outputs, sources
 from striate.models import penalties as penalties_module
@@ -213,6 +215,11 @@ def fit(
         validation_data = sources.validation(
             model, validation_data, val_batch_size, validation_steps
         )
+    run_epoch, val_logs = _train_epoch, lambda averages: averages.logs("val_")
+    if distribute.active() is not None:  # an MPIStrategy was made: data parallel
+        train, validation_data, verbose, callbacks, run_epoch, val_logs = distributed.prepare(
+            distribute.active(), train, validation_data, verbose, callbacks, batch_size
+        )
     history = History()
     steps = train.steps
     params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
@@ -229,11 +236,11 @@ def fit(
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
             callback_list.call("on_epoch_begin", epoch, {})
             progbar = Progbar(train.steps, verbose)
-            logs = _train_epoch(model, train, checker, progbar, callback_list, epoch, epochs)
+            logs = run_epoch(model, train, checker, progbar, callback_list, epoch, epochs)
             if logs is None:
                 break
             if validation_data is not None and sources.should_validate(epoch, validation_freq):
-                logs.update(_evaluation(model, validation_data, val_batch_size).logs("val_"))
+                logs.update(val_logs(_evaluation(model, validation_data, val_batch_size)))
             logs = {key: float(value) for key, value in logs.items()}
             if verbose:
                 progbar.finish(logs)
@@ -340,6 +347,7 @@ def _evaluation(model, data, batch_size, progbar=None):
 def evaluate(model, x, y, batch_size, verbose, return_dict, sample_weight=None, steps=None):
     _check_compiled(model, "evaluate")
     batch_size, verbose = _batch_size(batch_size), _resolve_verbose(verbose)
+    verbose = 0 if distribute.is_worker() else verbose  # only rank 0 shows progress
     steps = sources.count(steps, "steps", "evaluate")
     data = sources.source(model, x, y, sample_weight, batch_size, steps, "evaluate")
     data = data if isinstance(data[0], data_adapters.Epochs) else data + (steps,)
@@ -365,6 +373,7 @@ def _predict_batch(model, x_batch):
 
 def predict(model, x, batch_size, verbose, steps=None):
     batch_size, verbose = _batch_size(batch_size), _resolve_verbose(verbose)
+    verbose = 0 if distribute.is_worker() else verbose
     steps = sources.count(steps, "steps", "predict")
     data = sources.source(model, x, None, None, batch_size, steps, "predict", need_y=False)
     lazy = isinstance(data[0], data_adapters.Epochs)
