@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 
 from striate import backend, parallel
-from striate.callbacks import CallbackList, History
+from striate.callbacks import CallbackList, Doctor, History
 from striate.layers.base import format_shape
 from striate.models import batches, data_adapters, outputs, sources
 from striate.models import penalties as penalties_module
@@ -160,6 +160,7 @@ def fit(
     validation_steps=None,
     validation_freq=1,
     validation_batch_size=None,
+    doctor=True,
 ):
     _check_compiled(model, "fit")
     batch_size, verbose = _batch_size(batch_size), _resolve_verbose(verbose)
@@ -216,6 +217,7 @@ def fit(
     history = History()
     steps = train.steps
     params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
+    doctor, callbacks = Doctor.attach(callbacks, doctor, model, None if checker else (x, y))
     # History goes last, as in Keras, so it records what callbacks add (e.g. learning_rate)
     callback_list = CallbackList(list(callbacks or []) + [history], model, params)
     model.history, model.stop_training, model.stop_reason = history, False, None
@@ -229,7 +231,7 @@ def fit(
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
             callback_list.call("on_epoch_begin", epoch, {})
             progbar = Progbar(train.steps, verbose)
-            logs = _train_epoch(model, train, checker, progbar, callback_list, epoch, epochs)
+            logs = _train_epoch(model, train, checker, progbar, callback_list, epoch, epochs, doctor)
             if logs is None:
                 break
             if validation_data is not None and sources.should_validate(epoch, validation_freq):
@@ -247,7 +249,7 @@ def fit(
     return history
 
 
-def _train_epoch(model, train, checker, progbar, callback_list, epoch, epochs):
+def _train_epoch(model, train, checker, progbar, callback_list, epoch, epochs, doctor=None):
     variables = model.trained_weights("fit")
     optimizer = model.optimizer
     averages = _averages(model)
@@ -262,12 +264,16 @@ def _train_epoch(model, train, checker, progbar, callback_list, epoch, epochs):
         loss, outputs_, per_output = _loss_step(model, x_batch, y_batch, weight, True, penalties)
         loss_value = float(loss.data)
         if not math.isfinite(loss_value):
+            if doctor is not None:
+                doctor.on_bad_loss(x_batch, variables)
             _stop_on_bad_loss(model, loss_value, epoch, epochs, step, train.steps)
             return None
         loss.backward()
         optimizer.apply(variables)
         if penalties is not None:
             penalties.constrain()  # after the optimizer's step, as Keras's optimizer does
+        if doctor is not None:  # it only reads the step (striate.callbacks.Doctor)
+            doctor.after_step(step, x_batch, y_batch, outputs_, loss_value, variables)
         for variable in variables:
             variable.grad = None
         averages.add(loss_value, y_batch, outputs_, weight, per_output)
