@@ -167,6 +167,7 @@ class Doctor(Callback):
         self._epoch = epoch
 
     def on_epoch_end(self, epoch, logs=None):
+        self._plateau()
         self._say()
         if self.verbose >= 2 and self.health["checks"]:
             from striate.doctor.report import epoch_line
