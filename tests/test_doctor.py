@@ -190,7 +190,12 @@ def test_training_is_bit_for_bit_the_same_with_the_doctor_checking_every_step():
         )
         model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
         model.fit(
-            x / np.float32(255), y, batch_size=16, epochs=2, verbose=0, callbacks=callbacks,
+            x / np.float32(255),
+            y,
+            batch_size=16,
+            epochs=2,
+            verbose=0,
+            callbacks=callbacks,
             doctor=callbacks is not None,
         )
         weights.append([w.data.copy() for w in model.weights])
@@ -210,8 +215,19 @@ def test_cli_doctor_reports_and_show_health_draws(tmp_path, capsys):
     pytest.importorskip("sklearn")
     health = tmp_path / "health.json"
     code = main(
-        ["doctor", "article", "--dataset", "digits", "--raw-pixels", "--samples", "300",
-         "--verbose", "0", "--health", str(health)]
+        [
+            "doctor",
+            "article",
+            "--dataset",
+            "digits",
+            "--raw-pixels",
+            "--samples",
+            "300",
+            "--verbose",
+            "0",
+            "--health",
+            str(health),
+        ]
     )
     out = capsys.readouterr().out
     assert code == 0 and "Inputs range 0..255" in out and "Per layer" in out

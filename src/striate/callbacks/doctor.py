@@ -57,18 +57,16 @@ class Doctor(Callback):
     def attach(callbacks, enabled, model, data):
         """The Doctor of `fit`, begun on `data` ((x, y) arrays, or None: the first batch): the
         one in `callbacks`, else a default one when `enabled` and the environment allows, else
-        None. Returns (doctor, callbacks)."""
+        `OFF`, which does nothing. Returns (doctor, callbacks)."""
         from striate.doctor.findings import enabled_by_environment
 
         callbacks = list(callbacks or [])
         doctor = next((c for c in callbacks if isinstance(c, Doctor)), None)
         if doctor is None:
             if not isinstance(enabled, (bool, np.bool_)):
-                raise TypeError(
-                    f"fit: doctor must be True or False. Received: doctor={enabled!r}"
-                )
+                raise TypeError(f"fit: doctor must be True or False. Received: doctor={enabled!r}")
             if not enabled or not enabled_by_environment():
-                return None, callbacks
+                return OFF, callbacks
             doctor = Doctor()
             callbacks.append(doctor)
         doctor.begin(model, *(data or (None, None)))
@@ -147,7 +145,9 @@ class Doctor(Callback):
             "layers": {},
         }
         if self._steps is not None and not isinstance(x, list):
-            check["layers"] = sampled.activation_stats(self.model, first[: self.sample], self._steps)
+            check["layers"] = sampled.activation_stats(
+                self.model, first[: self.sample], self._steps
+            )
         self.health["checks"].append(check)
         self._add(sampled.findings_of(check, len(self.health["checks"]) == 1))
         self._plateau()
@@ -235,3 +235,16 @@ class Doctor(Callback):
         """Write `health` as JSON (what `striate show health` draws)."""
         with open(path, "w", encoding="utf-8") as handle:
             json.dump(self.health, handle)
+
+
+class _Off:
+    """What `fit` calls when the doctor is off: nothing happens."""
+
+    def after_step(self, step, x, y, outputs, loss_value, variables):
+        pass
+
+    def on_bad_loss(self, x, variables):
+        pass
+
+
+OFF = _Off()

@@ -36,7 +36,9 @@ def register(commands):
     from striate.zoo import MODELS
 
     parser = add_parser(
-        commands, "doctor", "run a short diagnostic fit and report why a model is not learning",
+        commands,
+        "doctor",
+        "run a short diagnostic fit and report why a model is not learning",
         EXAMPLES,
     )
     parser.add_argument(
@@ -99,7 +101,11 @@ def run(args):
         f"batch size {args.batch_size}, a check every {doctor.every} steps"
     )
     model.fit(
-        x, y, batch_size=args.batch_size, epochs=args.epochs, verbose=args.verbose,
+        x,
+        y,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        verbose=args.verbose,
         callbacks=[doctor],
     )
     print()

@@ -70,6 +70,8 @@ def report(health):
             )
     clipped = [c["clipped"] for c in checks if c.get("clipped") is not None]
     if clipped:
-        lines.append(f"  clipped share  (true class < epsilon)  {clipped[0]:.0%} -> {clipped[-1]:.0%}")
+        lines.append(
+            f"  clipped share  (true class < epsilon)  {clipped[0]:.0%} -> {clipped[-1]:.0%}"
+        )
     lines.append(f"Doctor overhead: {health.get('overhead', 0.0):.1%} of training time.")
     return "\n".join(lines)

@@ -212,8 +212,7 @@ def _gradient_findings(check, first_check):
                     f"The gradients vanish on their way back: layer '{first}' gets "
                     f"{rel_first / rel_last:.2g} times the relative gradient of layer "
                     f"'{last}'.",
-                    "the first layers barely learn: the network trains as if it were "
-                    "shallow.",
+                    "the first layers barely learn: the network trains as if it were shallow.",
                     "use ReLU instead of sigmoid/tanh in hidden layers, add "
                     "BatchNormalization, or use residual connections.",
                 )

@@ -152,9 +152,7 @@ def learning_rate(optimizer):
         why = "the weights barely move: the loss will not go down in any usable time."
     default = 0.01 if name == "SGD" else 0.001
     return [
-        Finding(
-            "learning_rate", "", seen, why, f"start from {name}(learning_rate={default:g})."
-        )
+        Finding("learning_rate", "", seen, why, f"start from {name}(learning_rate={default:g}).")
     ]
 
 
@@ -192,7 +190,9 @@ def activation_loss(model):
             "a softmax over one unit is always 1 (nothing to learn); over several it makes "
             "the labels compete, which binary (multi-label) targets do not."
         )
-        fix = "use activation='sigmoid' with binary_crossentropy, or softmax with a categorical loss."
+        fix = (
+            "use activation='sigmoid' with binary_crossentropy, or softmax with a categorical loss."
+        )
     elif name != "binary_crossentropy" and activation == "sigmoid" and units != 1:
         seen = f"{layer} ends in sigmoid, and the loss is {name}."
         why = "sigmoid outputs do not sum to 1, so they are not one distribution over the classes."

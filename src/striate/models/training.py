@@ -231,7 +231,9 @@ def fit(
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
             callback_list.call("on_epoch_begin", epoch, {})
             progbar = Progbar(train.steps, verbose)
-            logs = _train_epoch(model, train, checker, progbar, callback_list, epoch, epochs, doctor)
+            logs = _train_epoch(
+                model, train, checker, progbar, callback_list, epoch, epochs, doctor
+            )
             if logs is None:
                 break
             if validation_data is not None and sources.should_validate(epoch, validation_freq):
@@ -249,7 +251,7 @@ def fit(
     return history
 
 
-def _train_epoch(model, train, checker, progbar, callback_list, epoch, epochs, doctor=None):
+def _train_epoch(model, train, checker, progbar, callback_list, epoch, epochs, doctor):
     variables = model.trained_weights("fit")
     optimizer = model.optimizer
     averages = _averages(model)
@@ -264,16 +266,14 @@ def _train_epoch(model, train, checker, progbar, callback_list, epoch, epochs, d
         loss, outputs_, per_output = _loss_step(model, x_batch, y_batch, weight, True, penalties)
         loss_value = float(loss.data)
         if not math.isfinite(loss_value):
-            if doctor is not None:
-                doctor.on_bad_loss(x_batch, variables)
+            doctor.on_bad_loss(x_batch, variables)  # where the NaN appeared (the doctor)
             _stop_on_bad_loss(model, loss_value, epoch, epochs, step, train.steps)
             return None
         loss.backward()
         optimizer.apply(variables)
         if penalties is not None:
             penalties.constrain()  # after the optimizer's step, as Keras's optimizer does
-        if doctor is not None:  # it only reads the step (striate.callbacks.Doctor)
-            doctor.after_step(step, x_batch, y_batch, outputs_, loss_value, variables)
+        doctor.after_step(step, x_batch, y_batch, outputs_, loss_value, variables)  # reads only
         for variable in variables:
             variable.grad = None
         averages.add(loss_value, y_batch, outputs_, weight, per_output)

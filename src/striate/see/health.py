@@ -57,7 +57,9 @@ def health_picture(health):
     """The loss per step, then one panel per statistic, a line per layer, at the checked steps."""
     health = load_health(health)
     checks = health["checks"]
-    panels = [p for p in _PANELS if any(v is not None for c in checks for v in _values(c, p[0]).values())]
+    panels = [
+        p for p in _PANELS if any(v is not None for c in checks for v in _values(c, p[0]).values())
+    ]
     fig = draw.figure(4.2 * (1 + len(panels)), 3.6)
     axes = fig.subplots(1, 1 + len(panels), squeeze=False)[0]
     loss = [v if v is not None and math.isfinite(v) else math.nan for v in health.get("loss", [])]
