@@ -211,6 +211,7 @@ def test_report_and_errors():
         Doctor(budget=0)
 
 
+@pytest.mark.slow  # a CLI run that trains (about 1 s)
 def test_cli_doctor_reports_and_show_health_draws(tmp_path, capsys):
     pytest.importorskip("sklearn")
     health = tmp_path / "health.json"

@@ -1,0 +1,62 @@
+"""What the training doctor costs: one epoch of the article and the convnet workloads
+(workloads.py) with the default doctor on and with `fit(..., doctor=False)`, alternating
+(on, off, on, off...) in this process, the same seed each time (the same numbers: the doctor
+only reads). Prints a Markdown table: median seconds on and off, their ratio, and the share of
+the epoch the doctor itself measured (`history.health["overhead"]`: its checks' time over the
+training time), the steadier of the two numbers on a busy machine.
+
+    .venv/bin/python benchmarks/doctor_overhead.py                  # 60,000 samples, 3 pairs
+    .venv/bin/python benchmarks/doctor_overhead.py --samples 10000 --pairs 2
+"""
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import workloads
+
+
+def one_epoch(workload, x, y, doctor):
+    import striate
+
+    striate.utils.set_random_seed(0)
+    model = striate.zoo.article() if workload == "article" else striate.zoo.convnet()
+    batch = 32 if workload == "article" else 128
+    if workload == "convnet":
+        x = x / np.float32(255)
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
+    start = time.perf_counter()
+    history = model.fit(x, y, batch_size=batch, epochs=1, verbose=0, doctor=doctor)
+    seconds = time.perf_counter() - start
+    health = history.health or {}
+    return seconds, health.get("overhead"), len(health.get("checks", []))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=60000)
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--workloads", default="article,convnet")
+    args = parser.parse_args()
+    x, y, _ = workloads.load(args.samples)
+    print("| workload | doctor on s | doctor off s | on / off | doctor's own share | checks |")
+    print("|---|---|---|---|---|---|")
+    for workload in args.workloads.split(","):
+        on, off, shares, checks = [], [], [], 0
+        for _ in range(args.pairs):
+            seconds, share, checks = one_epoch(workload, x, y, True)
+            on.append(seconds)
+            shares.append(share)
+            off.append(one_epoch(workload, x, y, False)[0])
+        ratio = statistics.median(on) / statistics.median(off)
+        print(
+            f"| {workload} | {statistics.median(on):.2f} ({min(on):.2f}-{max(on):.2f}) | "
+            f"{statistics.median(off):.2f} ({min(off):.2f}-{max(off):.2f}) | {ratio:.3f} | "
+            f"{statistics.median(shares):.1%} | {checks} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
