@@ -52,9 +52,10 @@ def train(model, x, y, optimizer="adam", loss="sparse_categorical_crossentropy",
 def test_raw_pixels_warn_once_naming_the_range_and_the_fix():
     striate.utils.set_random_seed(0)
     x, y = images()
-    history, found, said = train(article(), x, y, epochs=2)
+    model = article()
+    history, found, said = train(model, x, y, epochs=2)
     assert len(said) == 1, said  # one block, not a flood
-    assert "Inputs range 0..2" in said[0] and "Conv2D 'conv2d'" in said[0]
+    assert "Inputs range 0..2" in said[0] and f"Conv2D '{model.layers[0].name}'" in said[0]
     assert "divide by 255" in said[0] and "Rescaling(1/255)" in said[0]
     assert found["input_range"]["sure"] and found["input_range"]["step"] == -1
 

@@ -17,6 +17,7 @@ imported when training starts (`striate.doctor`), as the model tools are.
 
 import json
 import math
+import sys
 import time
 
 import numpy as np
@@ -78,25 +79,32 @@ class Doctor(Callback):
         self._step = self._last = self._epoch = 0
         self._train = self._spent = self._cost = 0.0
         self._mark = self._before = None
-        self._started = False
+        self._started, self._data = False, None
 
     # -- called by fit ---------------------------------------------------------------------
     def begin(self, model, x, y):
         """Start checks on the training data (arrays; None: on the first batch instead)."""
-        from striate.doctor import sampled, start, walk
+        from striate.doctor import sampled, walk
 
         self._reset()
         self.model = model
         self._modules = (sampled, walk)
         self._owner, self._order = sampled.owners(model)
         self._steps = walk.steps_or_none(model)
-        if x is not None:
-            self._start(start, x, y)
+        # checked at the first step, in fit's parallel region (one BLAS thread, as training)
+        self._data = (x, y) if x is not None else None
         self._before = {id(v): v.data.copy() for v in model.weights}  # the first step is checked
         self._mark = time.perf_counter()
 
-    def _start(self, start, x, y):
+    def _ensure_started(self, x, y):
+        """The start checks, once: on the training arrays, else on the first batch."""
+        if self._started:
+            return
+        from striate.doctor import start
+
         self._started = True
+        x, y = self._data or (x, y)
+        self._data = None
         self._add(start.start_checks(self.model, x, y), epoch=-1, step=-1)
 
     def after_step(self, step, x, y, outputs, loss_value, variables):
@@ -127,10 +135,7 @@ class Doctor(Callback):
 
     def _check(self, x, y, outputs, loss_value, variables):
         sampled, walk = self._modules
-        if not self._started:
-            from striate.doctor import start
-
-            self._start(start, x, y)
+        self._ensure_started(x, y)
         first = x[0] if isinstance(x, list) else x
         before = [self._before.get(id(v), v.data) for v in variables]
         check = {
@@ -157,6 +162,7 @@ class Doctor(Callback):
     def on_bad_loss(self, x, variables):
         """The loss is NaN or inf: find where it first appeared, and say it now."""
         sampled, _ = self._modules
+        self._ensure_started(x, None)
         first = x[0] if isinstance(x, list) else x
         finding = sampled.locate_nonfinite(self.model, first[: self.sample], variables, self._owner)
         self._add([finding])
@@ -225,8 +231,11 @@ class Doctor(Callback):
         pending, self._pending = self._pending, []
         sure = [f for f in pending if f.sure]
         notes = [f for f in pending if not f.sure]
-        if (sure or (notes and self.verbose)) and self.params.get("verbose"):
-            print(flush=True)  # end the progress line first
+        if (sure or (notes and self.verbose)) and self.params.get("verbose") == 1:
+            from striate.models.progress import is_interactive
+
+            if is_interactive(sys.stdout):
+                print(flush=True)  # end the progress bar's line first
         warn(sure)
         if notes and self.verbose >= 1:
             print(block(notes, title="striate doctor notes"), flush=True)
