@@ -19,9 +19,10 @@ import workloads
 
 def one_epoch(workload, x, y, doctor):
     import striate
+    from striate import zoo
 
     striate.utils.set_random_seed(0)
-    model = striate.zoo.article() if workload == "article" else striate.zoo.convnet()
+    model = zoo.article() if workload == "article" else zoo.convnet()
     batch = 32 if workload == "article" else 128
     if workload == "convnet":
         x = x / np.float32(255)

@@ -89,7 +89,7 @@ class Doctor(Callback):
         self._reset()
         self.model = model
         self._modules = (sampled, walk)
-        self._owner, self._order = sampled.owners(model)
+        self._owner, _ = sampled.owners(model)
         self._steps = walk.steps_or_none(model)
         # checked at the first step, in fit's parallel region (one BLAS thread, as training)
         self._data = (x, y) if x is not None else None
@@ -154,7 +154,7 @@ class Doctor(Callback):
                 self.model, first[: self.sample], self._steps
             )
         self.health["checks"].append(check)
-        self._add(sampled.findings_of(check, len(self.health["checks"]) == 1))
+        self._add(sampled.findings_of(check))
         self._plateau()
         self._last = self._step
         self._say()
@@ -164,7 +164,7 @@ class Doctor(Callback):
         sampled, _ = self._modules
         self._ensure_started(x, None)
         first = x[0] if isinstance(x, list) else x
-        finding = sampled.locate_nonfinite(self.model, first[: self.sample], variables, self._owner)
+        finding = sampled.locate_nonfinite(self.model, first, variables, self._owner)
         self._add([finding])
         self._say()
 

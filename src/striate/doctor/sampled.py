@@ -115,7 +115,7 @@ def clipped_share(model, outputs, y):
     return float(np.mean(p_true < backend.epsilon()))
 
 
-def findings_of(check, first_check):
+def findings_of(check):
     """The findings one sampled check's numbers show (`check`: the dict the callback records)."""
     found = []
     for name, entry in check["layers"].items():
@@ -147,7 +147,7 @@ def findings_of(check, first_check):
                     sure=False,
                 )
             )
-    found += _gradient_findings(check, first_check)
+    found += _gradient_findings(check)
     clipped = check.get("clipped")
     if clipped is not None and clipped >= CLIPPED_SURE:
         keras3 = backend.crossentropy_rule() == "keras3"
@@ -170,7 +170,7 @@ def findings_of(check, first_check):
     return found
 
 
-def _gradient_findings(check, first_check):
+def _gradient_findings(check):
     found = []
     ratios = check.get("update_ratio", {})
     worst = max(ratios, key=ratios.get, default=None)
@@ -221,7 +221,8 @@ def _gradient_findings(check, first_check):
 
 
 def locate_nonfinite(model, x, variables, owner):
-    """A Finding saying where a NaN or inf first appears for the batch `x`."""
+    """A Finding saying where a NaN or inf first appears for the batch `x` (the whole batch:
+    the sample that overflows may be any of them)."""
     for variable in variables:
         if not np.isfinite(variable.data).all():
             name = owner.get(id(variable)) or variable.name
