@@ -238,3 +238,20 @@ def test_cli_doctor_reports_and_show_health_draws(tmp_path, capsys):
     assert main(["show", "health", str(health), "--out", str(tmp_path / "h.png")]) == 0
     assert (tmp_path / "h.png").stat().st_size > 1000
     assert main(["show", "health", str(tmp_path / "missing.json")]) == 2
+    assert main(["doctor", "article", "--dataset", "nope"]) == 2
+    assert main(["doctor", "article", "--dataset", "digits", "--health", str(tmp_path)]) == 2
+    assert "--health" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # a CLI training run
+def test_cli_train_warns_as_fit_does_and_writes_the_health_record(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    health, out = tmp_path / "health.json", str(tmp_path / "m.striate")
+    args = ["train", "--dataset", "digits", "--epochs", "1", "--verbose", "0", "--out", out]
+    with pytest.warns(DoctorWarning, match="Inputs range 0..255"):
+        assert main(args + ["--raw-pixels", "--health", str(health)]) == 0
+    assert json.loads(health.read_text())["findings"][0]["kind"] == "input_range"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DoctorWarning)
+        assert main(args) == 0  # pixels / 255: nothing to say
+        assert main(args + ["--raw-pixels", "--no-doctor"]) == 0
