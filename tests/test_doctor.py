@@ -255,3 +255,13 @@ def test_cli_train_warns_as_fit_does_and_writes_the_health_record(tmp_path, caps
         warnings.simplefilter("error", DoctorWarning)
         assert main(args) == 0  # pixels / 255: nothing to say
         assert main(args + ["--raw-pixels", "--no-doctor"]) == 0
+
+
+def test_clipped_share_warns_under_keras3s_rule_and_is_a_note_under_logits(crossentropy_rule):
+    striate.utils.set_random_seed(0)
+    x, y = images()
+    _, found, said = train(article(), x, y)
+    clipped = found["clipped"]
+    assert clipped["sure"] == (crossentropy_rule == "keras3")
+    assert "probability under 1e-07" in clipped["seen"]
+    assert ("clipped" in said[0]) == (crossentropy_rule == "keras3")
