@@ -6,6 +6,7 @@ Keras's rule: an improvement is `value + min_delta < best` ('min') or `value - m
 """
 
 from striate.callbacks.base import Callback, CallbackList, History, LambdaCallback
+from striate.callbacks.doctor import Doctor
 from striate.callbacks.files import CSVLogger, ModelCheckpoint
 from striate.callbacks.monitor import (
     EarlyStopping,
@@ -19,6 +20,7 @@ __all__ = [
     "CSVLogger",
     "Callback",
     "CallbackList",
+    "Doctor",
     "EarlyStopping",
     "History",
     "LambdaCallback",

@@ -74,12 +74,14 @@ class LambdaCallback(Callback):
 
 
 class History(Callback):
-    """Records each epoch's logs: `history.history['val_acc']` is a list, one value per epoch."""
+    """Records each epoch's logs: `history.history['val_acc']` is a list, one value per epoch.
+    `health`: what the training doctor measured (`striate.callbacks.Doctor`), or None."""
 
     def __init__(self):
         super().__init__()
         self.epoch = []
         self.history = {}
+        self.health = None
 
     def on_train_begin(self, logs=None):
         self.epoch = []

@@ -32,6 +32,7 @@ EXAMPLES = """examples:
   striate show confusion --dataset digits --out confusion.png
   striate show curves training.csv --out curves.png   a CSVLogger file or a JSON history
   striate show summary --model convnet                 output-size arithmetic, MACs, fields
+  striate show health health.json --out health.png     the doctor's record (striate doctor)
 """
 
 WHAT = {
@@ -45,6 +46,7 @@ WHAT = {
     "curves": "training curves from a CSVLogger CSV or a JSON history",
     "confusion": "the confusion matrix on a dataset's test split",
     "summary": "the detailed summary: output-size arithmetic, MACs, receptive fields",
+    "health": "per-layer dead units, saturation, gradient norms and the loss over training",
 }
 _TERMINAL = ("maps", "filters", "probs", "saliency")
 
@@ -66,9 +68,11 @@ def register(commands):
         )
         if what == "curves":
             sub.add_argument("history", help="CSV (epoch,loss,acc,val_loss,...) or JSON file")
+        elif what == "health":
+            sub.add_argument("history", help="a health JSON file (striate doctor --health)")
         else:
             _model_options(sub, what)
-        if what not in ("curves", "summary", "filters", "confusion"):
+        if what not in ("curves", "health", "summary", "filters", "confusion"):
             _input_options(sub)
         if what in ("filters", "maps", "conv", "pool", "field"):
             sub.add_argument("--layer", help="layer name or index (default: the first that fits)")
@@ -194,7 +198,7 @@ def _position(text):
 def run(args):
     from striate.see import draw
 
-    if args.what == "curves":
+    if args.what in ("curves", "health"):
         return pictures.curves(args)
     if args.what in ("conv", "pool") and args.example:
         return pictures.example(args)

@@ -190,11 +190,16 @@ def summary(session, args):
 def curves(args):
     from striate import see
 
+    load, picture = (
+        (see.load_health, see.health_picture)
+        if args.what == "health"
+        else (see.load_history, see.training_curves)
+    )
     try:
-        history = see.load_history(args.history)
+        history = load(args.history)
     except (OSError, ValueError) as error:
         raise UserError(str(error)) from None
-    write(see.training_curves(history), args, "curves.png")
+    write(picture(history), args, f"{args.what}.png")
 
 
 # the handlers of the pictures drawn from a model (`curves` and `--example` need none)

@@ -92,6 +92,15 @@ def register(commands):
     )
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
     parser.add_argument(
+        "--health",
+        metavar="FILE",
+        default=None,
+        help="write the training doctor's record as JSON (striate show health FILE)",
+    )
+    parser.add_argument(
+        "--no-doctor", action="store_true", help="train without the training doctor's checks"
+    )
+    parser.add_argument(
         "--skip-unreadable",
         action="store_true",
         help="image folders: skip (with a warning naming it) a file or folder "
@@ -185,13 +194,15 @@ def _run(args):
     model.summary()
     if not model.compiled:
         model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
-    model.fit(
+    history = model.fit(
         *train_args,
         batch_size=None if folder else args.batch_size,
         epochs=args.epochs,
         validation_data=test_args[0] if folder else test_args,
         verbose=args.verbose,
+        doctor=not args.no_doctor,
     )
+
     results = model.evaluate(*test_args, batch_size=None if folder else args.batch_size, verbose=0)
     names = ["loss"] + [metric for metric, _ in model.metrics]
     split = "validation" if folder else "test"
@@ -203,6 +214,8 @@ def _run(args):
     )
     model.metadata = metadata
     _save(model, out)
+    if args.health and history.health is not None:  # after the model is safe
+        _write_health(history.health, args.health)
 
 
 def _save(model, out):
@@ -226,6 +239,17 @@ def _save(model, out):
             f"{error}; saved it to {spare} instead: move it where you want it"
         ) from None
     print(f"Saved the model to {out}")
+
+
+def _write_health(health, path):
+    import json
+
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(health, handle)
+    except OSError as error:
+        raise UserError(f"--health {path}: {error.strerror or error}") from None
+    print(f"Wrote the doctor's record to {path} (striate show health {path})")
 
 
 def _short_name(folder):

@@ -200,8 +200,9 @@ class GradientBuffer:
         self.buffer[-2], self.buffer[-1] = count, 1 if bad else 0
 
 
-def train_epoch(strategy, model, train, checker, progbar, callback_list, epoch, epochs):
-    """`training._train_epoch` over the ranks: global logs, or None when training must stop."""
+def train_epoch(strategy, model, train, checker, progbar, callback_list, epoch, epochs, doctor):
+    """`training._train_epoch` over the ranks: global logs, or None when training must stop.
+    (The doctor's sampled checks are not run over the ranks: only its checks at the start.)"""
     from striate.models import training
 
     variables = model.trained_weights("fit")

@@ -23,7 +23,7 @@ def output_spec(model):
 
 def check_targets(loss, output_shape, float_type, y, count, where, name="y"):
     """`y` as an ndarray checked against a loss and an output shape (batch first)."""
-    from striate.models.training import check_finite
+    from striate.models.arguments import check_finite
 
     if y is None:
         raise ValueError(
@@ -50,7 +50,7 @@ def check_targets(loss, output_shape, float_type, y, count, where, name="y"):
 
 
 def check_sample_weight(sample_weight, count, where):
-    from striate.models.training import check_finite
+    from striate.models.arguments import check_finite
 
     if sample_weight is None:
         return None

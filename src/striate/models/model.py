@@ -291,10 +291,12 @@ class Model(Layer):
         validation_steps=None,
         validation_batch_size=None,
         validation_freq=1,
+        doctor=True,
     ):
         """Train for `epochs` epochs; returns a History (`history.history['val_acc']`...).
         `x`: arrays, or a generator, a `striate.utils.PyDataset` or any iterable of batches
-        (`striate.models.data_adapters`)."""
+        (`striate.models.data_adapters`). `doctor=False` turns off the training doctor
+        (`striate.callbacks.Doctor`: its findings in `history.health`)."""
         return training_loop.fit(
             self,
             x,
@@ -313,6 +315,7 @@ class Model(Layer):
             validation_steps=validation_steps,
             validation_batch_size=validation_batch_size,
             validation_freq=validation_freq,
+            doctor=doctor,
         )
 
     def evaluate(

@@ -43,6 +43,7 @@ def train_on_batch(model, x, y=None, sample_weight=None, class_weight=None, retu
         initial_epoch=0,
         class_weight=class_weight,
         sample_weight=sample_weight,
+        doctor=False,  # one step: nothing to sample, and no warning per call
     )
     model.history = previous  # (Keras's train_on_batch leaves model.history alone)
     logs = {name: values[-1] for name, values in history.history.items()}

@@ -1,4 +1,5 @@
-"""The training loop behind `Sequential.fit`, `evaluate` and `predict`, and their input checks.
+"""The training loop behind `fit`, `evaluate` and `predict` (their arguments' checks are in
+`striate.models.arguments`).
 
 One step: gather a batch, cast it to the model's float type, run the layers and the loss (by
 the model's training plan, `striate.models.plan`), stop if the loss is not finite (before the
@@ -16,101 +17,23 @@ import warnings
 import numpy as np
 
 from striate import backend, parallel
-from striate.callbacks import CallbackList, History
+from striate.callbacks import CallbackList, Doctor, History
 from striate.distribute import loop as distributed
 from striate.distribute import mpi as distribute
-from striate.layers.base import format_shape
 from striate.models import batches, data_adapters, outputs, sources
 from striate.models import penalties as penalties_module
+from striate.models.arguments import batch_size_of as _batch_size
+from striate.models.arguments import check_array, check_finite, prepare_inputs  # noqa: F401
+from striate.models.arguments import check_compiled as _check_compiled
+from striate.models.arguments import resolve_verbose as _resolve_verbose
 from striate.models.progress import Progbar
 from striate.tensor import Tensor, no_grad
-
-
-def prepare_inputs(model, x, where):
-    """Check `x` (numeric, non-empty, the model's per-sample shape); return it as an ndarray."""
-    if x is None:
-        raise ValueError(f"{where}: x is required. Received: x=None.")
-    if model.input_shape is None:
-        model.build((None,) + np.shape(x)[1:])
-    return check_array(model.input_shape, x, model, where)
-
-
-def check_array(expected_shape, x, model, where):
-    """`x` as an ndarray, checked against one input's shape `expected_shape` (batch first)."""
-    array = np.asarray(x)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(
-            f"{where}: x must be numeric (int, uint or float). "
-            f"Received: x with dtype {array.dtype}."
-        )
-    if array.size == 0 or array.ndim == 0:
-        raise ValueError(f"{where}: x is empty. Received: x of shape {array.shape}.")
-    check_finite(array, "x", where)
-    expected = expected_shape[1:]
-    received = array.shape[1:]
-    if len(expected) != len(received) or any(
-        e is not None and e != r for e, r in zip(expected, received)
-    ):
-        hint = ""
-        if received == tuple(expected[:-1]) and expected[-1] == 1:
-            hint = " Add the channel axis with np.expand_dims(x, -1)."
-        raise ValueError(
-            f"{where}: {type(model).__name__} '{model.name}' expects input shape "
-            f"{format_shape(expected_shape)}. Received: x of shape {array.shape}.{hint}"
-        )
-    return array
 
 
 def _prepare_targets(model, x, y, where):
     return batches.check_targets(
         model.loss, model.output_shape, model.float_type(), y, len(x), where
     )
-
-
-def check_finite(array, name, where):
-    """A ValueError naming the array and its first NaN or infinite value, if it holds one (a
-    NaN image would otherwise train or evaluate to NaN without a word)."""
-    if array.dtype.kind != "f":
-        return
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = np.add.reduce(array, axis=None)
-    if np.isfinite(total):
-        return  # a NaN or an infinity anywhere would make the sum NaN or infinite
-    if not np.isfinite(array).all():  # (a sum of finite values can overflow: look closer)
-        index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-        raise ValueError(
-            f"{where}: {name} holds NaN or infinite values, the first at index {index}: "
-            f"{array[index]}. Received: {name} of shape {array.shape}."
-        )
-
-
-def _check_compiled(model, where):
-    if not model.compiled:
-        raise ValueError(
-            f"{where}: you must call compile() before using the model, e.g. "
-            f"model.compile(loss='sparse_categorical_crossentropy', "
-            f"optimizer='adam', metrics=['acc'])."
-        )
-
-
-def _resolve_verbose(verbose):
-    if verbose == "auto":
-        return 1
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose must be 0, 1, 2 or 'auto'. Received: verbose={verbose!r}")
-    return verbose
-
-
-def _batch_size(batch_size):
-    if batch_size is None:
-        return 32
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or batch_size <= 0
-    ):
-        raise ValueError(f"batch_size must be a positive int. Received: batch_size={batch_size!r}")
-    return int(batch_size)
 
 
 _BatchReader = data_adapters.BatchReader
@@ -162,6 +85,7 @@ def fit(
     validation_steps=None,
     validation_freq=1,
     validation_batch_size=None,
+    doctor=True,
 ):
     _check_compiled(model, "fit")
     batch_size, verbose = _batch_size(batch_size), _resolve_verbose(verbose)
@@ -223,6 +147,8 @@ def fit(
     history = History()
     steps = train.steps
     params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
+    doctor = doctor and not distribute.is_worker()  # (under MPI: rank 0's checks at the start)
+    doctor, callbacks = Doctor.attach(callbacks, doctor, model, None if checker else (x, y))
     # History goes last, as in Keras, so it records what callbacks add (e.g. learning_rate)
     callback_list = CallbackList(list(callbacks or []) + [history], model, params)
     model.history, model.stop_training, model.stop_reason = history, False, None
@@ -236,7 +162,7 @@ def fit(
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
             callback_list.call("on_epoch_begin", epoch, {})
             progbar = Progbar(train.steps, verbose)
-            logs = run_epoch(model, train, checker, progbar, callback_list, epoch, epochs)
+            logs = run_epoch(model, train, checker, progbar, callback_list, epoch, epochs, doctor)
             if logs is None:
                 break
             if validation_data is not None and sources.should_validate(epoch, validation_freq):
@@ -254,7 +180,7 @@ def fit(
     return history
 
 
-def _train_epoch(model, train, checker, progbar, callback_list, epoch, epochs):
+def _train_epoch(model, train, checker, progbar, callback_list, epoch, epochs, doctor):
     variables = model.trained_weights("fit")
     optimizer = model.optimizer
     averages = _averages(model)
@@ -269,12 +195,14 @@ def _train_epoch(model, train, checker, progbar, callback_list, epoch, epochs):
         loss, outputs_, per_output = _loss_step(model, x_batch, y_batch, weight, True, penalties)
         loss_value = float(loss.data)
         if not math.isfinite(loss_value):
+            doctor.on_bad_loss(x_batch, variables)  # where the NaN appeared (the doctor)
             _stop_on_bad_loss(model, loss_value, epoch, epochs, step, train.steps)
             return None
         loss.backward()
         optimizer.apply(variables)
         if penalties is not None:
             penalties.constrain()  # after the optimizer's step, as Keras's optimizer does
+        doctor.after_step(step, x_batch, y_batch, outputs_, loss_value, variables)  # reads only
         for variable in variables:
             variable.grad = None
         averages.add(loss_value, y_batch, outputs_, weight, per_output)

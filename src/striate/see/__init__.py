@@ -27,6 +27,7 @@ from striate.see.field import (
     output_size_formula,
     receptive_field,
 )
+from striate.see.health import health_picture, load_health
 from striate.see.inspect import Inspection, LayerRecord, inspect_model
 from striate.see.pictures import (
     feature_map_images,
@@ -102,4 +103,6 @@ __all__ = [
     "save",
     "terminal",
     "training_curves",
+    "health_picture",
+    "load_health",
 ]
