@@ -147,7 +147,7 @@ def fit(
     history = History()
     steps = train.steps
     params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
-    doctor = doctor and not distribute.is_worker()  # (under MPI: rank 0's checks at the start)
+    doctor = False if doctor is True and distribute.is_worker() else doctor  # MPI: rank 0's
     doctor, callbacks = Doctor.attach(callbacks, doctor, model, None if checker else (x, y))
     # History goes last, as in Keras, so it records what callbacks add (e.g. learning_rate)
     callback_list = CallbackList(list(callbacks or []) + [history], model, params)
