@@ -7,6 +7,7 @@ Keras's rule: an improvement is `value + min_delta < best` ('min') or `value - m
 
 from striate.callbacks.base import Callback, CallbackList, History
 from striate.callbacks.files import CSVLogger, ModelCheckpoint
+from striate.callbacks.live import LiveView
 from striate.callbacks.monitor import (
     EarlyStopping,
     LearningRateScheduler,
@@ -22,6 +23,7 @@ __all__ = [
     "EarlyStopping",
     "History",
     "LearningRateScheduler",
+    "LiveView",
     "ModelCheckpoint",
     "MonitorCallback",
     "ReduceLROnPlateau",

@@ -93,6 +93,7 @@ def register(commands):
         help="image folders: skip (with a warning naming it) a file or folder "
         "that cannot be read, instead of stopping",
     )
+    _live_options(parser)
     parser.set_defaults(handler=run)
     add_threads_option(parser)
 
@@ -151,6 +152,7 @@ def run(args):
     model.summary()
     if not model.compiled:
         model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
+    live = _live_view(args, x_test, y_test, data["class_names"])
     model.fit(
         x_train,
         y_train,
@@ -158,6 +160,7 @@ def run(args):
         epochs=args.epochs,
         validation_data=(x_test, y_test),
         verbose=args.verbose,
+        callbacks=[live] if live else None,
     )
     results = model.evaluate(x_test, y_test, batch_size=args.batch_size, verbose=0)
     names = ["loss"] + [metric for metric, _ in model.metrics]
@@ -170,6 +173,8 @@ def run(args):
     )
     model.metadata = metadata
     _save(model, out)
+    if live:
+        live.close(after=args.live_keep)
 
 
 def _save(model, out):
@@ -238,3 +243,36 @@ def _check_out(out):
         raise UserError(f"--out {out}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise UserError(f"--out {out}: cannot write in {folder}")
+
+
+def _live_options(parser):
+    from striate.cli.common import int_option
+
+    parser.add_argument(
+        "--live", action="store_true", help="show training in a local web page as it runs"
+    )
+    parser.add_argument(
+        "--port", type=int_option(0, 65535), default=0, help="--live: the port (default: free)"
+    )
+    parser.add_argument(
+        "--live-keep",
+        type=int_option(0),
+        default=0,
+        metavar="SECONDS",
+        help="--live: keep the page served this long after training (Ctrl-C ends it)",
+    )
+
+
+def _live_view(args, x_test, y_test, names):
+    """The LiveView callback for --live (8 fixed test images as its probe), or None."""
+    if not args.live:
+        return None
+    from striate.callbacks import LiveView
+
+    live = LiveView(port=args.port, probe=(x_test[:8], y_test[:8]), class_names=names)
+    live.keep_open = True
+    try:
+        live.start()
+    except OSError as error:
+        raise UserError(f"--live: {error}; choose another --port (0 picks a free one)") from None
+    return live
