@@ -139,8 +139,8 @@ class LiveView(Callback):
             return
         self._last_filters = now
         from striate.layers.conv import Conv2D
-        from striate.serve.explorer import pictures
         from striate.see import filter_images
+        from striate.serve.explorer import pictures
 
         index = next((i for i, m in enumerate(self.model.layers) if isinstance(m, Conv2D)), None)
         if index is None:

@@ -42,11 +42,17 @@ def decode(data, image_size, color_mode, interpolation="bilinear", digit=False):
                 )
             image.load()
             image = ImageOps.exif_transpose(image)
+    except Image.DecompressionBombError as error:  # over twice pillow's own limit
+        raise RequestError(
+            413,
+            f"the image has more pixels than the limit of {MAX_UPLOAD_PIXELS} "
+            f"(striate.serve.uploads.MAX_UPLOAD_PIXELS): {error}",
+        ) from None
     except Image.UnidentifiedImageError:
         raise RequestError(
             415, "the upload is not an image Pillow can read (use PNG, JPEG, BMP or GIF)"
         ) from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except (OSError, SyntaxError, ValueError) as error:
         raise RequestError(415, f"cannot decode the image: {error}") from None
     height, width = image_size
     method = getattr(Image.Resampling, INTERPOLATIONS[interpolation])
