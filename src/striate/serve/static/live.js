@@ -2,7 +2,7 @@
 // server's event stream (EventSource reconnects by itself and resumes with Last-Event-ID).
 "use strict";
 
-const live = { epochs: [], batches: [], lastId: 0, steps: 1, filters: 0, ended: false, probe: null, names: null };
+const live = { epochs: [], batches: [], lastId: 0, steps: 1, filters: [], ended: false, probe: null, names: null };
 window.live = live;
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"];
 
@@ -127,7 +127,7 @@ function listen() {
       canvas.dataset.filter = i;
       parent.append(canvas);
     }
-    live.filters += 1;
+    live.filters.push({ epoch: data.epoch, pictures: data.pictures });
     parent.dataset.epoch = data.epoch;
     document.getElementById("filters-when").textContent = `(epoch ${data.epoch + 1})`;
   });
