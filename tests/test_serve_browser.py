@@ -131,8 +131,6 @@ def test_draw_predict_maps_and_units(page):
         page.wait_for_function("document.querySelector('#field-box').dataset.field !== undefined")
         _wait_field(page, model, 2, (3, 3))
         _check_unit(page, model, inspection, 2, 1, 3, 3)
-        os.makedirs(IMAGES, exist_ok=True)
-        page.screenshot(path=os.path.join(IMAGES, "explorer.png"), full_page=True)
         # a pooling unit: the highlighted cell is the window's first maximum
         _click_unit(page, 1, 2, 4, 5)
         page.wait_for_selector('#walk .walk[data-kind="max"]')
@@ -224,7 +222,6 @@ def test_live_view_of_fit(browser, tmp_path):
     assert (len(again["epochs"]), again["batches"]) == (3, seen["batches"])
     assert seen["filters"][0]["pictures"] != seen["filters"][-1]["pictures"]
     assert first.locator("#probe canvas").count() == 8
-    first.screenshot(path=os.path.join(IMAGES, "live.png"), full_page=True)
     live.stop()
     first.close()
     second.close()
@@ -242,6 +239,8 @@ def test_striate_train_live(page, tmp_path):
             "digits",
             "--epochs",
             "3",
+            "--batch-size",
+            "8",
             "--live",
             "--port",
             "0",
@@ -271,6 +270,26 @@ def test_striate_train_live(page, tmp_path):
         assert [p["epoch"] for p in seen["epochs"]] == [0, 1, 2]
         assert set(seen["epochs"][0]["logs"]) == {"loss", "acc", "val_loss", "val_acc"}
         assert page.locator("#epochs tr").count() == 4
+        os.makedirs(IMAGES, exist_ok=True)
+        page.screenshot(path=os.path.join(IMAGES, "live.png"), full_page=True)
+        saved = tmp_path / "article-digits.striate"
+        while not saved.exists() and process.poll() is None:
+            time.sleep(0.1)
+        time.sleep(0.5)
     finally:
         process.kill()
         process.communicate()
+    # the trained model in the explorer: a drawn "7", a unit of the first conv layer
+    with serve(str(saved)) as server:
+        page.goto(server.url)
+        box = page.locator("#draw").bounding_box()
+        page.mouse.move(box["x"] + 70, box["y"] + 60)
+        page.mouse.down()
+        for x, y in [(210, 60), (200, 90), (150, 170), (120, 240)]:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=8)
+        page.mouse.up()
+        page.click("#predict")
+        page.wait_for_selector("#probs .bar")
+        _click_unit(page, 0, 1, 2, 3)
+        page.wait_for_selector('#walk .walk[data-kind="conv"]')
+        page.screenshot(path=os.path.join(IMAGES, "explorer.png"), full_page=True)

@@ -35,6 +35,13 @@ def serve(model, port=0, host="127.0.0.1", browser=False, path=None, watch=False
     """
     from striate.serve.explorer import Explorer
 
+    try:
+        import PIL  # noqa: F401  (uploads and drawings are decoded by Pillow)
+    except ImportError:
+        raise ImportError(
+            "serve: the explorer reads images with Pillow, which is not installed: "
+            "pip install 'striate[serve]'"
+        ) from None
     if isinstance(model, (str, os.PathLike)):
         from striate.models import load_model
 

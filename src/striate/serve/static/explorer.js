@@ -169,9 +169,11 @@ function drawFilters() {
     const [count, channels, kh, kw] = layer.filters.shape;
     const block = el("div", { class: "filters", "data-layer": layer.index },
       el("div", { class: "info" }, `${layer.name}: ${count} filters ${kh}x${kw}x${channels}`));
-    const tiles = el("div", {});
+    const tiles = el("div", { class: "tiles" });
+    tiles.style.gridTemplateColumns = `repeat(${channels === 1 ? Math.min(count, 16) : channels}, auto)`;
     const canvases = drawPictures(tiles, layer.filters.pictures, [count * channels, kh, kw], "filter");
-    canvases.forEach((canvas) => { canvas.style.width = canvas.style.height = "24px"; });
+    const side = Math.max(kh, kw) * zoom(kh, kw, channels > 3 ? 18 : 30);
+    canvases.forEach((canvas) => { canvas.style.width = canvas.style.height = side + "px"; });
     block.append(tiles);
     parent.append(block);
   }

@@ -121,9 +121,11 @@ function listen() {
     const [count, channels, kh, kw] = data.shape;
     const parent = document.getElementById("filters");
     parent.replaceChildren();
+    parent.className = "tiles";
+    parent.style.gridTemplateColumns = `repeat(${channels === 1 ? Math.min(count, 16) : channels}, auto)`;
     const shades = b64bytes(data.pictures);
     for (let i = 0; i < count * channels; i++) {
-      const canvas = grayCanvas(shades.subarray(i * kh * kw, (i + 1) * kh * kw), kh, kw, zoom(kh, kw, 28));
+      const canvas = grayCanvas(shades.subarray(i * kh * kw, (i + 1) * kh * kw), kh, kw, zoom(kh, kw, 36));
       canvas.dataset.filter = i;
       parent.append(canvas);
     }
