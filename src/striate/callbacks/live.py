@@ -20,7 +20,8 @@ class LiveView(Callback):
 
     Args:
         port: the port (0: a free one). host: where to listen (127.0.0.1).
-        every: seconds between two snapshots of the filters and between two batch points.
+        every: seconds between two snapshots of the filters (a quarter of it between two
+            batch points); epochs are always sent.
         probe: (x, y) of a few validation images whose predictions the page shows each epoch
             (x as the model takes it; y integer labels), or None.
         class_names: names for the probe's classes (default: their indices).
@@ -36,7 +37,7 @@ class LiveView(Callback):
         self,
         port=0,
         host="127.0.0.1",
-        every=0.5,
+        every=1.0,
         probe=None,
         class_names=None,
         keep_open=False,
@@ -105,7 +106,7 @@ class LiveView(Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.monotonic()
-        if now - self._last_batch < self.every / 5:
+        if now - self._last_batch < self.every / 4:
             return
         self._last_batch = now
         point = {"epoch": self._epoch, "batch": batch, "logs": _floats(logs)}
@@ -129,9 +130,9 @@ class LiveView(Callback):
 
     def on_train_end(self, logs=None):
         self.hub.publish("end", {"epochs": self._epoch + 1})
-        if not self.keep_open:
-            time.sleep(0.6)  # a stream's next wake-up sends "end" before the server goes
-            self.stop()
+        if not self.keep_open:  # soon, not now: the streams' next wake-up sends "end" first
+            server, self.server = self.server, None
+            threading.Timer(0.6, server.stop).start()
 
     def _filters(self, force=False):
         now = time.monotonic()

@@ -37,7 +37,7 @@ def shades(image):
     vmax=1): the colormap's index is floor(v * 256), clipped to 255.
 
     >>> shades(np.array([0.0, 0.5, 1.0])).tolist()
-    [0, 127, 255]
+    [0, 128, 255]
     """
     index = np.clip(np.floor(np.asarray(image, np.float64) * 256), 0, 255).astype(np.intp)
     return GRAY[index]

@@ -16,6 +16,13 @@ function groups() {
   return base.map((k) => [k, [k, "val_" + k].filter((name) => keys.has(name))]);
 }
 
+// Redraw at most once a second, however fast events come: the page must not compete with
+// training for the CPU.
+let pending = null;
+function redraw() {
+  if (pending === null) pending = setTimeout(() => { pending = null; drawCurves(); drawTable(); }, 1000);
+}
+
 function drawCurves() {
   const parent = document.getElementById("curves");
   parent.replaceChildren();
@@ -109,12 +116,12 @@ function listen() {
     const data = accept(m); if (!data) return;
     live.batches.push(data);
     setStatus(`epoch ${data.epoch + 1}, batch ${data.batch + 1}`);
-    drawCurves();
+    redraw();
   });
   source.addEventListener("epoch", (m) => {
     const data = accept(m); if (!data) return;
     live.epochs.push(data);
-    drawCurves(); drawTable();
+    redraw();
   });
   source.addEventListener("filters", (m) => {
     const data = accept(m); if (!data) return;
@@ -137,6 +144,7 @@ function listen() {
   source.addEventListener("end", (m) => {
     const data = accept(m); if (!data) return;
     live.ended = true;
+    drawCurves(); drawTable();
     setStatus(`training ended after ${data.epochs} epochs`);
     source.close();
   });
