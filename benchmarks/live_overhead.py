@@ -7,8 +7,9 @@ attached, alternating (A B A B ...), median seconds of each.
 
 `--client browser` opens the live page in Debian's headless chromium through playwright (the
 page draws every curve point and filter; the runs without LiveView have the browser open on an
-empty page, since on a 2-core machine a running browser alone takes training's CPU); `sse` reads and decodes the stream in a thread, as a
-page would, without the browser's own CPU use; `none` serves with no one watching.
+empty page, since on a 2-core machine a running browser alone takes training's CPU); `sse`
+reads and decodes the stream in a thread, as a page would, without the browser's own CPU use;
+`none` serves with no one watching.
 """
 
 import argparse
