@@ -315,3 +315,33 @@ def _outside_address():
     except OSError:
         return None
     return None if address.startswith("127.") else address
+
+
+def test_samples_of_the_recorded_dataset():
+    pytest.importorskip("sklearn")
+    from striate.cli.common import load_dataset
+
+    model = digit_model(shape=(8, 8, 1))
+    model.metadata = {"dataset": "digits"}
+    (_, _), (x_test, y_test) = load_dataset("digits")
+    with serve(model) as running:
+        status, info = request(running.port, "GET", "/api/model")
+        assert info["samples"] == len(x_test)
+        status, result = request(running.port, "GET", "/api/sample?index=5")
+        assert status == 200 and result["label"] == int(y_test[5])
+        expected = model.predict(x_test[5:6] / np.float32(255), verbose=0)[0]
+        np.testing.assert_allclose(result["probabilities"], expected, atol=1e-6)
+        status, answer = request(running.port, "GET", f"/api/sample?index={len(x_test)}")
+        assert status == 400 and "index" in answer["error"]
+
+
+def test_another_host_warns_and_is_answered_by_its_name():
+    with pytest.warns(RuntimeWarning, match="no login"):
+        running = serve(digit_model(), host="127.0.0.2")
+    with running:
+        connection = socket.create_connection(("127.0.0.2", running.port), timeout=5)
+        connection.sendall(
+            f"GET /api/model HTTP/1.1\r\nHost: 127.0.0.2:{running.port}\r\n\r\n".encode()
+        )
+        assert connection.recv(20).startswith(b"HTTP/1.1 200")
+        connection.close()

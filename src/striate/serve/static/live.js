@@ -13,7 +13,16 @@ function groups() {
   const keys = new Set();
   for (const point of live.epochs.concat(live.batches)) Object.keys(point.logs).forEach((k) => keys.add(k));
   const base = [...keys].map((k) => k.replace(/^val_/, "")).filter((k, i, all) => all.indexOf(k) === i);
-  return base.map((k) => [k, [k, "val_" + k].filter((name) => keys.has(name))]);
+  const found = base.map((k) => [k, [k, "val_" + k].filter((name) => keys.has(name))]);
+  if (!keys.has("learning_rate") && live.epochs.some((p) => p.learning_rate !== null)) {
+    found.push(["learning_rate", ["learning_rate"]]);
+  }
+  return found;
+}
+
+// A point's value: from its logs, or the epoch's learning rate.
+function valueOf(point, key) {
+  return key in point.logs ? point.logs[key] : point[key];
 }
 
 // Redraw at most once a second, however fast events come: the page must not compete with
@@ -38,7 +47,7 @@ function plot(canvas, keys) {
   const series = keys.map((key) => ({
     key,
     batch: live.batches.filter((p) => key in p.logs).map((p) => [p.epoch + (p.batch + 1) / live.steps, p.logs[key]]),
-    epoch: live.epochs.filter((p) => key in p.logs).map((p) => [p.epoch + 1, p.logs[key]]),
+    epoch: live.epochs.filter((p) => valueOf(p, key) != null).map((p) => [p.epoch + 1, valueOf(p, key)]),
   }));
   const all = series.flatMap((s) => s.batch.concat(s.epoch));
   if (!all.length) return;
