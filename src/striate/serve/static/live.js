@@ -54,13 +54,13 @@ function plot(canvas, keys) {
   const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
   const [x0, x1] = [0, Math.max(1, ...xs)];
   let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
-  if (y1 - y0 < 1e-12) { y0 -= 0.5; y1 += 0.5; }
+  if (y1 - y0 < 1e-12) { const pad = Math.max(Math.abs(y0) * 0.1, 1e-6); y0 -= pad; y1 += pad; }
   const pad = 28, w = canvas.width, h = canvas.height;
   const X = (x) => pad + (w - pad - 6) * (x - x0) / (x1 - x0);
   const Y = (y) => h - pad + -(h - pad - 8) * (y - y0) / (y1 - y0);
   context.clearRect(0, 0, w, h);
   context.fillStyle = "#555"; context.font = "10px sans-serif";
-  context.fillText(y1.toPrecision(3), 2, 12); context.fillText(y0.toPrecision(3), 2, h - pad);
+  context.fillText(y1.toPrecision(3), 2, 24); context.fillText(y0.toPrecision(3), 2, h - pad);
   context.fillText("epoch " + x1.toFixed(0), w - 50, h - 8);
   series.forEach((s, i) => {
     context.strokeStyle = context.fillStyle = COLORS[i % COLORS.length];
