@@ -345,3 +345,16 @@ def test_another_host_warns_and_is_answered_by_its_name():
         )
         assert connection.recv(20).startswith(b"HTTP/1.1 200")
         connection.close()
+
+
+def test_a_failing_handler_answers_500_and_the_server_goes_on():
+    from striate.serve import Server
+
+    def broken(query, body):
+        raise KeyError("oops")
+
+    routes = {("GET", "/api/broken"): broken, ("GET", "/api/ok"): lambda q, b: (200, q)}
+    with Server(routes, "explorer.html").start() as running:
+        status, answer = request(running.port, "GET", "/api/broken")
+        assert status == 500 and answer["error"] == "internal error: KeyError: 'oops'"
+        assert request(running.port, "GET", "/api/ok?a=1") == (200, {"a": "1"})

@@ -71,9 +71,12 @@ class Explorer:
     """
 
     def __init__(self, model, metadata=None):
+        self.lock = threading.Lock()
+        self._use(model, metadata)
+
+    def _use(self, model, metadata):
         from striate.cli.common import COLOR_BY_CHANNELS
 
-        self.lock = threading.Lock()
         self.model, self.metadata = model, dict(metadata or {})
         self.input_shape = tuple(model.input_shape[1:])
         self.preprocessing = self.metadata.get("preprocessing", {})
@@ -95,7 +98,7 @@ class Explorer:
     def reload(self, model, metadata=None):
         """Use a new model (the `--watch` reload) from the next request on."""
         with self.lock:
-            self.__init__(model, metadata if metadata is not None else self.metadata)
+            self._use(model, metadata if metadata is not None else self.metadata)
 
     # -- the model ------------------------------------------------------------------------------
     def describe(self, query=None, body=None):
@@ -172,16 +175,21 @@ class Explorer:
         return 200, result
 
     def _sample_count(self):
-        from striate.cli.common import DATASETS, load_dataset
+        from striate.cli.common import DATASETS, dataset_module
 
         name = self.metadata.get("dataset")
         if self._samples is None and name in DATASETS:
-            try:  # only a dataset already on this machine: never a download from the page
-                (_, _), (x, y) = load_dataset(name)
+            self._samples = ()
+            module = dataset_module(name)
+            try:  # only a dataset already on this machine (mirrors=[]): the page never downloads
+                loaded = module.load_data() if name == "digits" else module.load_data(mirrors=[])
+            except (OSError, ValueError, ImportError):
+                loaded = None
+            if loaded is not None:
+                (_, _), (x, y) = loaded
+                x = x[..., None] if x.ndim == 3 else x
                 if tuple(x.shape[1:]) == self.input_shape:
-                    self._samples = (x, y)
-            except Exception:
-                self._samples = ()
+                    self._samples = (x, y.reshape(-1))
         return len(self._samples[0]) if self._samples else 0
 
     def _inspect(self, pixels):

@@ -194,6 +194,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(error.status, {"error": str(error)}, close=error.status >= 411)
         except (BrokenPipeError, ConnectionResetError):
             pass
+        except Exception as error:  # a bug or out of memory: one line, and the server goes on
+            message = f"internal error: {type(error).__name__}: {error}"
+            try:
+                self._json(500, {"error": message[:500]}, close=True)
+            except OSError:
+                pass
 
     def _check_host(self, method):
         host = self.headers.get("Host", "")
