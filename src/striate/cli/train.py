@@ -34,6 +34,8 @@ EXAMPLES = """examples:
       (chosen with --seed) are held out for validation
   striate train --model my_model.py --dataset cifar10
       my_model.py defines build_model(input_shape, classes) returning a striate model
+  striate train --dataset digits --epochs 5 --live
+      watch it learn in a local web page: curves, first-layer filters, a few predictions
 """
 
 
