@@ -8,6 +8,7 @@ Keras's rule: an improvement is `value + min_delta < best` ('min') or `value - m
 from striate.callbacks.base import Callback, CallbackList, History, LambdaCallback
 from striate.callbacks.doctor import Doctor
 from striate.callbacks.files import CSVLogger, ModelCheckpoint
+from striate.callbacks.live import LiveView
 from striate.callbacks.monitor import (
     EarlyStopping,
     LearningRateScheduler,
@@ -25,6 +26,7 @@ __all__ = [
     "History",
     "LambdaCallback",
     "LearningRateScheduler",
+    "LiveView",
     "ModelCheckpoint",
     "MonitorCallback",
     "ReduceLROnPlateau",

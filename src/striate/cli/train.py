@@ -38,6 +38,8 @@ EXAMPLES = """examples:
   mpirun -n 2 python -m mpi4py -m striate train --dataset digits --distributed
       data parallel on 2 processes (MPI): the same result as one process, --batch-size is
       the global batch; only rank 0 prints and saves (--processes 2 runs mpirun for you)
+  striate train --dataset digits --epochs 5 --live
+      watch it learn in a local web page: curves, first-layer filters, a few predictions
 """
 
 
@@ -119,6 +121,7 @@ def register(commands):
         metavar="N",
         help="start N processes on this machine with mpirun and train with --distributed",
     )
+    _live_options(parser)
     parser.set_defaults(handler=run)
     add_threads_option(parser)
 
@@ -194,6 +197,8 @@ def _run(args):
     model.summary()
     if not model.compiled:
         model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["acc"])
+    probe = next(iter(test_args[0].take(1))) if folder else (x_test, y_test)
+    live = _live_view(args, probe[0], probe[1], data["class_names"])
     history = model.fit(
         *train_args,
         batch_size=None if folder else args.batch_size,
@@ -201,6 +206,7 @@ def _run(args):
         validation_data=test_args[0] if folder else test_args,
         verbose=args.verbose,
         doctor=not args.no_doctor,
+        callbacks=[live] if live else None,
     )
 
     results = model.evaluate(*test_args, batch_size=None if folder else args.batch_size, verbose=0)
@@ -216,6 +222,8 @@ def _run(args):
     _save(model, out)
     if args.health and history.health is not None:  # after the model is safe
         _write_health(history.health, args.health)
+    if live:
+        live.close(after=args.live_keep)
 
 
 def _save(model, out):
@@ -297,3 +305,36 @@ def _check_out(out):
         raise UserError(f"--out {out}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise UserError(f"--out {out}: cannot write in {folder}")
+
+
+def _live_options(parser):
+    from striate.cli.common import int_option
+
+    parser.add_argument(
+        "--live", action="store_true", help="show training in a local web page as it runs"
+    )
+    parser.add_argument(
+        "--port", type=int_option(0, 65535), default=0, help="--live: the port (default: free)"
+    )
+    parser.add_argument(
+        "--live-keep",
+        type=int_option(0),
+        default=0,
+        metavar="SECONDS",
+        help="--live: keep the page served this long after training (Ctrl-C ends it)",
+    )
+
+
+def _live_view(args, x_test, y_test, names):
+    """The LiveView callback for --live (8 fixed test images as its probe), or None."""
+    if not args.live:
+        return None
+    from striate.callbacks import LiveView
+
+    live = LiveView(port=args.port, probe=(x_test[:8], y_test[:8]), class_names=names)
+    live.keep_open = True
+    try:
+        live.start()
+    except OSError as error:
+        raise UserError(f"--live: {error}; choose another --port (0 picks a free one)") from None
+    return live
