@@ -335,8 +335,10 @@ class Model(Layer):
     # -- files -----------------------------------------------------------------------------------
     def save(self, filepath, overwrite=True):
         """Write one file with the architecture, weights, compile settings and training state
-        (see `striate.saving`); `load_model(filepath)` reads it back."""
-        if not self._is_a_stack:
+        (see `striate.saving`); `load_model(filepath)` reads it back. A name ending in `.keras`
+        writes Keras 3's own file (Sequential and functional models)."""
+        keras_file = str(filepath).lower().endswith(".keras")  # (Keras's format: any graph)
+        if not self._is_a_stack and not keras_file:
             raise ValueError(
                 f"{type(self).__name__} '{self.name}'.save: the striate model file holds "
                 f"Sequential models only for now; save the weights with save_weights(filepath) "
