@@ -7,7 +7,6 @@ Weights are matched as Keras's own legacy loader does: the layers that have weig
 each group's `weight_names` attribute giving its arrays in order (`conv2d/kernel:0` in Keras 2,
 `sequential/conv2d/kernel` in Keras 3), every shape checked against the layer's."""
 
-import json
 import os
 
 from striate.model_archive import MAX_JSON_BYTES, ModelFileError, _parse_json
