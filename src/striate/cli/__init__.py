@@ -10,7 +10,7 @@ from striate.cli.common import EXAMPLES, UserCodeError, UserError, apply_threads
 
 
 def build_parser():
-    from striate.cli import evaluate, predict, run, show, summary, train
+    from striate.cli import convert, evaluate, export, predict, run, show, summary, train
 
     parser = argparse.ArgumentParser(
         prog="striate",
@@ -19,7 +19,7 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for subcommand in (train, evaluate, predict, summary, show, run):  # in --help's order
+    for subcommand in (train, evaluate, predict, summary, show, run, convert, export):  # in --help's order
         subcommand.register(commands)
     return parser
 
