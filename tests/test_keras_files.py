@@ -1,0 +1,91 @@
+"""Keras 3's own files both ways, checked against Keras itself (torch backend): `.keras` model
+files, Keras 3 `.weights.h5` weights files, and legacy `.h5` (Keras 3's legacy writer, which
+keeps Keras 2's layout: `model_config`, `model_weights` with `layer_names`/`weight_names`)."""
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+keras = pytest.importorskip("keras")
+pytest.importorskip("h5py")
+
+import keras_models  # noqa: E402 (tests/ is on the path)
+
+import striate  # noqa: E402
+from striate.models import load_model  # noqa: E402
+from striate.saving.keras_config import keras_class_key  # noqa: E402
+
+pytestmark = pytest.mark.slow  # parity with Keras
+NAMES = list(keras_models.MODELS)
+
+
+def keras_predict(model, x):
+    return np.asarray(model.predict(x, verbose=0, batch_size=64))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_striate_reads_what_keras_wrote(tmp_path, name):
+    model = keras_models.trained(keras, name)
+    x = keras_models.images(model, 256)
+    expected = keras_predict(model, x)
+    model.save(tmp_path / "k.keras")
+    # Keras 3's legacy writer (Keras 2's layout) fails on the every-layer model itself
+    # ("cannot pickle 'module' object" deep-copying a layer), so that one has no .h5.
+    legacy = name != "every_layer"
+    if legacy:
+        model.save(tmp_path / "k.h5")
+    model.save_weights(tmp_path / "k.weights.h5")
+    for path in ("k.keras", "k.h5") if legacy else ("k.keras",):
+        mine = load_model(tmp_path / path)
+        np.testing.assert_allclose(mine.predict(x, verbose=0), expected, atol=1e-5)
+        assert [layer.name for layer in mine.layers][-1] == model.layers[-1].name
+    mine.set_weights([np.zeros_like(w) for w in mine.get_weights()])
+    mine.load_weights(tmp_path / "k.weights.h5")
+    np.testing.assert_allclose(mine.predict(x, verbose=0), expected, atol=1e-5)
+    if not legacy:
+        return
+    mine.set_weights([np.zeros_like(w) for w in mine.get_weights()])
+    mine.load_weights(tmp_path / "k.h5")
+    np.testing.assert_allclose(mine.predict(x, verbose=0), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_keras_reads_what_striate_wrote(tmp_path, name):
+    original = keras_models.trained(keras, name, seed=3)
+    original.save(tmp_path / "k.keras")
+    mine = load_model(tmp_path / "k.keras")
+    x = keras_models.images(original, 256, seed=2)
+    expected = mine.predict(x, verbose=0)
+    mine.save(tmp_path / "s.keras")
+    theirs = keras.models.load_model(tmp_path / "s.keras", compile=False)
+    np.testing.assert_allclose(keras_predict(theirs, x), expected, atol=1e-5)
+    mine.save_weights(tmp_path / "s.weights.h5")
+    fresh = keras_models.MODELS[name](keras)
+    fresh.load_weights(tmp_path / "s.weights.h5")
+    np.testing.assert_allclose(keras_predict(fresh, x), expected, atol=1e-5)
+
+
+def test_a_striate_trained_model_travels_to_keras(tmp_path):
+    from striate.layers import BatchNormalization, Conv2D, Dense, Flatten, Input, MaxPool2D
+
+    model = striate.Sequential(
+        [Input((8, 8, 1)), Conv2D(4, 3), BatchNormalization(), MaxPool2D(), Flatten(), Dense(3)]
+    )
+    model.compile("adam", "mse")
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (32, 8, 8, 1)).astype("float32")
+    model.fit(x, rng.uniform(0, 1, (32, 3)), epochs=2, verbose=0)
+    model.save(tmp_path / "m.keras")
+    theirs = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(keras_predict(theirs, x), model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_groups_are_named_as_keras_names_them():
+    from keras.src.utils import naming
+
+    import striate.layers as layers
+
+    for name in layers._CLASSES.values():
+        assert keras_class_key(name.__name__) == naming.to_snake_case(name.__name__)
