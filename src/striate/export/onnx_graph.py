@@ -124,6 +124,11 @@ def export_onnx(model, filepath, opset_version=DEFAULT_OPSET, nchw_input=False, 
         onnx_model, {"striate_version": __version__, "layers": layers, "layout": "NHWC"}
     )
     onnx_model = onnx.shape_inference.infer_shapes(onnx_model, check_type=True, strict_mode=True)
+    for value in onnx_model.graph.value_info:  # Resize's floor(N * 1.0) is the batch again
+        dims = value.type.tensor_type.shape.dim
+        if dims and dims[0].dim_param.startswith("unk__"):
+            dims[0].dim_param = "N"
+    onnx_model = onnx.shape_inference.infer_shapes(onnx_model, check_type=True, strict_mode=True)
     onnx.checker.check_model(onnx_model, full_check=True)
     from striate.saving.keras_file import atomic_write
 
@@ -314,14 +319,16 @@ def resizing(graph, layer, x, config):
     if config["interpolation"] not in modes:
         raise ops.unsupported(layer, f"uses {config['interpolation']!r} interpolation")
     x = graph.layout(x, "NCHW")
-    sizes = np.array([1, 1, config["height"], config["width"]])
-    batch = graph.node("Shape", [x], layer.name + "/shape", start=0, end=2)
-    sizes = graph.node(
-        "Concat", [batch, graph.const(sizes[2:], np.int64)], layer.name + "/sizes", axis=0
-    )
+    scales = [1.0, 1.0]
+    for size, out in ((height, config["height"]), (width, config["width"])):
+        scale = np.float32(out / size)
+        while int(np.floor(np.float32(size) * scale)) < out:  # ONNX sizes are floor(in * scale)
+            scale = np.nextafter(scale, np.float32(np.inf))
+        scales.append(float(scale))
+    scales = graph.const(np.array(scales), np.float32)
     return graph.node(
         "Resize",
-        [x, "", "", sizes],
+        [x, "", scales],
         layer.name,
         mode=modes[config["interpolation"]],
         coordinate_transformation_mode="half_pixel",
