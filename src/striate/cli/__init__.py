@@ -19,7 +19,8 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for subcommand in (train, evaluate, predict, summary, show, run, convert, export):  # in --help's order
+    # in --help's order
+    for subcommand in (train, evaluate, predict, summary, show, run, convert, export):
         subcommand.register(commands)
     return parser
 

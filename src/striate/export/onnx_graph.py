@@ -322,7 +322,9 @@ def resizing(graph, layer, x, config):
     scales = [1.0, 1.0]
     for size, out in ((height, config["height"]), (width, config["width"])):
         scale = np.float32(out / size)
-        while int(np.floor(np.float32(size) * scale)) < out:  # ONNX sizes are floor(in * scale)
+        while (
+            min(np.floor(np.float32(size) * scale), np.floor(size * float(scale))) < out
+        ):  # ONNX sizes are floor(in * scale)
             scale = np.nextafter(scale, np.float32(np.inf))
         scales.append(float(scale))
     scales = graph.const(np.array(scales), np.float32)

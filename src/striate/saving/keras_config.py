@@ -18,9 +18,8 @@ from striate.models import graph_config
 
 # What a `module` field may name: Keras's own packages (an import of anything else is how the
 # known code-execution payloads start, CVE-2025-1550 and CVE-2025-9906).
-SAFE_MODULES = re.compile(
-    r"keras(\.src(\.[a-z_0-9]+)*|\.(layers|initializers|models|optimizers|losses|metrics))?$"
-)
+_KERAS_PACKAGES = "layers|initializers|models|optimizers|losses|metrics|regularizers|constraints"
+SAFE_MODULES = re.compile(rf"keras(\.src(\.[a-z_0-9]+)*|\.({_KERAS_PACKAGES}))?$")
 FORBIDDEN_CLASSES = ("Lambda", "TFOpLambda", "SlicingOpLambda", "function", "__lambda__")
 FORBIDDEN_WORDS = ("enable_unsafe_deserialization", "safe_mode")
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
