@@ -13,8 +13,9 @@ import zipfile
 
 import numpy as np
 import pytest
+from optional import require  # noqa: E402
 
-h5py = pytest.importorskip("h5py")
+h5py = require("h5py", "'striate[keras]'")
 
 import striate  # noqa: E402
 from striate.layers import Conv2D, Dense, Flatten, Input  # noqa: E402

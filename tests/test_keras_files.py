@@ -9,7 +9,9 @@ import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 keras = pytest.importorskip("keras")
-pytest.importorskip("h5py")
+from optional import require  # noqa: E402
+
+require("h5py", "'striate[keras]'")
 
 import keras_models  # noqa: E402 (tests/ is on the path)
 

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+from optional import require  # noqa: E402
+
+onnx = require("onnx", "'striate[onnx]'")
+ort = require("onnxruntime", "'striate[test]'")
 
 import striate  # noqa: E402
 from striate.layers import BatchNormalization, Conv2D, Dense, Flatten, Input, MaxPool2D  # noqa: E402

@@ -33,7 +33,9 @@ def _open(path):
     try:
         return h5py.File(path, "r")
     except (OSError, ValueError) as error:
-        raise ModelFileError(path, f"is not a readable HDF5 file ({error}).") from None
+        raise ModelFileError(
+            path, f"is an HDF5 file (a Keras .h5 model?) that cannot be read ({error})."
+        ) from None
 
 
 def load_h5_model(filepath):
