@@ -306,3 +306,14 @@ def test_missing_extras_name_the_extra(tmp_path, monkeypatch):
         small_model().save(tmp_path / "m.keras")
     with pytest.raises(ImportError, match=r"pip install 'striate\[onnx\]'"):
         striate.export.onnx(small_model(), tmp_path / "m.onnx")
+
+
+def test_striate_metadata_travels_in_metadata_json_and_is_checked(base):
+    model, members, tmp_path = base
+    model.metadata = {"class_names": ["a", "b", "c"]}
+    model.save(tmp_path / "meta.keras")
+    assert load_model(tmp_path / "meta.keras").metadata == {"class_names": ["a", "b", "c"]}
+    bad = json.loads(members["metadata.json"])
+    bad["striate_metadata"] = {"class_names": ["only one"]}
+    path = write_zip(tmp_path / "bad.keras", dict(members, **{"metadata.json": json.dumps(bad)}))
+    refuse(path, "'metadata.json'", "striate_metadata")

@@ -91,3 +91,17 @@ def test_groups_are_named_as_keras_names_them():
 
     for name in layers._CLASSES.values():
         assert keras_class_key(name.__name__) == naming.to_snake_case(name.__name__)
+
+
+def test_an_adapted_normalization_travels_both_ways(tmp_path):
+    layers = keras.layers
+    x = np.random.default_rng(0).uniform(0, 3, (20, 5, 5, 3)).astype("float32")
+    norm = layers.Normalization()
+    norm.adapt(x)  # its mean, variance and (int) count are weights
+    model = keras.Sequential([keras.Input((5, 5, 3)), norm, layers.Flatten(), layers.Dense(2)])
+    model.save(tmp_path / "n.keras")
+    mine = load_model(tmp_path / "n.keras")
+    np.testing.assert_allclose(mine.predict(x, verbose=0), keras_predict(model, x), atol=1e-5)
+    mine.save(tmp_path / "s.keras")
+    theirs = keras.models.load_model(tmp_path / "s.keras")
+    np.testing.assert_allclose(keras_predict(theirs, x), keras_predict(model, x), atol=1e-5)

@@ -134,3 +134,32 @@ def test_cli_convert_and_export(tmp_path):
         env=env,
     )
     assert done.returncode == 2 and ".h5 is read only" in done.stderr
+
+
+@pytest.mark.slow
+def test_a_model_trained_on_digits_gives_the_same_classes_in_onnxruntime(tmp_path):
+    pytest.importorskip("sklearn")
+    from striate.datasets import digits
+    from striate.layers import Activation, Rescaling
+    from striate.utils import to_categorical
+
+    (x_train, y_train), (x_test, _) = digits.load_data()
+    x_train, x_test = x_train[..., None].astype("float32"), x_test[..., None].astype("float32")
+    model = striate.Sequential(
+        [
+            Input((8, 8, 1)),
+            Rescaling(1 / 255),
+            Conv2D(6, 2),
+            Activation("relu"),
+            MaxPool2D(2),
+            Flatten(),
+            Dense(10),
+            Activation("softmax"),
+        ]
+    )
+    model.compile("adam", "categorical_crossentropy")
+    model.fit(x_train, to_categorical(y_train, 10), epochs=3, batch_size=32, verbose=0)
+    path = striate.export.onnx(model, tmp_path / "digits.onnx", verbose=False)
+    theirs, mine = run(path, x_test), model.predict(x_test, verbose=0)
+    np.testing.assert_allclose(theirs, mine, atol=1e-5)
+    assert (theirs.argmax(1) == mine.argmax(1)).all() and len(mine) == 360

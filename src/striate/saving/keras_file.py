@@ -31,6 +31,7 @@ from striate.model_archive import (
     _parse_json,
     read_member,
 )
+from striate.model_schema import check_metadata
 from striate.saving.keras_config import keras_class_key, keras_model_config, model_from_keras
 
 KERAS_FORMAT_VERSION = "3.15.1"  # the Keras whose layout these files follow (verified)
@@ -71,10 +72,22 @@ def load_keras(filepath):
             )
             model = model_from_keras(path, CONFIG, document)
             data = read_member(path, archive, WEIGHTS, MAX_WEIGHTS_BYTES, "MAX_WEIGHTS_BYTES")
+            facts = {}
+            if METADATA in archive.namelist():
+                text = read_member(path, archive, METADATA, MAX_JSON_BYTES, "MAX_JSON_BYTES")
+                facts = _parse_json(path, text).get("striate_metadata") or {}
     except (zipfile.BadZipFile, EOFError, OSError) as error:
         raise ModelFileError(path, f"is not a readable .keras zip ({error}).") from None
     read_weights_h5(path, io.BytesIO(data), model, WEIGHTS)
-    model.metadata = {}
+    try:  # what a striate model was trained on (class names...), kept beside Keras's facts
+        if not isinstance(facts, dict):
+            raise TypeError(f"expected a dict. Received: {type(facts).__name__}")
+        check_metadata(facts, model.input_shape[1:], model.output_shape[-1])
+    except (ValueError, TypeError) as error:
+        raise ModelFileError(
+            path, f"member {METADATA!r}, field 'striate_metadata': {error}"
+        ) from None
+    model.metadata = facts
     return model
 
 
@@ -113,13 +126,14 @@ def save_keras(model, filepath, overwrite=True):
         "keras_version": KERAS_FORMAT_VERSION,
         "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
         "written_by": f"striate {__version__}",
+        "striate_metadata": getattr(model, "metadata", None) or {},
     }
     buffer = io.BytesIO()
     write_weights_h5(buffer, model)
 
     def write(file):
         with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
-            archive.writestr(METADATA, json.dumps(metadata))
+            archive.writestr(METADATA, json.dumps(metadata, allow_nan=False))
             archive.writestr(CONFIG, json.dumps(document, allow_nan=False))
             archive.writestr(WEIGHTS, buffer.getvalue())
 
@@ -238,11 +252,11 @@ def read_dataset(path, group, key, weight, layer, where):
     if not isinstance(dataset, h5py.Dataset):
         raise ModelFileError(path, f"{where}{name!r} is not a dataset.")
     dtype_attr = dataset.attrs.get("dtype")
-    if dtype_attr is not None or dataset.dtype.kind != "f":
+    if dtype_attr is not None or dataset.dtype.kind not in "fiu":  # (Keras's counts are ints)
         raise ModelFileError(
             path,
-            f"{where}{name!r} has dtype {dtype_attr or dataset.dtype}; striate reads float "
-            f"weights only (float16/32/64).",
+            f"{where}{name!r} has dtype {dtype_attr or dataset.dtype}; striate reads "
+            f"weights of float or int numbers only.",
         )
     if dataset.is_virtual or dataset.external:
         raise ModelFileError(path, f"{where}{name!r} keeps its data outside the file; refused.")
