@@ -58,7 +58,7 @@ def wrap(striate_save, striate_save_weights, striate_load_weights, striate_load_
                 return keras_file.read_weights_h5(os.fspath(filepath), filepath, model)
             return legacy_h5.load_h5_weights(model, filepath)
         if _exists(filepath) and keras_file.is_keras_zip(filepath):
-            loaded = keras_file.load_keras(filepath)
+            loaded = keras_file.load_keras(filepath, compile=False)
             return model.set_weights(loaded.get_weights())
         return striate_load_weights(model, filepath)
 
@@ -66,7 +66,7 @@ def wrap(striate_save, striate_save_weights, striate_load_weights, striate_load_
         if _exists(filepath) and legacy_h5.is_hdf5(filepath):
             return legacy_h5.load_h5_model(filepath)
         if _exists(filepath) and keras_file.is_keras_zip(filepath):
-            return keras_file.load_keras(filepath)
+            return keras_file.load_keras(filepath, compile=compile)
         return striate_load_model(filepath, compile=compile)
 
     return save_model, save_weights, load_weights, load_model

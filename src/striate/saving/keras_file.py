@@ -32,6 +32,7 @@ from striate.model_archive import (
     read_member,
 )
 from striate.model_schema import check_metadata
+from striate.saving import keras_compile
 from striate.saving.keras_config import keras_class_key, keras_model_config, model_from_keras
 
 KERAS_FORMAT_VERSION = "3.15.1"  # the Keras whose layout these files follow (verified)
@@ -60,8 +61,9 @@ def is_keras_zip(path):
 
 
 # -- the .keras zip ----------------------------------------------------------------------------
-def load_keras(filepath):
-    """The striate model in a `.keras` file Keras 3 (or striate) wrote."""
+def load_keras(filepath, compile=True):
+    """The striate model in a `.keras` file Keras 3 (or striate) wrote; with `compile=True`
+    compiled as the file says, with the optimizer's state (`keras_compile`)."""
     path = os.fspath(filepath)
     h5py_module()
     try:
@@ -79,6 +81,9 @@ def load_keras(filepath):
     except (zipfile.BadZipFile, EOFError, OSError) as error:
         raise ModelFileError(path, f"is not a readable .keras zip ({error}).") from None
     read_weights_h5(path, io.BytesIO(data), model, WEIGHTS)
+    if compile:
+        with h5py_module().File(io.BytesIO(data), "r") as h5:
+            keras_compile.restore_compile(path, model, document, h5)
     try:  # what a striate model was trained on (class names...), kept beside Keras's facts
         if not isinstance(facts, dict):
             raise TypeError(f"expected a dict. Received: {type(facts).__name__}")
@@ -122,6 +127,9 @@ def save_keras(model, filepath, overwrite=True):
 
     h5py_module()
     document = keras_model_config(model)
+    compiled = keras_compile.compile_config(model)
+    if compiled is not None:
+        document["compile_config"] = compiled
     metadata = {
         "keras_version": KERAS_FORMAT_VERSION,
         "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
@@ -129,7 +137,7 @@ def save_keras(model, filepath, overwrite=True):
         "striate_metadata": getattr(model, "metadata", None) or {},
     }
     buffer = io.BytesIO()
-    write_weights_h5(buffer, model)
+    write_weights_h5(buffer, model, optimizer=compiled is not None)
 
     def write(file):
         with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
@@ -188,7 +196,7 @@ def layer_groups(model):
     return groups
 
 
-def write_weights_h5(file, model):
+def write_weights_h5(file, model, optimizer=False):
     h5py = h5py_module()
     with h5py.File(file, "w") as h5:
         h5.create_group("layers")
@@ -198,6 +206,8 @@ def write_weights_h5(file, model):
             for index, weight in enumerate(keras_ordered_weights(layer)):
                 variables.create_dataset(str(index), data=np.asarray(weight.data))
         h5.create_group("vars").attrs["name"] = model.name
+        if optimizer:
+            keras_compile.write_optimizer(h5, model)
 
 
 def save_weights_h5(model, filepath, overwrite=True):
