@@ -225,32 +225,54 @@ def test_a_legacy_h5_with_a_lambda_is_refused(tmp_path):
     assert not marker.exists()
 
 
-def test_a_keras2_h5_file_is_read_in_its_own_layout(tmp_path):
-    """Keras 2 / tf.keras's layout (`model_weights/conv2d/conv2d/kernel:0`), written with h5py
-    as keras/src/legacy/saving/legacy_h5_format.py writes it (Keras 3 writes Keras 3 names)."""
-    model = small_model()
-    rng = np.random.default_rng(0)
-    model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
-    layers = [
-        {
-            "class_name": "InputLayer",
-            "config": {
-                "batch_input_shape": [None, 6, 6, 1],
-                "dtype": "float32",
-                "sparse": False,
-                "ragged": False,
-                "name": "input_1",
-            },
-        },
-    ]
-    for layer in model.layers:
-        config = layer.get_config()
-        config["dtype"] = "float32"
-        if "kernel_initializer" in config:
-            config["kernel_initializer"] = {"class_name": "GlorotUniform", "config": {"seed": None}}
-        layers.append({"class_name": type(layer).__name__, "config": config})
-    document = {"class_name": "Sequential", "config": {"name": "sequential", "layers": layers}}
-    with h5py.File(tmp_path / "k2.h5", "w") as h5:
+def residual_model():
+    from striate.layers import add
+
+    x = Input((6, 6, 1), name="input_1")
+    y = Conv2D(1, 3, padding="same", name="conv2d")(x)
+    z = Dense(3, name="dense")(Flatten(name="flatten")(add([y, x], name="add")))
+    return striate.Model(x, z, name="model")
+
+
+def keras2_layer(layer):
+    config = layer.get_config()
+    config["dtype"] = "float32"
+    if "kernel_initializer" in config:
+        config["kernel_initializer"] = {"class_name": "GlorotUniform", "config": {"seed": None}}
+    if type(layer).__name__ == "InputLayer":
+        config = {
+            "batch_input_shape": [None, 6, 6, 1],
+            "dtype": "float32",
+            "sparse": False,
+            "ragged": False,
+            "name": layer.name,
+        }
+    return {"class_name": type(layer).__name__, "config": config, "name": layer.name}
+
+
+def keras2_file(path, model, functional):
+    """Keras 2 / tf.keras's layout (`model_weights/conv2d/conv2d/kernel:0`, inbound nodes as
+    `[[name, node, tensor, kwargs]]`), written with h5py as Keras 2's legacy_h5_format.py did."""
+    layers = [keras2_layer(layer) for layer in model.layers]
+    if functional:
+        config = model.get_config()
+        for entry, mine in zip(layers, config["layers"]):
+            entry["inbound_nodes"] = []
+            for node in mine["inbound_nodes"]:
+                args = node["args"][0]
+                args = args if isinstance(args, list) else [args]
+                entry["inbound_nodes"].append([t["config"]["keras_history"] + [{}] for t in args])
+        model_config = {
+            "name": "model",
+            "layers": layers,
+            "input_layers": [["input_1", 0, 0]],
+            "output_layers": [["dense", 0, 0]],
+        }
+        document = {"class_name": "Functional", "config": model_config}
+    else:
+        layers.insert(0, keras2_layer(Input((6, 6, 1), name="input_1").node.layer))
+        document = {"class_name": "Sequential", "config": {"name": "sequential", "layers": layers}}
+    with h5py.File(path, "w") as h5:
         h5.attrs["keras_version"] = "2.13.1"
         h5.attrs["backend"] = "tensorflow"
         h5.attrs["model_config"] = json.dumps(document)
@@ -262,10 +284,18 @@ def test_a_keras2_h5_file_is_read_in_its_own_layout(tmp_path):
             group.attrs["weight_names"] = [n.encode() for n in names]
             for name, w in zip(names, layer.weights):
                 group.create_dataset(name, data=w.data)
+
+
+@pytest.mark.parametrize("make", [small_model, residual_model])
+def test_a_keras2_h5_file_is_read_in_its_own_layout(tmp_path, make):
+    model = make()
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
+    keras2_file(tmp_path / "k2.h5", model, functional=make is residual_model)
     loaded = load_model(tmp_path / "k2.h5")
     x = rng.uniform(size=(4, 6, 6, 1)).astype("float32")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
-    fresh = small_model()
+    fresh = make()
     fresh.load_weights(tmp_path / "k2.h5")
     np.testing.assert_allclose(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
 

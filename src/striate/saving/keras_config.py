@@ -137,16 +137,14 @@ def _sequential(config, layers):
     from striate.models.sequential import Sequential
 
     made = [graph_config.layer_from_config(entry, _get_class) for entry in layers]
-    if not made or not isinstance(made[0], InputLayer):
-        shape = config.get("build_input_shape")
-        if not isinstance(shape, list):
-            raise ValueError(
-                "the Sequential has no InputLayer and no build_input_shape, so its weights' "
-                "shapes are unknown"
-            )
-        made.insert(0, InputLayer(batch_input_shape=tuple(shape)))
     model = Sequential(made, name=config.get("name"))
-    model.build()
+    shape = config.get("build_input_shape")
+    if model.input_shape is None and not isinstance(shape, list):
+        raise ValueError(
+            "the Sequential has no InputLayer, no input shape on its first layer and no "
+            "build_input_shape, so its weights' shapes are unknown"
+        )
+    model.build(None if model.input_shape is not None else tuple(shape))
     return model
 
 
@@ -213,8 +211,20 @@ def _layer_entry(path, member, entry, index, axes):
     result = {"class_name": class_name, "config": config}
     if "inbound_nodes" in entry:
         result["name"] = entry.get("name", name)
-        result["inbound_nodes"] = entry["inbound_nodes"]
+        result["inbound_nodes"] = [_node(node) for node in entry["inbound_nodes"]]
     return result
+
+
+def _node(node):
+    """A Keras 2 inbound node `[[name, node_index, tensor_index, kwargs], ...]` in Keras 3's
+    `{"args": [tensor or [tensors]], "kwargs": {...}}` shape (Keras 3's pass unchanged)."""
+    if not isinstance(node, list) or not all(isinstance(t, list) and len(t) >= 3 for t in node):
+        return node
+    tensors = [
+        {"class_name": "__keras_tensor__", "config": {"keras_history": list(t[:3])}} for t in node
+    ]
+    kwargs = node[0][3] if len(node[0]) > 3 and isinstance(node[0][3], dict) else {}
+    return {"args": [tensors[0] if len(tensors) == 1 else tensors], "kwargs": kwargs}
 
 
 def _dtype(value, refuse):
