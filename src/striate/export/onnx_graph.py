@@ -92,8 +92,12 @@ def export_onnx(model, filepath, opset_version=DEFAULT_OPSET, nchw_input=False, 
         raise ValueError(f"ONNX export: model '{model.name}' is not built; build or fit it first.")
     graph = Graph(onnx)
     shape = list(model.input_shape)
-    if isinstance(shape[0], (list, tuple)):
-        raise ValueError(f"ONNX export: model '{model.name}' has several inputs; export one.")
+    if isinstance(shape[0], (list, tuple)) or isinstance(model.output_shape, list):
+        raise ValueError(
+            f"ONNX export: model '{model.name}' has several inputs or outputs; striate exports "
+            f"models of one input and one output. Received: input {model.input_shape}, output "
+            f"{model.output_shape}."
+        )
     dims = ["N", *shape[1:]]
     if nchw_input and len(dims) == 4:
         dims = [dims[0], dims[3], dims[1], dims[2]]

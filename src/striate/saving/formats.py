@@ -51,8 +51,7 @@ def wrap(striate_save, striate_save_weights, striate_load_weights, striate_load_
 
     def load_weights(model, filepath):
         if _exists(filepath) and legacy_h5.is_hdf5(filepath):
-            h5py = keras_file.h5py_module()
-            with h5py.File(filepath, "r") as h5:
+            with legacy_h5.open_h5(os.fspath(filepath)) as h5:
                 modern = "layers" in h5 or "_layer_checkpoint_dependencies" in h5
             if modern:
                 return keras_file.read_weights_h5(os.fspath(filepath), filepath, model)

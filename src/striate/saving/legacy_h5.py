@@ -28,7 +28,7 @@ def is_hdf5(path):
         return False
 
 
-def _open(path):
+def open_h5(path):
     h5py = h5py_module()
     try:
         return h5py.File(path, "r")
@@ -41,7 +41,7 @@ def _open(path):
 def load_h5_model(filepath):
     """The model in a legacy whole-model `.h5` file."""
     path = os.fspath(filepath)
-    with _open(path) as h5:
+    with open_h5(path) as h5:
         check_links(path, h5)
         text = h5.attrs.get("model_config")
         if text is None:
@@ -66,7 +66,7 @@ def load_h5_model(filepath):
 def load_h5_weights(model, filepath):
     """`load_weights` of a legacy weights file (or the weights of a whole-model file)."""
     path = os.fspath(filepath)
-    with _open(path) as h5:
+    with open_h5(path) as h5:
         check_links(path, h5)
         group = h5["model_weights"] if "model_weights" in h5 else h5
         read_legacy_weights(path, group, model)
