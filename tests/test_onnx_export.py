@@ -83,6 +83,11 @@ def test_bad_requests_are_clear(tmp_path):
     bilinear = striate.Sequential([Input((4, 4, 1)), UpSampling2D(interpolation="bilinear")])
     with pytest.raises(ValueError, match="'up_sampling2d' .*bilinear"):
         striate.export.onnx(bilinear, tmp_path / "m.onnx")
+    from striate.layers import LayerNormalization
+
+    normed = striate.Sequential([Input((4, 4, 2)), LayerNormalization()])
+    with pytest.raises(ValueError, match="opset 17 or later"):
+        striate.export.onnx(normed, tmp_path / "m.onnx", opset_version=13)
     assert not (tmp_path / "m.onnx").exists()
 
 

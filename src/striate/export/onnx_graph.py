@@ -91,6 +91,7 @@ def export_onnx(model, filepath, opset_version=DEFAULT_OPSET, nchw_input=False, 
     if not model.built or model.input_shape is None:
         raise ValueError(f"ONNX export: model '{model.name}' is not built; build or fit it first.")
     graph = Graph(onnx)
+    graph.opset = opset_version
     shape = list(model.input_shape)
     if isinstance(shape[0], (list, tuple)) or isinstance(model.output_shape, list):
         raise ValueError(
@@ -260,6 +261,8 @@ def batch_norm(graph, layer, x, config):
 
 
 def layer_norm(graph, layer, x, config):
+    if graph.opset < 17:
+        raise ops.unsupported(layer, "needs ONNX's LayerNormalization, opset 17 or later")
     axis = config["axis"]
     rank = len(layer.input_shape)
     axes = sorted(a % rank for a in (axis if isinstance(axis, list) else [axis]))
