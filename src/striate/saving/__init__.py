@@ -294,4 +294,8 @@ models.register_tool("load_weights", load_weights)
 models.register_tool("load_model", load_model)
 
 # Keras's own files (.keras, .weights.h5, legacy .h5) by suffix on write, by content on read.
-from striate.saving import formats  # noqa: E402,F401
+from striate.saving import formats  # noqa: E402
+
+save_model, save_weights, load_weights, load_model = formats.install(
+    save_model, save_weights, load_weights, load_model
+)

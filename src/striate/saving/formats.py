@@ -6,10 +6,10 @@ Keras's, HDF5's magic bytes a Keras weights or legacy file, anything else striat
 
 It wraps the model tools `striate.saving` registers, so those stay as they are."""
 
+import functools
 import os
 
 from striate import models
-from striate.models.tools import _TOOLS
 from striate.saving import keras_file, legacy_h5
 
 
@@ -71,14 +71,16 @@ def wrap(striate_save, striate_save_weights, striate_load_weights, striate_load_
     return save_model, save_weights, load_weights, load_model
 
 
-def install():
-    """Put the dispatching tools in place of striate.saving's own (called once on import)."""
-    if getattr(_TOOLS.get("load_model"), "_dispatches", False):
-        return
-    tools = wrap(*(_TOOLS[n] for n in ("save_model", "save_weights", "load_weights", "load_model")))
-    for name, function in zip(("save_model", "save_weights", "load_weights", "load_model"), tools):
+def install(save_model, save_weights, load_weights, load_model):
+    """The four tools dispatching by format around striate's own (registered in their place,
+    and returned for `striate.saving` to offer under the same names)."""
+    names = ("save_model", "save_weights", "load_weights", "load_model")
+    originals = (save_model, save_weights, load_weights, load_model)
+    if getattr(load_model, "_dispatches", False):
+        return originals
+    tools = wrap(*originals)
+    for name, function, original in zip(names, tools, originals):
+        functools.update_wrapper(function, original)
         function._dispatches = True
         models.register_tool(name, function)
-
-
-install()
+    return tools

@@ -55,7 +55,7 @@ def is_keras_zip(path):
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError):
+    except Exception:  # any damage is for the loader that claims the file to describe
         return False
     return CONFIG in names and WEIGHTS in names
 
