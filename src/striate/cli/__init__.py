@@ -10,7 +10,18 @@ from striate.cli.common import EXAMPLES, UserCodeError, UserError, apply_threads
 
 
 def build_parser():
-    from striate.cli import doctor, evaluate, predict, run, serve, show, summary, train
+    from striate.cli import (
+        convert,
+        doctor,
+        evaluate,
+        export,
+        predict,
+        run,
+        serve,
+        show,
+        summary,
+        train,
+    )
 
     parser = argparse.ArgumentParser(
         prog="striate",
@@ -19,7 +30,8 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for subcommand in (train, evaluate, predict, summary, show, doctor, serve, run):  # --help
+    order = (train, evaluate, predict, summary, show, doctor, serve, convert, export, run)
+    for subcommand in order:  # in --help's order
         subcommand.register(commands)
     return parser
 

@@ -19,6 +19,8 @@ EXAMPLES = """examples:
   striate evaluate article-digits.striate
   striate summary lenet5 --input-shape 32,32,3
   striate run examples/article.py                 the article's program, with its summary shown
+  striate convert article-digits.striate digits.keras     Keras 3's file (or .onnx, .striate)
+  striate export from_keras.keras --onnx model.onnx       an ONNX graph for other runtimes
 """
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")

@@ -362,8 +362,8 @@ class Model(Layer):
     # -- files -----------------------------------------------------------------------------------
     def save(self, filepath, overwrite=True):
         """Write one file with the architecture, weights, compile settings and training state
-        (see `striate.saving`); `load_model(filepath)` reads it back. Under an
-        `MPIStrategy` only rank 0 writes."""
+        (see `striate.saving`); `load_model(filepath)` reads it back. A name ending in `.keras`
+        writes Keras 3's own file. Under an `MPIStrategy` only rank 0 writes."""
         if distribute.is_worker():
             return None
         tool("save_model", f"{type(self).__name__}.save")(self, filepath, overwrite=overwrite)

@@ -344,3 +344,10 @@ models.register_tool("save_model", save_model)
 models.register_tool("save_weights", save_weights)
 models.register_tool("load_weights", load_weights)
 models.register_tool("load_model", load_model)
+
+# Keras's own files (.keras, .weights.h5, legacy .h5) by suffix on write, by content on read.
+from striate.saving import formats  # noqa: E402
+
+save_model, save_weights, load_weights, load_model = formats.install(
+    save_model, save_weights, load_weights, load_model
+)
