@@ -61,12 +61,12 @@ def wrap(striate_save, striate_save_weights, striate_load_weights, striate_load_
             return model.set_weights(loaded.get_weights())
         return striate_load_weights(model, filepath)
 
-    def load_model(filepath, compile=True):
+    def load_model(filepath, custom_objects=None, compile=True):
         if _exists(filepath) and legacy_h5.is_hdf5(filepath):
             return legacy_h5.load_h5_model(filepath)
         if _exists(filepath) and keras_file.is_keras_zip(filepath):
             return keras_file.load_keras(filepath, compile=compile)
-        return striate_load_model(filepath, compile=compile)
+        return striate_load_model(filepath, custom_objects=custom_objects, compile=compile)
 
     return save_model, save_weights, load_weights, load_model
 
