@@ -40,3 +40,22 @@ def keras3_crossentropy():
 def crossentropy_rule(request):
     """Each cross-entropy rule in turn, for one test; the rule's name."""
     yield from _with_crossentropy_rule(request.param)
+
+
+def _only_slow_tests(path):
+    """True for a test file whose every test is slow (`pytestmark = pytest.mark.slow`)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return any(line.startswith("pytestmark = pytest.mark.slow") for line in handle)
+    except OSError:
+        return False
+
+
+def pytest_ignore_collect(collection_path, config):
+    """In the quick tier (`-m "not slow"`), do not even import the files that hold slow tests
+    only: importing them (Keras, PyTorch, ONNX...) took longer than running many tests."""
+    if config.getoption("markexpr", "") != "not slow":
+        return None
+    if collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
+        return True if _only_slow_tests(collection_path) else None
+    return None

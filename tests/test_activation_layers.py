@@ -147,6 +147,7 @@ def one_step_plan(last, loss="sparse_categorical_crossentropy"):
     return model
 
 
+@pytest.mark.slow  # over 1 s (the quick tier stays under a minute)
 @pytest.mark.parametrize("loss", ["sparse_categorical_crossentropy", "categorical_crossentropy"])
 def test_softmax_layer_is_fused_with_the_loss_as_activation_softmax_is(loss):
     ours = one_step_plan(Softmax(name="s"), loss)

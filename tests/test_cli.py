@@ -242,36 +242,96 @@ def mistakes(work):
     return root
 
 
+# One subprocess each (~0.5 s): four stay in the quick tier, the rest run in the full suite.
+SLOW = pytest.mark.slow
+
+
 @pytest.mark.parametrize(
     "args, expected",
     [
         (["train", "--dataset", "nope"], "unknown dataset 'nope'"),
-        (["train", "--dataset", "no_such_folder/"], "no such folder: no_such_folder/"),
-        (["train", "--dataset", "empty_folder"], "has no class subfolders"),
-        (["train", "--model", "nope"], "unknown model 'nope'; choose one of article, convnet"),
-        (["train", "--model", "missing.py"], "no such file: missing.py"),
-        (["train", "--model", "nobuild.py", "--dataset", "digits"], "does not define build_model"),
-        (["train", "--model", "broken.py", "--dataset", "digits"], "broken.py, line 1"),
-        (["train", "--model", "lenet5", "--dataset", "digits"], "at least 12x12"),
-        (["train", "--dataset", "digits", "--out", "nodir/m.striate"], "does not exist"),
-        (["train", "--dataset", "digits", "--image-size", "9,9"], "are for image folders"),
-        (["train", "--epochs", "x"], "invalid int value: 'x'"),
+        pytest.param(
+            ["train", "--dataset", "no_such_folder/"], "no such folder: no_such_folder/", marks=SLOW
+        ),
+        pytest.param(["train", "--dataset", "empty_folder"], "has no class subfolders", marks=SLOW),
+        pytest.param(
+            ["train", "--model", "nope"],
+            "unknown model 'nope'; choose one of article, convnet",
+            marks=SLOW,
+        ),
+        pytest.param(["train", "--model", "missing.py"], "no such file: missing.py", marks=SLOW),
+        pytest.param(
+            ["train", "--model", "nobuild.py", "--dataset", "digits"],
+            "does not define build_model",
+            marks=SLOW,
+        ),
+        pytest.param(
+            ["train", "--model", "broken.py", "--dataset", "digits"],
+            "broken.py, line 1",
+            marks=SLOW,
+        ),
+        pytest.param(
+            ["train", "--model", "lenet5", "--dataset", "digits"], "at least 12x12", marks=SLOW
+        ),
+        pytest.param(
+            ["train", "--dataset", "digits", "--out", "nodir/m.striate"],
+            "does not exist",
+            marks=SLOW,
+        ),
+        pytest.param(
+            ["train", "--dataset", "digits", "--image-size", "9,9"],
+            "are for image folders",
+            marks=SLOW,
+        ),
+        pytest.param(["train", "--epochs", "x"], "invalid int value: 'x'", marks=SLOW),
         (["predict", "missing.striate", "digit0.png"], "no such file: missing.striate"),
-        (["predict", "fake.striate", "digit0.png"], "not a striate model file"),
-        (["predict", "digits.striate", "missing.png"], "no such file: missing.png"),
-        (["predict", "digits.striate", "notimg.png"], "notimg.png is not an image"),
-        (["predict", "digits.striate", "cut.png"], "cannot read image cut.png"),
-        (["predict", "dense.striate", "digit0.png"], "input (None, 64) is not an image"),
-        (["predict", "digits.striate", "digit0.png", "--digit-photo"], "takes 8x8x1 images"),
-        (["predict", "digits.striate", "digit0.png", "--top", "0"], "--top must be 1 or more"),
-        (["predict", "digits.striate"], "required: IMAGE"),
-        (["evaluate", "digits.striate", "--dataset", "nope"], "unknown dataset 'nope'"),
+        pytest.param(
+            ["predict", "fake.striate", "digit0.png"], "not a striate model file", marks=SLOW
+        ),
+        pytest.param(
+            ["predict", "digits.striate", "missing.png"], "no such file: missing.png", marks=SLOW
+        ),
+        pytest.param(
+            ["predict", "digits.striate", "notimg.png"], "notimg.png is not an image", marks=SLOW
+        ),
+        pytest.param(
+            ["predict", "digits.striate", "cut.png"], "cannot read image cut.png", marks=SLOW
+        ),
+        pytest.param(
+            ["predict", "dense.striate", "digit0.png"],
+            "input (None, 64) is not an image",
+            marks=SLOW,
+        ),
+        pytest.param(
+            ["predict", "digits.striate", "digit0.png", "--digit-photo"],
+            "takes 8x8x1 images",
+            marks=SLOW,
+        ),
+        pytest.param(
+            ["predict", "digits.striate", "digit0.png", "--top", "0"],
+            "--top must be 1 or more",
+            marks=SLOW,
+        ),
+        pytest.param(["predict", "digits.striate"], "required: IMAGE", marks=SLOW),
+        pytest.param(
+            ["evaluate", "digits.striate", "--dataset", "nope"],
+            "unknown dataset 'nope'",
+            marks=SLOW,
+        ),
         (["evaluate", "fake.striate"], "not a striate model file"),
         (["summary", "nope"], "unknown model 'nope'"),
-        (["summary", "missing.striate"], "no such file: missing.striate"),
-        (["summary", "lenet5", "--input-shape", "28,28"], "3 positive integers like 28,28,1"),
-        (["summary", "lenet5", "--input-shape", "8,8,1"], "at least 12x12"),
-        (["train", "--dataset", "digits", "--threads", "0"], "--threads must be 1 or more"),
+        pytest.param(["summary", "missing.striate"], "no such file: missing.striate", marks=SLOW),
+        pytest.param(
+            ["summary", "lenet5", "--input-shape", "28,28"],
+            "3 positive integers like 28,28,1",
+            marks=SLOW,
+        ),
+        pytest.param(["summary", "lenet5", "--input-shape", "8,8,1"], "at least 12x12", marks=SLOW),
+        pytest.param(
+            ["train", "--dataset", "digits", "--threads", "0"],
+            "--threads must be 1 or more",
+            marks=SLOW,
+        ),
     ],
 )
 def test_user_mistakes_are_one_line(mistakes, args, expected):
@@ -284,7 +344,10 @@ def test_user_mistakes_are_one_line(mistakes, args, expected):
     assert expected in lines[0]
 
 
-@pytest.mark.parametrize("command", ["train", "predict", "evaluate", "summary"])
+@pytest.mark.parametrize(
+    "command",
+    ["train", *(pytest.param(c, marks=SLOW) for c in ("predict", "evaluate", "summary"))],
+)
 def test_help_has_examples(command, tmp_path):
     out = cli(tmp_path, command, "--help").stdout
     assert "examples:" in out and f"striate {command} " in out

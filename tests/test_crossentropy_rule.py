@@ -57,7 +57,12 @@ def _rule_in_subprocess(value):
 
 @pytest.mark.parametrize(
     ("value", "rule"),
-    [(None, "logits"), ("", "logits"), ("keras3", "keras3"), ("logits", "logits")],
+    [
+        (None, "logits"),
+        pytest.param("", "logits", marks=pytest.mark.slow),  # a subprocess each
+        ("keras3", "keras3"),
+        pytest.param("logits", "logits", marks=pytest.mark.slow),
+    ],
 )
 def test_environment_variable_chooses_the_rule(value, rule):
     done = _rule_in_subprocess(value)

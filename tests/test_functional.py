@@ -161,6 +161,7 @@ def test_changing_trainable_without_compiling_warns_as_keras():
 ARRAYS = [np.random.default_rng(i).standard_normal((2, 3, 4)) for i in range(3)]
 
 
+@pytest.mark.slow  # over 1 s (the quick tier stays under a minute)
 @pytest.mark.parametrize(
     "op, reference",
     [

@@ -88,6 +88,7 @@ def run(op, x, g, pool_size, strides, padding):
 # ------------------------------------------------------------------------------ values and routing
 
 
+@pytest.mark.slow  # over 1 s (the quick tier stays under a minute)
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("op, kind", [(max_pool2d, "max"), (avg_pool2d, "avg")])
 def test_matches_loop_reference(path, op, kind, channels):

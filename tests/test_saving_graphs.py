@@ -114,6 +114,7 @@ def compiled(make):
     return model
 
 
+@pytest.mark.slow  # over 1 s (the quick tier stays under a minute)
 def test_save_load_predicts_identically(tmp_path, make):
     model = compiled(make)
     x, y = data()
@@ -128,6 +129,7 @@ def test_save_load_predicts_identically(tmp_path, make):
     assert loaded.metrics[1][1].get_config() == model.metrics[1][1].get_config()
 
 
+@pytest.mark.slow  # trains 3 epochs twice
 def test_fit_resumes_exactly(tmp_path, make):
     x, y = data(40)
 
@@ -279,6 +281,7 @@ def test_serialize_and_deserialize_keras_object():
     assert striate.saving.deserialize_keras_object(entry).get_config()["units"] == 2
 
 
+@pytest.mark.slow  # over 1 s (the quick tier stays under a minute)
 @pytest.mark.parametrize(
     "edit, message",
     [

@@ -198,6 +198,7 @@ def _events(port, until, timeout=20):
     return events
 
 
+@pytest.mark.slow  # over 1 s (the quick tier stays under a minute)
 def test_watch_reloads_a_rewritten_model_file(tmp_path):
     path = tmp_path / "m.striate"
     model = digit_model()
@@ -269,6 +270,7 @@ def _cli(*args, **options):
     )
 
 
+@pytest.mark.slow  # over 1 s (the quick tier stays under a minute)
 def test_cli_errors_are_one_line(tmp_path):
     (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04 not really")
     for name in ("nothere.striate", "bad.zip"):
