@@ -1,9 +1,12 @@
 """Keras 3 model configs (the `config.json` of a `.keras` file, the `model_config` of a legacy
 `.h5`) to striate models and back. Read defensively: a config is data, never code. Only the
-classes striate has (`striate.layers.get`) are made; a `module` outside Keras's own, a `Lambda`,
-a function, a custom (registered) object, a `safe_mode` or `enable_unsafe_deserialization`
-field, or a Keras field striate has no counterpart for is a ModelFileError naming the member,
-the layer and the field, and nothing in the file is imported or run.
+classes striate has (`striate.layers.get`) and the layer classes the user registered in
+striate under the file's registered name (`@striate.saving.register_serializable(package=
+"Custom")` for Keras's "Custom>Name": the file's `module` for them is never imported) are made;
+a `module` outside Keras's own, a `Lambda`, a function, any other custom object, a `safe_mode`
+or `enable_unsafe_deserialization` field, or a Keras field striate has no counterpart for is a
+ModelFileError naming the member, the layer and the field, and nothing in the file is imported
+or run.
 
 >>> keras_class_key("BatchNormalization"), keras_class_key("PReLU"), keras_class_key("Conv2D")
 ('batch_normalization', 'p_re_lu', 'conv2d')
@@ -54,14 +57,16 @@ def keras_class_key(class_name):
 def check_safe(path, member, value, where="config"):
     """Walk the whole config: no foreign module, no code-bearing class, no unsafe switch."""
     if isinstance(value, dict):
+        name = value.get("class_name")
+        registered = value.get("registered_name")
+        user_class = registered not in (None, name, *MODEL_CLASSES) and registered_class(registered)
         module = value.get("module")
         if module is not None and not (isinstance(module, str) and SAFE_MODULES.match(module)):
-            raise _refuse(path, member, f"{where}.module", f"names module {module!r:.80}")
-        name = value.get("class_name")
+            if not user_class:  # (a class the user registered: its module is never imported)
+                raise _refuse(path, member, f"{where}.module", f"names module {module!r:.80}")
         if name in FORBIDDEN_CLASSES:
             raise _refuse(path, member, f"{where}.class_name", f"is {name!r} (code)")
-        registered = value.get("registered_name")
-        if registered is not None and registered not in (name, *MODEL_CLASSES):
+        if registered is not None and registered not in (name, *MODEL_CLASSES) and not user_class:
             raise _refuse(
                 path,
                 member,
@@ -148,8 +153,19 @@ def _sequential(config, layers):
     return model
 
 
+def registered_class(registered_name):
+    """The layer class the user registered in striate under Keras's registered name (e.g.
+    'Custom>MyLayer', `@striate.saving.register_serializable(package='Custom')`), or None:
+    the only classes besides striate's own that a Keras file may name."""
+    from striate.layers.base import Layer
+    from striate.saving.registry import get_registered_object
+
+    found = get_registered_object(registered_name) if isinstance(registered_name, str) else None
+    return found if isinstance(found, type) and issubclass(found, Layer) else None
+
+
 def _get_class(class_name):
-    return layers_module.get(class_name)
+    return registered_class(class_name) or layers_module.get(class_name)
 
 
 def _layer_entry(path, member, entry, index, axes):
@@ -160,6 +176,18 @@ def _layer_entry(path, member, entry, index, axes):
         )
     class_name, config = entry.get("class_name"), dict(entry["config"])
     name = config.get("name", entry.get("name", f"layer {index}"))
+    if registered_class(entry.get("registered_name")):  # the user's own class: its config
+        config["dtype"] = _dtype(
+            config.get("dtype", "float32"),
+            lambda f, v: _refuse(
+                path, member, f"layer {name!r}.{f}", f"is {v!r:.40}, not float32 or float64"
+            ),
+        )
+        result = {"class_name": entry["registered_name"], "config": config}
+        if "inbound_nodes" in entry:
+            result["name"] = entry.get("name", name)
+            result["inbound_nodes"] = [_node(node) for node in entry["inbound_nodes"]]
+        return result
     try:
         layers_module.get(class_name)
         if class_name in MODEL_CLASSES:
