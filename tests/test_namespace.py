@@ -281,3 +281,14 @@ def test_backend_set_epsilon_and_is_keras_tensor():
             striate.backend.set_epsilon(0)
     finally:
         striate.backend.set_epsilon(before)
+
+
+def test_sequence_is_pydataset_and_batches_pack_and_unpack_as_in_keras():
+    assert striate.utils.Sequence is striate.utils.PyDataset
+    pack, unpack = striate.utils.pack_x_y_sample_weight, striate.utils.unpack_x_y_sample_weight
+    x, y, w = np.zeros(2), np.ones(2), np.full(2, 0.5)
+    assert unpack(pack(x, y, w)) == (x, y, w) and unpack(pack(x, y)) == (x, y, None)
+    assert unpack(pack(x))[0] is x and unpack(x) == (x, None, None)
+    assert pack((x, x)) == ((x, x),)  # a tuple x is not taken for (x, y)
+    with pytest.raises(ValueError, match="a tuple of 4 items"):
+        unpack((x, y, w, w))

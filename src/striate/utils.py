@@ -97,3 +97,31 @@ def normalize(x, axis=-1, order=2):
     norm = np.atleast_1d(np.linalg.norm(x, order, axis))
     norm[norm == 0] = 1
     return x / np.expand_dims(norm, -1 if axis is None else axis)
+
+
+# Keras 2's name for PyDataset, which Keras 3 keeps as an alias.
+Sequence = PyDataset
+
+
+def pack_x_y_sample_weight(x, y=None, sample_weight=None):
+    """`(x,)`, `(x, y)` or `(x, y, sample_weight)`: a batch as a data source yields it (Keras's;
+    a lone tuple `x` is wrapped so it is not read as `(x, y)`)."""
+    if y is None:
+        return x if not isinstance(x, (list, tuple)) else (x,)
+    if sample_weight is None:
+        return (x, y)
+    return (x, y, sample_weight)
+
+
+def unpack_x_y_sample_weight(data):
+    """`(x, y, sample_weight)` of a batch, None for what it lacks (Keras's)."""
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return (data, None, None)
+    if len(data) in (1, 2, 3):
+        return data + (None,) * (3 - len(data))
+    raise ValueError(
+        f"unpack_x_y_sample_weight: a batch is (x,), (x, y) or (x, y, sample_weight). "
+        f"Received: a tuple of {len(data)} items."
+    )
