@@ -130,13 +130,12 @@ def inspect_model(model, x, class_index=None):
     >>> [r.shape for r in result.layers], result.input_gradient.shape
     ([(3, 3, 2), (18,), (3,), (3,)], (5, 5, 1))
     """
-    model_steps(model)  # a model inspect cannot walk fails here, before any work
+    steps = model_steps(model)  # a model inspect cannot walk fails here, before any work
     array = _one_input(model, x)
     dtype = model.float_type()
     inputs = array.astype(dtype, copy=False)
     if not model.layers:
         raise ValueError(f"inspect: Sequential '{model.name}' has no layers.")
-    steps = model_steps(model)  # (again: a model built by the input above has its layers now)
     if class_index is None:
         return _forward_only(model, steps, inputs)
     return _forward_backward(model, steps, inputs, class_index)
