@@ -9,13 +9,9 @@ but a model file never holds code, so saving a model with one is refused with a 
 
 import numpy as np
 
-from striate import backend, initializers, ops, regularizers
+from striate import backend, ops, regularizers
 from striate.layers.base import Layer
-from striate.layers.weight_options import (
-    add_weight_with_options,
-    set_named_options,
-    weight_options_config,
-)
+from striate.layers.normalization import ScaleAndCenter
 from striate.tensor import Tensor
 
 
@@ -144,7 +140,7 @@ class UnitNormalization(Layer):
         return {**super().get_config(), "axis": self.axis}
 
 
-class GroupNormalization(Layer):
+class GroupNormalization(ScaleAndCenter):
     """Normalizes each sample over groups of channels (`groups` of them, channels last): each
     group to mean 0 and variance 1 (`epsilon` added), then `gamma` and `beta` per channel."""
 
@@ -174,11 +170,11 @@ class GroupNormalization(Layer):
                 f"{self.describe()}: groups must be a positive int. Received: groups={groups!r}"
             )
         self.groups, self.axis, self.epsilon = groups, axis, float(epsilon)
-        self.center, self.scale = bool(center), bool(scale)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        set_named_options(
-            self,
+        self.init_scale_and_center(
+            center,
+            scale,
+            beta_initializer,
+            gamma_initializer,
             beta_regularizer=beta_regularizer,
             gamma_regularizer=gamma_regularizer,
             beta_constraint=beta_constraint,
@@ -192,10 +188,7 @@ class GroupNormalization(Layer):
                 f"{self.describe()}: the number of channels must be divisible by groups. "
                 f"Received: groups={self.groups}, input shape {tuple(input_shape)}."
             )
-        shape = (channels,)
-        gamma, beta = self.gamma_initializer, self.beta_initializer
-        self.gamma = add_weight_with_options(self, "gamma", shape, gamma) if self.scale else None
-        self.beta = add_weight_with_options(self, "beta", shape, beta) if self.center else None
+        self.build_scale_and_center((channels,))
 
     def call(self, inputs):
         shape = inputs.shape
@@ -217,12 +210,5 @@ class GroupNormalization(Layer):
             "groups": self.groups,
             "axis": self.axis,
             "epsilon": self.epsilon,
-            "center": self.center,
-            "scale": self.scale,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
-            **weight_options_config(
-                self,
-                ("beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"),
-            ),
+            **self.scale_and_center_config(),
         }

@@ -1,17 +1,10 @@
 """LayerNormalization with Keras's defaults (axis -1, epsilon 1e-3, gamma then beta)."""
 
-from striate import initializers
-from striate.layers.base import Layer
-from striate.layers.normalization import NORMALIZATION_OPTIONS
-from striate.layers.weight_options import (
-    add_weight_with_options,
-    set_named_options,
-    weight_options_config,
-)
+from striate.layers.normalization import ScaleAndCenter
 from striate.ops import layer_norm as layer_norm_ops
 
 
-class LayerNormalization(Layer):
+class LayerNormalization(ScaleAndCenter):
     """Normalises each sample over `axis` (an int or a list of them) to mean 0 and variance 1,
     then scales by gamma and shifts by beta (weights shaped like those axes).
 
@@ -45,11 +38,11 @@ class LayerNormalization(Layer):
             )
         self.axis = list(axis) if isinstance(axis, (list, tuple)) else axis
         self.epsilon = float(epsilon)
-        self.center, self.scale = bool(center), bool(scale)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        set_named_options(
-            self,
+        self.init_scale_and_center(
+            center,
+            scale,
+            beta_initializer,
+            gamma_initializer,
             beta_regularizer=beta_regularizer,
             gamma_regularizer=gamma_regularizer,
             beta_constraint=beta_constraint,
@@ -71,17 +64,7 @@ class LayerNormalization(Layer):
         return tuple(input_shape)
 
     def build(self, input_shape):
-        shape = tuple(input_shape[a] for a in self.axes(len(input_shape)))
-        self.gamma = (
-            add_weight_with_options(self, "gamma", shape, self.gamma_initializer)
-            if self.scale
-            else None
-        )
-        self.beta = (
-            add_weight_with_options(self, "beta", shape, self.beta_initializer)
-            if self.center
-            else None
-        )
+        self.build_scale_and_center(tuple(input_shape[a] for a in self.axes(len(input_shape))))
 
     def call(self, inputs, training=False):
         axes = self.axes(inputs.data.ndim)
@@ -92,9 +75,5 @@ class LayerNormalization(Layer):
             **super().get_config(),
             "axis": self.axis,
             "epsilon": self.epsilon,
-            "center": self.center,
-            "scale": self.scale,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
-            **weight_options_config(self, NORMALIZATION_OPTIONS),
+            **self.scale_and_center_config(),
         }

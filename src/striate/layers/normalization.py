@@ -20,7 +20,35 @@ NORMALIZATION_OPTIONS = (
 )
 
 
-class BatchNormalization(Layer):
+class ScaleAndCenter(Layer):
+    """What the normalization layers share: `scale` (a learned gamma) and `center` (a learned
+    beta) over the normalized axes, their initializers, regularizers and constraints (Keras's
+    names), the weights made in `build` and their part of the config."""
+
+    def init_scale_and_center(self, center, scale, beta_initializer, gamma_initializer, **options):
+        """Store the settings; `options`: beta/gamma regularizers and constraints."""
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        set_named_options(self, **options)
+
+    def build_scale_and_center(self, shape):
+        """gamma then beta (Keras's order), each only when asked for."""
+        gamma, beta = self.gamma_initializer, self.beta_initializer
+        self.gamma = add_weight_with_options(self, "gamma", shape, gamma) if self.scale else None
+        self.beta = add_weight_with_options(self, "beta", shape, beta) if self.center else None
+
+    def scale_and_center_config(self):
+        return {
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            **weight_options_config(self, NORMALIZATION_OPTIONS),
+        }
+
+
+class BatchNormalization(ScaleAndCenter):
     """Normalizes the last axis: batch statistics in training (updating the moving ones with
     `moving = moving * momentum + batch * (1 - momentum)`), moving statistics at inference.
 
@@ -64,38 +92,27 @@ class BatchNormalization(Layer):
                 f"epsilon > 0. Received: momentum={momentum!r}, epsilon={epsilon!r}"
             )
         self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
-        self.center, self.scale = bool(center), bool(scale)
-        self.initializers = {
-            "gamma": initializers.get(gamma_initializer),
-            "beta": initializers.get(beta_initializer),
-            "moving_mean": initializers.get(moving_mean_initializer),
-            "moving_variance": initializers.get(moving_variance_initializer),
-        }
-        set_named_options(
-            self,
+        self.init_scale_and_center(
+            center,
+            scale,
+            beta_initializer,
+            gamma_initializer,
             beta_regularizer=beta_regularizer,
             gamma_regularizer=gamma_regularizer,
             beta_constraint=beta_constraint,
             gamma_constraint=gamma_constraint,
         )
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
 
     def build(self, input_shape):
         channels = (input_shape[-1],)
-        self.gamma = (
-            add_weight_with_options(self, "gamma", channels, self.initializers["gamma"])
-            if self.scale
-            else None
-        )
-        self.beta = (
-            add_weight_with_options(self, "beta", channels, self.initializers["beta"])
-            if self.center
-            else None
-        )
+        self.build_scale_and_center(channels)
         self.moving_mean = self.add_weight(
-            "moving_mean", channels, self.initializers["moving_mean"], trainable=False
+            "moving_mean", channels, self.moving_mean_initializer, trainable=False
         )
         self.moving_variance = self.add_weight(
-            "moving_variance", channels, self.initializers["moving_variance"], trainable=False
+            "moving_variance", channels, self.moving_variance_initializer, trainable=False
         )
 
     def call(self, inputs, training=False):
@@ -116,8 +133,7 @@ class BatchNormalization(Layer):
             "axis": self.axis,
             "momentum": self.momentum,
             "epsilon": self.epsilon,
-            "center": self.center,
-            "scale": self.scale,
-            **{f"{k}_initializer": initializers.serialize(v) for k, v in self.initializers.items()},
-            **weight_options_config(self, NORMALIZATION_OPTIONS),
+            **self.scale_and_center_config(),
+            "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
+            "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
         }
