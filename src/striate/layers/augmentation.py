@@ -44,7 +44,8 @@ class RandomLayer(ImageLayer):
         return self.augment(x) if training else x
 
     def augment(self, x):
-        raise NotImplementedError
+        """The layer's random change of the batch `x` (each Random* layer defines it)."""
+        raise NotImplementedError(f"{type(self).__name__} must define augment(x).")
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
